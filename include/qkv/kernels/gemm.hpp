@@ -1,0 +1,96 @@
+/// \file
+/// \brief General matrix multiply (GEMM): the one kernel every linear layer and attention product runs on.
+///
+/// This header is the whole interface between qkv's tensors and its fastest loops. A reader learns
+/// here the BLAS-style contract \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$
+/// on raw row-major pointers with leading dimensions, why transposed operands are flags rather than
+/// copies (backward needs \f$ dA = dC\,B^\top \f$ and \f$ dB = A^\top dC \f$), and how the fast AVX2
+/// path is chosen at run time with a portable reference path always available.
+/// Kernels know nothing of tensors: only pointers, sizes and strides.
+#pragma once
+
+#include <cstdint>
+
+namespace qkv::kernels {
+
+/// Which implementation `gemm` runs.
+enum class GemmBackend {
+    reference,  ///< the plain loops in gemm_reference.cpp: portable, readable, slow
+    avx2,       ///< the packed, blocked, register-tiled AVX2/FMA kernel in gemm_avx2.cpp
+};
+
+/// \brief \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$ in float32, row-major.
+///
+/// \f$\mathrm{op}(A)\f$ is (M, K): if \p trans_a is false, A is stored as M rows of K with row stride
+/// \p lda (lda ≥ K); if true, A is stored as K rows of M (lda ≥ M) and used transposed. Likewise
+/// \f$\mathrm{op}(B)\f$ is (K, N). C is (M, N) with row stride \p ldc ≥ N.
+/// As in BLAS, when \p beta is 0 the old contents of C are never read (NaNs in C do not leak);
+/// with \p beta = 1 the product is accumulated into C (how backward adds gradients in place).
+/// K = 0 gives \f$ C \leftarrow \beta C \f$.
+/// \param trans_a use A transposed
+/// \param trans_b use B transposed
+/// \param M rows of op(A) and C
+/// \param N columns of op(B) and C
+/// \param K columns of op(A), rows of op(B)
+/// \param alpha scale of the product
+/// \param A first operand
+/// \param lda row stride of A as stored
+/// \param B second operand
+/// \param ldb row stride of B as stored
+/// \param beta scale of the old C
+/// \param C result, (M, N)
+/// \param ldc row stride of C
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+          std::int64_t ldc);
+
+/// \brief The same contract in float64. Always runs the reference path: f64 is for exact
+/// gradient checks, not for speed.
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
+          const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
+          std::int64_t ldc);
+
+/// \brief A batch of independent GEMMs with the same shapes: for b in [0, batch),
+/// \f$ C_b \leftarrow \alpha\,\mathrm{op}(A_b)\,\mathrm{op}(B_b) + \beta\,C_b \f$ where
+/// \f$ A_b = A + b\cdot\mathrm{stride\_a} \f$ (and likewise B, C).
+/// A stride of 0 reuses the same matrix for every batch entry (broadcasting).
+/// Other parameters as in gemm().
+/// \param batch number of products
+/// \param stride_a elements between consecutive A matrices
+/// \param stride_b elements between consecutive B matrices
+/// \param stride_c elements between consecutive C matrices (must not make C matrices overlap)
+void gemm_batched(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                  float alpha, const float* A, std::int64_t lda, std::int64_t stride_a, const float* B,
+                  std::int64_t ldb, std::int64_t stride_b, float beta, float* C, std::int64_t ldc,
+                  std::int64_t stride_c, std::int64_t batch);
+
+/// \brief Batched GEMM in float64 (reference path). See the float overload.
+void gemm_batched(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                  double alpha, const double* A, std::int64_t lda, std::int64_t stride_a,
+                  const double* B, std::int64_t ldb, std::int64_t stride_b, double beta, double* C,
+                  std::int64_t ldc, std::int64_t stride_c, std::int64_t batch);
+
+/// \brief The plain triple loop: the algorithmic reference every other path is tested against.
+/// Same contract as gemm().
+void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                    float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+                    float beta, float* C, std::int64_t ldc);
+
+/// \brief The reference loop in float64. Same contract as gemm().
+void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                    double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
+                    double beta, double* C, std::int64_t ldc);
+
+/// \brief The backend gemm() uses now. Chosen once at start-up: `avx2` when the CPU has AVX2 and
+/// FMA, unless the environment variable `QKV_GEMM=reference` forces the portable path.
+GemmBackend gemm_backend();
+
+/// \brief Force a backend (tests and the matmul tutorial compare both in one binary).
+/// Throws qkv::Error when asking for `avx2` on a CPU without AVX2+FMA.
+/// \param backend the backend to use from now on
+void set_gemm_backend(GemmBackend backend);
+
+/// \brief True when this CPU supports AVX2 and FMA (and the binary was built with the AVX2 kernel).
+bool cpu_has_avx2_fma();
+
+}  // namespace qkv::kernels

@@ -1,0 +1,121 @@
+/// \file
+/// \brief Reverse-mode automatic differentiation: nodes, the backward pass, and no-grad mode.
+///
+/// A reader learns here how "define-by-run" autograd works. Every differentiable op, as it runs,
+/// records a Node: its name, its inputs, and a small backward function that turns the gradient of
+/// the op's output, \f$ \partial L/\partial y \f$, into gradients of its inputs,
+/// \f$ \partial L/\partial x_i = (\partial y/\partial x_i)^\top \partial L/\partial y \f$ (a
+/// vector–Jacobian product). Calling `loss.backward()` sorts the recorded nodes so that every node
+/// runs after all the nodes that use its output (reverse topological order), then runs their
+/// backward functions once each, *adding* into each input's gradient buffer — adding, because a
+/// tensor used twice receives gradient from both uses.
+///
+/// Two details matter for a real framework. The sort is iterative (an explicit stack), so a chain of
+/// 100 000 ops does not overflow the call stack; and a node never owns its own output (it saves a
+/// detached handle when it needs the output's values), so the graph has no reference cycles and
+/// frees itself when the last tensor handle goes away.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qkv/tensor.hpp"
+
+namespace qkv {
+
+/// \brief The identity of a differentiable op: its name, registered once.
+///
+/// Every op in qkv defines one `static const OpDef` (for example `OpDef kTanh{"tanh"}`); the
+/// library's OpDefs form the op registry that the gradient-check test walks, so an op without a
+/// gradcheck case fails the suite. User-defined ops pass `builtin = false` and stay out of it.
+struct OpDef {
+    /// \brief Define (and, if builtin, register) an op.
+    /// \param name the op's name as shown in graphs and error reports
+    /// \param builtin true for qkv's own ops (registered); false for user-defined ones
+    explicit OpDef(const char* name, bool builtin = true);
+    const char* name;  ///< the op's name
+    bool builtin;      ///< part of qkv's registry
+};
+
+/// Every builtin op, in registration order.
+const std::vector<const OpDef*>& op_registry();
+
+class BackwardContext;
+
+/// \brief A backward function: given dL/dy, add each input's gradient into ctx.grad(i).
+using BackwardFn = std::function<void(const Tensor& dy, BackwardContext& ctx)>;
+
+/// \brief One recorded op in the graph: y = op(inputs...).
+struct Node {
+    const OpDef* op = nullptr;   ///< which op
+    std::vector<Tensor> inputs;  ///< the op's inputs, in order (the graph's edges)
+    BackwardFn backward;         ///< maps dL/dy to the inputs' gradients
+    Shape shape;                 ///< shape of the output y
+    DType dtype = DType::f32;    ///< dtype of the output y
+    Tensor grad;                 ///< dL/dy, accumulated during a backward pass, then released
+    /// \cond INTERNAL
+    ~Node();
+    /// \endcond
+};
+
+/// \brief What a backward function sees: where to add the gradient of each input.
+class BackwardContext {
+public:
+    /// \brief The gradient buffer of input \p i, created as zeros on first use, or nullptr when
+    /// input i does not require a gradient (then skip its work). Backward kernels *add* into it.
+    /// \param i the input's position in Node::inputs
+    Tensor* grad(std::size_t i);
+    /// \brief True when input \p i requires a gradient.
+    /// \param i the input's position
+    bool needs(std::size_t i) const;
+    /// \cond INTERNAL
+    explicit BackwardContext(Node& node) : node_(node) {}
+    /// \endcond
+private:
+    Node& node_;
+};
+
+/// \brief Record an op: if gradients are enabled and any input requires one, attach a Node to
+/// \p out so backward() can reach the inputs. Returns \p out.
+///
+/// This is also the public way to add your own differentiable op (see tutorial 3).
+/// The backward function must not capture \p out itself (that would be a reference cycle); capture
+/// `out.detach()` if the backward needs the output's values.
+/// \param op the op's identity
+/// \param out the freshly computed output
+/// \param inputs the op's inputs, in the order ctx.grad(i) refers to them
+/// \param backward the backward function
+Tensor record(const OpDef& op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+
+/// \brief True when gradients are being recorded (not inside a NoGradGuard).
+bool grad_enabled();
+
+/// \brief Within its scope, ops record no graph (for evaluation and optimizer updates).
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+/// \brief Names of the ops in the graph that produced \p t, each once, in backward order.
+/// \param t the graph's output
+std::vector<std::string> graph_ops(const Tensor& t);
+
+namespace detail {
+/// \brief Test-only hook: while set, the backward of every node of op \p op_name receives its
+/// upstream gradient multiplied by \p scale — a deliberately wrong backward that gradcheck must
+/// catch. An empty name turns the fault off.
+/// \param op_name name of the op to break
+/// \param scale factor applied to dL/dy
+void set_backward_fault(const std::string& op_name, double scale = 1.01);
+}  // namespace detail
+
+}  // namespace qkv

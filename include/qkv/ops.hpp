@@ -1,0 +1,237 @@
+/// \file
+/// \brief The differentiable functions on tensors: elementwise math, reductions, shape changes,
+/// matmul, softmax, losses, embedding lookup and masking.
+///
+/// A reader learns here the vocabulary a transformer is written in. Every function returns a new
+/// tensor and, when an input requires a gradient, records a node whose backward pass is written
+/// next to its forward pass in src/ops/ with the derivative in a comment. Every function checks its
+/// arguments and throws qkv::Error naming itself and the offending shapes or dtypes.
+///
+/// Binary elementwise functions broadcast like NumPy: shapes are aligned at the right and a size-1
+/// dimension stretches to match the other operand, e.g. (B, T, C) + (C) adds a bias to every
+/// position. In backward, the gradient of a broadcast operand is summed over the dimensions it was
+/// stretched along. Both operands must have the same dtype (no silent promotion).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "qkv/autograd.hpp"
+#include "qkv/tensor.hpp"
+
+namespace qkv {
+
+// ---- elementwise, binary (broadcasting) --------------------------------------------------------
+
+/// \brief \f$ a + b \f$, broadcast. \param a left operand \param b right operand
+Tensor add(const Tensor& a, const Tensor& b);
+/// \brief \f$ a - b \f$, broadcast. \param a left operand \param b right operand
+Tensor sub(const Tensor& a, const Tensor& b);
+/// \brief \f$ a \odot b \f$ (elementwise product), broadcast. \param a left operand \param b right operand
+Tensor mul(const Tensor& a, const Tensor& b);
+/// \brief \f$ a / b \f$ elementwise, broadcast. \param a numerator \param b denominator
+Tensor div(const Tensor& a, const Tensor& b);
+
+// ---- elementwise with a scalar ----------------------------------------------------------------
+
+/// \brief \f$ x + s \f$. \param x tensor \param s scalar
+Tensor add(const Tensor& x, double s);
+/// \brief \f$ x \cdot s \f$. \param x tensor \param s scalar
+Tensor mul(const Tensor& x, double s);
+/// \brief \f$ s / x \f$ (the scalar divided by each element). \param s scalar \param x tensor
+Tensor rdiv(double s, const Tensor& x);
+/// \brief \f$ x^p \f$ for a scalar exponent p. \param x base \param p exponent
+Tensor pow(const Tensor& x, double p);
+
+// ---- elementwise, unary ---------------------------------------------------------------------
+
+/// \brief \f$ -x \f$. \param x input
+Tensor neg(const Tensor& x);
+/// \brief \f$ e^x \f$. \param x input
+Tensor exp(const Tensor& x);
+/// \brief Natural logarithm \f$ \ln x \f$ (−inf at 0, NaN below, as in IEEE arithmetic). \param x input
+Tensor log(const Tensor& x);
+/// \brief \f$ \sqrt{x} \f$. \param x input
+Tensor sqrt(const Tensor& x);
+/// \brief \f$ \tanh x \f$. \param x input
+Tensor tanh(const Tensor& x);
+/// \brief The logistic function \f$ \sigma(x) = 1/(1+e^{-x}) \f$. \param x input
+Tensor sigmoid(const Tensor& x);
+/// \brief \f$ \max(0, x) \f$ (gradient 0 at x = 0). \param x input
+Tensor relu(const Tensor& x);
+/// \brief GELU, tanh approximation (GPT-2's):
+/// \f$ \tfrac12 x\,(1 + \tanh(\sqrt{2/\pi}\,(x + 0.044715 x^3))) \f$. \param x input
+Tensor gelu(const Tensor& x);
+/// \brief Exact GELU \f$ x\,\Phi(x) = \tfrac12 x\,(1 + \mathrm{erf}(x/\sqrt2)) \f$. \param x input
+Tensor gelu_erf(const Tensor& x);
+
+// ---- reductions -----------------------------------------------------------------------------
+
+/// \brief Sum of all elements, as a 0-d tensor. \param x input
+Tensor sum(const Tensor& x);
+/// \brief Sum along one dimension.
+/// \param x input \param dim the dimension (negative counts from the end)
+/// \param keepdim keep the reduced dimension with size 1
+Tensor sum(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// \brief Mean of all elements, as a 0-d tensor. \param x input
+Tensor mean(const Tensor& x);
+/// \brief Mean along one dimension.
+/// \param x input \param dim the dimension \param keepdim keep it with size 1
+Tensor mean(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// \brief Largest element, as a 0-d tensor; the gradient goes to the first maximal element.
+/// \param x input (at least one element)
+Tensor max(const Tensor& x);
+/// \brief Largest value along one dimension; the gradient goes to the first maximal element.
+/// \param x input \param dim the dimension \param keepdim keep it with size 1
+Tensor max(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// \brief Variance along one dimension:
+/// \f$ \frac{1}{n - c}\sum_i (x_i - \bar x)^2 \f$ with c = 1 when \p unbiased, else 0
+/// (layer norm uses the biased form).
+/// \param x input \param dim the dimension \param keepdim keep it with size 1
+/// \param unbiased divide by n − 1 (PyTorch's default) rather than n
+Tensor var(const Tensor& x, std::int64_t dim, bool keepdim = false, bool unbiased = true);
+/// \brief Index of the largest value along a dimension, as i32 (not differentiable).
+/// \param x input \param dim the dimension \param keepdim keep it with size 1
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false);
+
+// ---- shape ----------------------------------------------------------------------------------
+
+/// \brief Same elements, new shape; shares storage with \p x (free). One entry may be -1 (inferred).
+/// \param x input \param shape the new shape
+Tensor reshape(const Tensor& x, const Shape& shape);
+/// \brief Alias of reshape() (every qkv tensor is contiguous, so a view always exists).
+/// \param x input \param shape the new shape
+Tensor view(const Tensor& x, const Shape& shape);
+/// \brief Swap two dimensions (copies).
+/// \param x input \param d0 first dimension \param d1 second dimension
+Tensor transpose(const Tensor& x, std::int64_t d0, std::int64_t d1);
+/// \brief Reorder dimensions: output dim i is input dim dims[i] (copies).
+/// \param x input \param dims a permutation of 0..ndim-1
+Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
+/// \brief Elements start ≤ i < start+length along \p dim (copies).
+/// \param x input \param dim the dimension \param start first index \param length how many
+Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t length);
+/// \brief Python-style slice start:end:step along \p dim (copies). Negative start/end count from
+/// the end; bounds are clamped like Python's.
+/// \param x input \param dim the dimension \param start first index \param end bound (excluded)
+/// \param step stride (≥ 1)
+Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1);
+/// \brief Join tensors along an existing dimension (all other sizes must match).
+/// \param xs the tensors (at least one) \param dim the dimension
+Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim);
+/// \brief Cut into consecutive pieces of the given sizes along \p dim (sizes must add up).
+/// \param x input \param sizes size of each piece \param dim the dimension
+std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes, std::int64_t dim);
+/// \brief Cut into pieces of \p size along \p dim (the last one may be shorter).
+/// \param x input \param size size of each piece (≥ 1) \param dim the dimension
+std::vector<Tensor> split(const Tensor& x, std::int64_t size, std::int64_t dim);
+/// \brief Insert a size-1 dimension at \p dim (shares storage).
+/// \param x input \param dim position in the output (−1 appends)
+Tensor unsqueeze(const Tensor& x, std::int64_t dim);
+/// \brief Remove dimension \p dim, which must have size 1 (shares storage).
+/// \param x input \param dim the dimension
+Tensor squeeze(const Tensor& x, std::int64_t dim);
+/// \brief Remove every size-1 dimension (shares storage). \param x input
+Tensor squeeze(const Tensor& x);
+/// \brief Broadcast to a larger shape (copies); -1 keeps a size. The gradient sums back.
+/// \param x input \param shape the target shape
+Tensor expand(const Tensor& x, const Shape& shape);
+
+// ---- matmul -----------------------------------------------------------------------------------
+
+/// \brief Matrix product. (M, K) @ (K, N) → (M, N); with leading batch dimensions, a batch of
+/// products whose batch dimensions broadcast: (…, M, K) @ (…, K, N) → (…, M, N), and
+/// (…, M, K) @ (K, N) → (…, M, N) (a linear layer over every position). Both inputs need ≥ 2 dims.
+/// Backward: \f$ dA = dC\,B^\top \f$, \f$ dB = A^\top dC \f$ (computed without copying transposes).
+/// \param a left operand \param b right operand
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- softmax and losses --------------------------------------------------------------------
+
+/// \brief \f$ \mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m} \f$ along \p dim, where
+/// m = max_j x_j keeps exp from overflowing. Fused, with a hand-derived backward.
+/// \param x input \param dim the dimension normalised over
+Tensor softmax(const Tensor& x, std::int64_t dim = -1);
+/// \brief \f$ x_i - m - \log\sum_j e^{x_j - m} \f$ along \p dim (stable log of softmax).
+/// \param x input \param dim the dimension
+Tensor log_softmax(const Tensor& x, std::int64_t dim = -1);
+
+/// How a loss combines per-position values.
+enum class Reduction {
+    mean,  ///< average over the counted (non-ignored) positions
+    sum,   ///< sum over positions
+    none,  ///< one loss per position (ignored positions give 0)
+};
+
+/// \brief Cross-entropy between class logits and integer targets, fused and stable:
+/// \f$ \ell = \log\sum_j e^{z_j} - z_t \f$ per position, with gradient
+/// \f$ \partial\ell/\partial z = \mathrm{softmax}(z) - \mathrm{onehot}(t) \f$.
+/// Positions whose target equals \p ignore_index count for nothing (padding). With
+/// Reduction::mean and every position ignored, the loss is 0 (and so is its gradient).
+/// \param logits (…, V) floating \param targets (…) i32 in [0, V) or ignore_index
+/// \param ignore_index target value to skip \param reduction how to combine positions
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t ignore_index = -100,
+                     Reduction reduction = Reduction::mean);
+
+/// \brief Embedding lookup: row ids[...] of \p weight. (V, C) with ids (…) → (…, C).
+/// Backward scatter-adds each position's gradient into its row (rows used twice get both).
+/// \param weight (V, C) table \param ids i32 token ids in [0, V)
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+
+// ---- masks -------------------------------------------------------------------------------------
+
+/// \brief \f$ y = \mathrm{mask} ?\ \mathrm{value} : x \f$; \p mask (b8) broadcasts to x's shape.
+/// No gradient flows to masked positions.
+/// \param x input \param mask b8 mask \param value fill value
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// \brief \f$ y = \mathrm{cond} ?\ a : b \f$ elementwise, all three broadcast together.
+/// \param cond b8 condition \param a chosen where cond is true \param b chosen elsewhere
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- comparisons (not differentiable; produce b8 masks) ----------------------------------------
+
+/// \brief Elementwise \f$ x = s \f$ as b8. \param x input \param s scalar
+Tensor eq(const Tensor& x, double s);
+/// \brief Elementwise \f$ x > s \f$ as b8. \param x input \param s scalar
+Tensor gt(const Tensor& x, double s);
+/// \brief Elementwise \f$ x < s \f$ as b8. \param x input \param s scalar
+Tensor lt(const Tensor& x, double s);
+/// \brief Elementwise \f$ a = b \f$ as b8, broadcast (any dtype, same for both). \param a left \param b right
+Tensor eq(const Tensor& a, const Tensor& b);
+/// \brief Elementwise logical not of a b8 tensor. \param mask input
+Tensor logical_not(const Tensor& mask);
+/// \brief Lower-triangular b8 mask of shape (rows, cols): true where col ≤ row + diagonal.
+/// A causal attention mask is `logical_not(tril_mask(T, T))` (true = masked out).
+/// \param rows rows \param cols columns \param diagonal offset of the diagonal
+Tensor tril_mask(std::int64_t rows, std::int64_t cols, std::int64_t diagonal = 0);
+
+// ---- operators ----------------------------------------------------------------------------------
+
+/// \brief add(a, b). \param a left \param b right
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+/// \brief sub(a, b). \param a left \param b right
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+/// \brief mul(a, b). \param a left \param b right
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+/// \brief div(a, b). \param a left \param b right
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+/// \brief neg(x). \param x input
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+/// \brief add(x, s). \param x tensor \param s scalar
+inline Tensor operator+(const Tensor& x, double s) { return add(x, s); }
+/// \brief add(x, s). \param s scalar \param x tensor
+inline Tensor operator+(double s, const Tensor& x) { return add(x, s); }
+/// \brief add(x, -s). \param x tensor \param s scalar
+inline Tensor operator-(const Tensor& x, double s) { return add(x, -s); }
+/// \brief s − x. \param s scalar \param x tensor
+inline Tensor operator-(double s, const Tensor& x) { return add(neg(x), s); }
+/// \brief mul(x, s). \param x tensor \param s scalar
+inline Tensor operator*(const Tensor& x, double s) { return mul(x, s); }
+/// \brief mul(x, s). \param s scalar \param x tensor
+inline Tensor operator*(double s, const Tensor& x) { return mul(x, s); }
+/// \brief mul(x, 1/s). \param x tensor \param s scalar (non-zero)
+inline Tensor operator/(const Tensor& x, double s) { return mul(x, 1.0 / s); }
+/// \brief rdiv(s, x). \param s scalar \param x tensor
+inline Tensor operator/(double s, const Tensor& x) { return rdiv(s, x); }
+
+}  // namespace qkv

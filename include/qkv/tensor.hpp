@@ -1,0 +1,290 @@
+/// \file
+/// \brief qkv::Tensor: an n-dimensional array that remembers how it was computed.
+///
+/// A reader learns here what a tensor is in a deep-learning framework: a *handle* (cheap to copy)
+/// to a shape, a dtype and a block of contiguous row-major memory shared between handles, plus the
+/// autograd bookkeeping (does it require a gradient, which node produced it, its accumulated
+/// gradient). Creation functions (`zeros`, `arange`, `from`, `randn`, ...) live here too; the
+/// differentiable functions on tensors are in ops.hpp and the graph machinery in autograd.hpp.
+///
+/// Row-major means the last index moves fastest: element (i, j) of a (R, C) tensor sits at offset
+/// i·C + j. Every tensor in qkv is contiguous, so a reshape is free (it shares the memory) while
+/// transposes and slices copy; the docs of each op say which.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "qkv/error.hpp"
+#include "qkv/generator.hpp"
+
+namespace qkv {
+
+/// Element types. Floating types carry gradients; `i32` holds token ids and class targets, `b8`
+/// holds boolean masks (one byte per element, 0 or 1).
+enum class DType : std::uint8_t {
+    f32,  ///< 32-bit float: the default, the fast path
+    f64,  ///< 64-bit float: exact enough for finite-difference gradient checks
+    i32,  ///< 32-bit signed integer: token ids, class targets, indices
+    b8,   ///< boolean stored in one byte: masks
+};
+
+inline constexpr DType f32 = DType::f32;  ///< shorthand for DType::f32
+inline constexpr DType f64 = DType::f64;  ///< shorthand for DType::f64
+inline constexpr DType i32 = DType::i32;  ///< shorthand for DType::i32
+inline constexpr DType b8 = DType::b8;    ///< shorthand for DType::b8
+
+/// \brief Name of a dtype as printed in messages ("f32", "f64", "i32", "b8").
+/// \param dtype the dtype
+std::string_view dtype_name(DType dtype);
+/// \brief Bytes per element.
+/// \param dtype the dtype
+std::size_t dtype_size(DType dtype);
+/// \brief True for f32 and f64.
+/// \param dtype the dtype
+constexpr bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
+
+/// The C++ element type of a dtype: `float`, `double`, `std::int32_t` or `std::uint8_t`.
+template <class T>
+constexpr DType dtype_of() {
+    if constexpr (std::is_same_v<T, float>) return DType::f32;
+    else if constexpr (std::is_same_v<T, double>) return DType::f64;
+    else if constexpr (std::is_same_v<T, std::int32_t>) return DType::i32;
+    else if constexpr (std::is_same_v<T, std::uint8_t> || std::is_same_v<T, bool>) return DType::b8;
+    else static_assert(sizeof(T) == 0, "qkv: unsupported element type");
+}
+
+/// A shape: the size of each dimension, outermost first. `{}` is a 0-d tensor (a scalar).
+using Shape = std::vector<std::int64_t>;
+
+/// \brief Format a shape as "(2,3)" (and "()" for a scalar) for messages.
+/// \param shape the shape
+std::string shape_str(const Shape& shape);
+/// \brief Number of elements of a shape (1 for `{}`).
+/// \param shape the shape
+std::int64_t shape_numel(const Shape& shape);
+
+struct Node;
+struct TensorImpl;
+
+/// \brief An n-dimensional array with autograd. Copying a Tensor copies the *handle*: both copies
+/// see the same data and the same gradient (like `torch.Tensor`). Use clone() for a deep copy.
+///
+/// A default-constructed Tensor is *undefined* (no data); defined() tells. Most functions throw
+/// qkv::Error when given an undefined tensor.
+class Tensor {
+public:
+    /// An undefined tensor.
+    Tensor() = default;
+
+    // ---- what it is ------------------------------------------------------------------------
+    /// True when this handle refers to data.
+    bool defined() const { return impl_ != nullptr; }
+    /// The shape, outermost dimension first.
+    const Shape& shape() const;
+    /// Number of dimensions (0 for a scalar).
+    std::int64_t dim() const;
+    /// \brief Size of dimension \p d; negative \p d counts from the end (-1 is the last).
+    /// \param d the dimension
+    std::int64_t size(std::int64_t d) const;
+    /// Number of elements.
+    std::int64_t numel() const;
+    /// Element type.
+    DType dtype() const;
+
+    // ---- the data --------------------------------------------------------------------------
+    /// \brief Typed pointer to the first element. Throws qkv::Error if T does not match dtype().
+    template <class T>
+    T* data();
+    /// \brief Read-only typed pointer to the first element. Throws if T does not match dtype().
+    template <class T>
+    const T* data() const;
+    /// Untyped pointer to the first element.
+    void* raw_data();
+    /// Untyped read-only pointer to the first element.
+    const void* raw_data() const;
+    /// \brief The value of a one-element tensor, as double. Throws if numel() != 1.
+    double item() const;
+    /// \brief Element at a multi-index, as double (bounds-checked; slow, for inspection).
+    /// \param index one index per dimension; negative indices count from the end
+    double at(std::initializer_list<std::int64_t> index) const;
+    /// \brief Set the element at a multi-index (bounds-checked). Writes through to every handle
+    /// that shares this storage; do not modify tensors a recorded graph still needs.
+    /// \param index one index per dimension
+    /// \param value the new value (converted to the dtype)
+    void set(std::initializer_list<std::int64_t> index, double value);
+    /// \brief All elements, row-major, converted to T.
+    template <class T>
+    std::vector<T> to_vector() const;
+    /// \brief A copy converted to another dtype. The copy has no autograd history (it is a new
+    /// leaf); float↔int conversion truncates toward zero.
+    /// \param dtype target dtype
+    Tensor to(DType dtype) const;
+    /// A deep copy of the data, with no autograd history.
+    Tensor clone() const;
+    /// \brief True when both handles share the same storage (for example after reshape()).
+    /// \param other the other tensor
+    bool shares_storage(const Tensor& other) const;
+
+    // ---- autograd --------------------------------------------------------------------------
+    /// True when gradients flow to (or through) this tensor.
+    bool requires_grad() const;
+    /// \brief Mark a leaf as a parameter (or unmark it). Throws on non-leaf tensors and on
+    /// integer/boolean dtypes. Returns *this so it chains: `auto w = randn({3}, g).requires_grad_();`
+    /// \param on whether to require gradients
+    Tensor& requires_grad_(bool on = true);
+    /// True for tensors not produced by a recorded op (created by the user, or detached).
+    bool is_leaf() const;
+    /// \brief The accumulated gradient dL/d(this) of a leaf after backward(); undefined before.
+    Tensor grad() const;
+    /// \brief Replace the stored gradient (optimizers and tests use this). Shape and dtype must match.
+    /// \param grad the new gradient (or an undefined tensor to clear it)
+    void set_grad(const Tensor& grad);
+    /// Fill the stored gradient with zeros (keeps the buffer, so no allocation next step).
+    void zero_grad();
+    /// \brief Backpropagate from this scalar: computes dL/dx for every leaf x that requires grad
+    /// and *adds* it to x.grad(). Throws if this tensor is not a one-element tensor.
+    void backward() const;
+    /// \brief Backpropagate with an explicit upstream gradient dL/d(this) of the same shape.
+    /// \param grad_output the upstream gradient
+    void backward(const Tensor& grad_output) const;
+    /// A handle to the same data with no autograd history (a new leaf, requires_grad false).
+    Tensor detach() const;
+    /// The node that produced this tensor (null for leaves).
+    const std::shared_ptr<Node>& grad_fn() const;
+
+    // ---- method forms of common ops (see ops.hpp) -------------------------------------------
+    /// \brief Same as qkv::reshape(*this, shape).
+    /// \param shape the new shape; one entry may be -1
+    Tensor reshape(const Shape& shape) const;
+    /// \brief Same as qkv::transpose(*this, d0, d1).
+    /// \param d0 first dimension
+    /// \param d1 second dimension
+    Tensor transpose(std::int64_t d0, std::int64_t d1) const;
+    /// Same as qkv::sum(*this): the sum of all elements as a 0-d tensor.
+    Tensor sum() const;
+    /// Same as qkv::mean(*this): the mean of all elements as a 0-d tensor.
+    Tensor mean() const;
+
+    /// \cond INTERNAL
+    explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+    TensorImpl* impl() const { return impl_.get(); }
+    const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+    /// \endcond
+
+private:
+    const TensorImpl& checked() const;
+    std::shared_ptr<TensorImpl> impl_;
+};
+
+/// \cond INTERNAL
+/// A block of 64-byte-aligned memory (aligned so SIMD loads never straddle cache lines).
+struct Storage {
+    explicit Storage(std::size_t nbytes);
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    void* data = nullptr;
+    std::size_t nbytes = 0;
+};
+
+/// What a Tensor handle points at.
+struct TensorImpl {
+    Shape shape;
+    DType dtype = DType::f32;
+    std::int64_t numel = 0;
+    std::shared_ptr<Storage> storage;
+    bool requires_grad = false;
+    std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
+    Tensor grad;                    // accumulated gradient of a leaf
+};
+/// \endcond
+
+// ---- creation -----------------------------------------------------------------------------
+
+/// \brief A tensor with uninitialised contents (fast; fill it before reading).
+/// \param shape its shape
+/// \param dtype element type
+Tensor empty(const Shape& shape, DType dtype = f32);
+/// \brief All zeros.
+/// \param shape its shape
+/// \param dtype element type
+Tensor zeros(const Shape& shape, DType dtype = f32);
+/// \brief All ones.
+/// \param shape its shape
+/// \param dtype element type
+Tensor ones(const Shape& shape, DType dtype = f32);
+/// \brief Every element equal to \p value.
+/// \param shape its shape
+/// \param value the fill value
+/// \param dtype element type
+Tensor full(const Shape& shape, double value, DType dtype = f32);
+/// \brief A 0-d tensor holding one value.
+/// \param value the value
+/// \param dtype element type
+Tensor scalar(double value, DType dtype = f32);
+/// \brief Zeros with the shape and dtype of \p like.
+/// \param like the tensor whose shape and dtype to copy
+Tensor zeros_like(const Tensor& like);
+/// \brief Ones with the shape and dtype of \p like.
+/// \param like the tensor whose shape and dtype to copy
+Tensor ones_like(const Tensor& like);
+/// \brief 0, 1, ..., n-1 as a 1-D tensor.
+/// \param n number of elements (≥ 0)
+/// \param dtype element type
+Tensor arange(std::int64_t n, DType dtype = f32);
+/// \brief start, start+step, ... up to but excluding end (like Python's range, for floats too).
+/// \param start first value
+/// \param end bound (excluded)
+/// \param step increment (non-zero)
+/// \param dtype element type
+Tensor arange(double start, double end, double step, DType dtype = f32);
+/// \brief A tensor from values in row-major order; dtype follows T (float→f32, double→f64,
+/// int32→i32, uint8/bool→b8). Throws if values.size() differs from the shape's element count.
+/// \param values the elements
+/// \param shape their shape
+template <class T>
+Tensor from(const std::vector<T>& values, const Shape& shape);
+/// \brief A tensor from a brace list: `from({1, 2, 3, 4}, {2, 2})`.
+/// \param values the elements, row-major
+/// \param shape their shape
+/// \param dtype element type
+Tensor from(std::initializer_list<double> values, const Shape& shape, DType dtype = f32);
+/// \brief Samples of the standard normal distribution N(0, 1), drawn from \p gen.
+/// \param shape its shape
+/// \param gen the random generator (advanced by numel draws)
+/// \param dtype f32 or f64
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = f32);
+/// \brief Samples of the uniform distribution on [low, high), drawn from \p gen.
+/// \param shape its shape
+/// \param low lower bound
+/// \param high upper bound (> low)
+/// \param gen the random generator
+/// \param dtype f32 or f64
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DType dtype = f32);
+
+/// \brief The tensor as text, PyTorch style: nested brackets, aligned columns, and "..." in the
+/// middle of dimensions longer than 6 when the tensor has more than 1000 elements.
+/// \param t the tensor
+std::string to_string(const Tensor& t);
+
+}  // namespace qkv
+
+/// fmt support: `fmt::print("{}", t)` prints to_string(t).
+template <>
+struct fmt::formatter<qkv::Tensor> : fmt::formatter<std::string_view> {
+    /// \brief Format a tensor with the default layout.
+    /// \param t the tensor
+    /// \param ctx fmt's output context
+    auto format(const qkv::Tensor& t, fmt::format_context& ctx) const {
+        return fmt::formatter<std::string_view>::format(qkv::to_string(t), ctx);
+    }
+};

@@ -1,0 +1,179 @@
+/// \file
+/// \brief Private helpers shared by the op files: dtype dispatch, argument checks, broadcasting.
+///
+/// Not installed and not part of the API. Read it to see the two pieces of plumbing every op uses:
+/// turning a runtime dtype into a compile-time element type, and walking two broadcast operands in
+/// step.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "qkv/autograd.hpp"
+#include "qkv/tensor.hpp"
+
+namespace qkv::detail {
+
+// ---- dtype dispatch -----------------------------------------------------------------------------
+// `visit_float(dt, "tanh", [&]<class T>(T) { ... })` runs the lambda with T = float or double.
+// The lambda takes a dummy argument of type T so the compiler can deduce T.
+
+template <class F>
+decltype(auto) visit_float(DType dtype, const char* op, F&& f) {
+    switch (dtype) {
+        case DType::f32: return f(float{});
+        case DType::f64: return f(double{});
+        default: fail("{}: expected a floating-point tensor (f32 or f64), got {}", op, dtype_name(dtype));
+    }
+}
+
+template <class F>
+decltype(auto) visit_all(DType dtype, F&& f) {
+    switch (dtype) {
+        case DType::f32: return f(float{});
+        case DType::f64: return f(double{});
+        case DType::i32: return f(std::int32_t{});
+        case DType::b8: return f(std::uint8_t{});
+    }
+    fail("internal: unknown dtype");
+}
+
+// ---- argument checks ------------------------------------------------------------------------
+
+inline void check_defined(const char* op, const Tensor& t, const char* what = "input") {
+    if (!t.defined()) fail("{}: {} is an undefined tensor", op, what);
+}
+
+inline void check_floating(const char* op, DType dtype) {
+    if (!is_floating(dtype))
+        fail("{}: expected a floating-point tensor (f32 or f64), got {}", op, dtype_name(dtype));
+}
+
+inline void check_float_tensor(const char* op, const Tensor& t, const char* what = "input") {
+    check_defined(op, t, what);
+    if (!is_floating(t.dtype()))
+        fail("{}: {} must be f32 or f64, got {} {}", op, what, dtype_name(t.dtype()), shape_str(t.shape()));
+}
+
+inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+    if (a.dtype() != b.dtype())
+        fail("{}: dtypes differ: {} {} and {} {} (convert one with .to())", op, dtype_name(a.dtype()),
+             shape_str(a.shape()), dtype_name(b.dtype()), shape_str(b.shape()));
+}
+
+/// Map a possibly negative dim into [0, ndim); throws with the op's name when out of range.
+inline std::int64_t normalize_dim(const char* op, std::int64_t d, std::int64_t ndim) {
+    if (d < -ndim || d >= ndim || ndim == 0)
+        fail("{}: dim {} out of range for a tensor with {} dims", op, d, ndim);
+    return d < 0 ? d + ndim : d;
+}
+
+/// Row-major strides of a contiguous shape.
+inline std::vector<std::int64_t> contiguous_strides(const Shape& shape) {
+    std::vector<std::int64_t> st(shape.size());
+    std::int64_t s = 1;
+    for (std::size_t i = shape.size(); i-- > 0;) {
+        st[i] = s;
+        s *= shape[i];
+    }
+    return st;
+}
+
+/// A shape seen as (outer, n, inner) around dimension `dim`: reductions and softmax loop this way.
+struct DimSplit {
+    std::int64_t outer = 1, n = 1, inner = 1;
+};
+inline DimSplit split_at(const Shape& shape, std::int64_t dim) {
+    DimSplit s;
+    for (std::int64_t i = 0; i < std::int64_t(shape.size()); ++i) {
+        if (i < dim) s.outer *= shape[std::size_t(i)];
+        else if (i == dim) s.n = shape[std::size_t(i)];
+        else s.inner *= shape[std::size_t(i)];
+    }
+    return s;
+}
+
+// ---- broadcasting -------------------------------------------------------------------------------
+// NumPy rule: align shapes at the right; each pair of sizes must be equal or one of them 1; the
+// result takes the larger. An operand of size 1 along a dimension is read with stride 0 there, so
+// the same element serves every position — that is all broadcasting is.
+
+/// The broadcast shape of several shapes, or a qkv::Error naming the op and the shapes.
+Shape broadcast_shapes(const char* op, const std::vector<const Shape*>& shapes);
+
+/// Iteration plan over an output shape for K operands with broadcast strides. Adjacent dimensions
+/// that are contiguous for every operand are merged, so the common cases (same shapes, a scalar,
+/// a bias along the last dim) become a few long rows.
+template <std::size_t K>
+struct BroadcastPlan {
+    std::vector<std::int64_t> sizes;                      // merged output dims
+    std::array<std::vector<std::int64_t>, K> strides;     // per operand, per merged dim (0 = broadcast)
+    std::int64_t numel = 1;
+
+    BroadcastPlan(const Shape& out, const std::array<const Shape*, K>& in);
+
+    /// Call f(offsets, n, inner_strides) for every innermost row: offsets[k] is the element offset
+    /// of operand k (operand 0 may be the output), n the row length, inner_strides[k] 0 or 1.
+    template <class F>
+    void for_each_row(F&& f) const;
+};
+
+template <std::size_t K>
+BroadcastPlan<K>::BroadcastPlan(const Shape& out, const std::array<const Shape*, K>& in) {
+    const std::size_t nd = out.size();
+    std::array<std::vector<std::int64_t>, K> full;
+    for (std::size_t k = 0; k < K; ++k) {
+        const Shape& s = *in[k];
+        const auto cs = contiguous_strides(s);
+        full[k].assign(nd, 0);
+        const std::size_t lead = nd - s.size();
+        for (std::size_t d = 0; d < s.size(); ++d) full[k][lead + d] = s[d] == 1 ? 0 : cs[d];
+    }
+    for (std::size_t d = 0; d < nd; ++d) {
+        if (out[d] == 1) continue;  // size-1 dims contribute nothing
+        bool merge = !sizes.empty();
+        for (std::size_t k = 0; k < K && merge; ++k)
+            merge = strides[k].back() == full[k][d] * out[d];
+        if (merge) {
+            sizes.back() *= out[d];
+            for (std::size_t k = 0; k < K; ++k) strides[k].back() = full[k][d];
+        } else {
+            sizes.push_back(out[d]);
+            for (std::size_t k = 0; k < K; ++k) strides[k].push_back(full[k][d]);
+        }
+    }
+    if (sizes.empty()) {  // a scalar or all-ones shape: one row of one element
+        sizes.push_back(1);
+        for (auto& s : strides) s.push_back(0);
+    }
+    for (auto s : sizes) numel *= s;
+}
+
+template <std::size_t K>
+template <class F>
+void BroadcastPlan<K>::for_each_row(F&& f) const {
+    if (numel == 0) return;
+    const std::size_t nd = sizes.size();
+    const std::int64_t n = sizes.back();
+    std::array<std::int64_t, K> inner{};
+    for (std::size_t k = 0; k < K; ++k) inner[k] = strides[k].back();
+    std::vector<std::int64_t> idx(nd, 0);
+    std::array<std::int64_t, K> off{};
+    for (;;) {
+        f(off, n, inner);
+        // Advance the multi-index over the outer dims (odometer style).
+        std::size_t d = nd - 1;
+        for (;;) {
+            if (d == 0) return;
+            --d;
+            ++idx[d];
+            for (std::size_t k = 0; k < K; ++k) off[k] += strides[k][d];
+            if (idx[d] < sizes[d]) break;
+            for (std::size_t k = 0; k < K; ++k) off[k] -= strides[k][d] * sizes[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+}  // namespace qkv::detail

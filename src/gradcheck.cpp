@@ -1,0 +1,89 @@
+/// \file
+/// \brief Central finite differences against backward, element by element, in float64.
+#include <algorithm>
+#include <cmath>
+
+#include "detail.hpp"
+#include "qkv/gradcheck.hpp"
+#include "qkv/ops.hpp"
+
+namespace qkv {
+
+std::string GradcheckReport::summary() const {
+    if (ok)
+        return fmt::format("gradcheck {}: ok ({} elements, worst |analytic - numeric| = {:.3e})", op, checked, abs_error);
+    return fmt::format("gradcheck {}: FAILED at input {} {} element {}: analytic {:.10g}, numeric {:.10g} "
+                       "(abs error {:.3e}, rel error {:.3e})",
+                       op, input, shape_str(input_shape), index, analytic, numeric, abs_error, rel_error);
+}
+
+namespace {
+// L(x) = Σ w ⊙ f(x), evaluated without recording a graph.
+double weighted_output(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& xs,
+                       const Tensor& w) {
+    NoGradGuard no_grad;
+    const Tensor y = f(xs);
+    const double* py = y.data<double>();
+    const double* pw = w.data<double>();
+    double s = 0;
+    for (std::int64_t i = 0; i < y.numel(); ++i) s += py[i] * pw[i];
+    return s;
+}
+}  // namespace
+
+GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& opt) {
+    std::vector<Tensor> xs;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        detail::check_defined("gradcheck", inputs[i]);
+        if (inputs[i].dtype() != DType::f64)
+            fail("gradcheck: input {} is {} {}; gradients are checked in f64 (use .to(f64))", i,
+                 dtype_name(inputs[i].dtype()), shape_str(inputs[i].shape()));
+        xs.push_back(inputs[i].clone().requires_grad_());
+    }
+    // Analytic: one backward with upstream gradient w gives Jᵀw for every input.
+    const Tensor y = f(xs);
+    detail::check_defined("gradcheck", y, "output of f");
+    if (y.dtype() != DType::f64) fail("gradcheck: f returned {}, expected f64", dtype_name(y.dtype()));
+    if (!y.requires_grad()) fail("gradcheck: the output of f does not depend differentiably on any input");
+    Generator gen(opt.seed);
+    const Tensor w = randn(y.shape(), gen, DType::f64);
+    GradcheckReport rep;
+    rep.op = !opt.label.empty() ? opt.label : (y.grad_fn() ? y.grad_fn()->op->name : "leaf");
+    rep.ops = graph_ops(y);
+    y.backward(w);
+
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        const Tensor g = xs[i].grad();
+        const std::int64_t n = xs[i].numel();
+        const std::int64_t step = n > opt.max_elements ? (n + opt.max_elements - 1) / opt.max_elements : 1;
+        double* px = xs[i].data<double>();
+        for (std::int64_t k = 0; k < n; k += step) {
+            const double orig = px[k];
+            px[k] = orig + opt.eps;
+            const double up = weighted_output(f, xs, w);
+            px[k] = orig - opt.eps;
+            const double down = weighted_output(f, xs, w);
+            px[k] = orig;
+            const double numeric = (up - down) / (2 * opt.eps);
+            const double analytic = g.defined() ? g.data<double>()[k] : 0.0;  // no grad = zero grad
+            const double err = std::fabs(analytic - numeric);
+            const double ratio = std::isnan(err) ? INFINITY : err / (opt.atol + opt.rtol * std::fabs(numeric));
+            ++rep.checked;
+            if (ratio > rep.worst_ratio || rep.input < 0) {
+                rep.worst_ratio = ratio;
+                rep.input = int(i);
+                rep.index = k;
+                rep.input_shape = xs[i].shape();
+                rep.analytic = analytic;
+                rep.numeric = numeric;
+                rep.abs_error = err;
+                rep.rel_error = err / std::max(std::fabs(numeric), 1e-300);
+            }
+        }
+    }
+    rep.ok = rep.worst_ratio <= 1.0;
+    return rep;
+}
+
+}  // namespace qkv

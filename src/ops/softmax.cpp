@@ -1,0 +1,97 @@
+/// \file
+/// \brief softmax and log_softmax: fused forward and hand-derived backward.
+///
+/// softmax turns scores into probabilities: \f$ y_i = e^{x_i} / \sum_j e^{x_j} \f$. Computed
+/// literally, \f$ e^{x} \f$ overflows for x > 88 in float32, so we subtract the row maximum m first;
+/// the ratio is unchanged because the \f$ e^{-m} \f$ factors cancel.
+///
+/// Its Jacobian is \f$ \partial y_i/\partial x_k = y_i(\delta_{ik} - y_k) \f$, so the
+/// vector–Jacobian product collapses to one dot product per row:
+/// \f[ \frac{\partial L}{\partial x_k} = \sum_i \frac{\partial L}{\partial y_i} y_i(\delta_{ik} - y_k)
+///     = y_k\Big(\frac{\partial L}{\partial y_k} - \sum_i \frac{\partial L}{\partial y_i} y_i\Big). \f]
+/// For \f$ y = \log\mathrm{softmax}(x) = x - \log\sum_j e^{x_j} \f$ the Jacobian is
+/// \f$ \delta_{ik} - \mathrm{softmax}(x)_k \f$, giving
+/// \f$ \partial L/\partial x_k = \partial L/\partial y_k - \mathrm{softmax}(x)_k \sum_i \partial L/\partial y_i \f$.
+/// Composing softmax from exp, sum and div gives the same numbers with three stored
+/// intermediates; the tests check that both agree.
+#include <cmath>
+#include <limits>
+
+#include "detail.hpp"
+#include "qkv/ops.hpp"
+
+namespace qkv {
+using namespace detail;
+
+namespace {
+
+// One softmax "fibre": n values spaced `stride` apart. Writes y (probabilities or log-probabilities).
+template <class T>
+void softmax_fibre(const T* x, T* y, std::int64_t n, std::int64_t stride, bool log_space) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::int64_t k = 0; k < n; ++k) m = std::max(m, x[k * stride]);
+    if (m == -std::numeric_limits<T>::infinity()) m = 0;  // an all −inf row: avoid (−inf) − (−inf) = NaN
+    T s = 0;
+    for (std::int64_t k = 0; k < n; ++k) s += std::exp(x[k * stride] - m);
+    if (log_space) {
+        const T lse = m + std::log(s);
+        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = x[k * stride] - lse;
+    } else {
+        const T inv = T(1) / s;
+        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = std::exp(x[k * stride] - m) * inv;
+    }
+}
+
+// softmax:      dx_k += y_k (dy_k − Σᵢ dyᵢ yᵢ)
+// log_softmax:  dx_k += dy_k − e^{y_k} Σᵢ dyᵢ
+template <class T>
+void softmax_fibre_backward(const T* y, const T* dy, T* dx, std::int64_t n, std::int64_t stride, bool log_space) {
+    T dot = 0;
+    for (std::int64_t k = 0; k < n; ++k) dot += log_space ? dy[k * stride] : dy[k * stride] * y[k * stride];
+    for (std::int64_t k = 0; k < n; ++k) {
+        const std::int64_t j = k * stride;
+        dx[j] += log_space ? dy[j] - std::exp(y[j]) * dot : y[j] * (dy[j] - dot);
+    }
+}
+
+Tensor softmax_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool log_space) {
+    check_float_tensor(op.name, x);
+    const auto d = normalize_dim(op.name, dim, x.dim());
+    const DimSplit sp = split_at(x.shape(), d);
+    Tensor y = empty(x.shape(), x.dtype());
+    visit_float(x.dtype(), op.name, [&]<class T>(T) {
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for (std::int64_t o = 0; o < sp.outer; ++o)
+            for (std::int64_t i = 0; i < sp.inner; ++i) {
+                const std::int64_t base = o * sp.n * sp.inner + i;
+                softmax_fibre(px + base, py + base, sp.n, sp.inner, log_space);
+            }
+    });
+    return record(op, y, {x}, [ys = y.detach(), sp, log_space](const Tensor& dy, BackwardContext& ctx) {
+        Tensor* dx = ctx.grad(0);
+        if (!dx) return;
+        visit_float(dy.dtype(), "softmax backward", [&]<class T>(T) {
+            for (std::int64_t o = 0; o < sp.outer; ++o)
+                for (std::int64_t i = 0; i < sp.inner; ++i) {
+                    const std::int64_t base = o * sp.n * sp.inner + i;
+                    softmax_fibre_backward(ys.data<T>() + base, dy.data<T>() + base, dx->data<T>() + base, sp.n,
+                                           sp.inner, log_space);
+                }
+        });
+    });
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+// softmax      y_k = e^{x_k − m} / Σⱼ e^{x_j − m}        dx_k = y_k (dy_k − Σᵢ dyᵢ yᵢ)
+static const OpDef kSoftmax{"softmax"};
+Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_impl(kSoftmax, x, dim, false); }
+
+// -------------------------------------------------------------------------------------------------
+// log_softmax  y_k = x_k − m − log Σⱼ e^{x_j − m}        dx_k = dy_k − softmax_k Σᵢ dyᵢ
+static const OpDef kLogSoftmax{"log_softmax"};
+Tensor log_softmax(const Tensor& x, std::int64_t dim) { return softmax_impl(kLogSoftmax, x, dim, true); }
+
+}  // namespace qkv

@@ -1,0 +1,301 @@
+/// \file
+/// \brief Tensor storage, accessors and creation functions.
+#include <cstring>
+#include <new>
+
+#include "detail.hpp"
+#include "qkv/autograd.hpp"
+#include "qkv/ops.hpp"
+
+namespace qkv {
+
+// ---- dtypes and shapes ------------------------------------------------------------------------
+
+std::string_view dtype_name(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return "f32";
+        case DType::f64: return "f64";
+        case DType::i32: return "i32";
+        case DType::b8: return "b8";
+    }
+    return "?";
+}
+
+std::size_t dtype_size(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return 4;
+        case DType::f64: return 8;
+        case DType::i32: return 4;
+        case DType::b8: return 1;
+    }
+    return 0;
+}
+
+std::string shape_str(const Shape& shape) { return fmt::format("({})", fmt::join(shape, ",")); }
+
+std::int64_t shape_numel(const Shape& shape) {
+    std::int64_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+}
+
+// ---- storage ----------------------------------------------------------------------------------
+
+Storage::Storage(std::size_t bytes) : nbytes(bytes) {
+    // Round up so that SIMD kernels may read a whole vector at the end without leaving the block.
+    const std::size_t padded = (bytes + 63) / 64 * 64 + 64;
+    data = ::operator new(padded, std::align_val_t{64});
+}
+
+Storage::~Storage() { ::operator delete(data, std::align_val_t{64}); }
+
+// ---- accessors ----------------------------------------------------------------------------------
+
+const TensorImpl& Tensor::checked() const {
+    if (!impl_) fail("tensor: used an undefined tensor (default-constructed Tensor)");
+    return *impl_;
+}
+
+const Shape& Tensor::shape() const { return checked().shape; }
+std::int64_t Tensor::dim() const { return std::int64_t(checked().shape.size()); }
+std::int64_t Tensor::numel() const { return checked().numel; }
+DType Tensor::dtype() const { return checked().dtype; }
+
+std::int64_t Tensor::size(std::int64_t d) const {
+    return checked().shape[std::size_t(detail::normalize_dim("size", d, dim()))];
+}
+
+template <class T>
+T* Tensor::data() {
+    const auto& impl = checked();
+    if (impl.dtype != dtype_of<T>())
+        fail("data: tensor is {}, asked for {}", dtype_name(impl.dtype), dtype_name(dtype_of<T>()));
+    return static_cast<T*>(impl.storage->data);
+}
+
+template <class T>
+const T* Tensor::data() const {
+    return const_cast<Tensor*>(this)->data<T>();
+}
+
+template float* Tensor::data<float>();
+template double* Tensor::data<double>();
+template std::int32_t* Tensor::data<std::int32_t>();
+template std::uint8_t* Tensor::data<std::uint8_t>();
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+template const std::int32_t* Tensor::data<std::int32_t>() const;
+template const std::uint8_t* Tensor::data<std::uint8_t>() const;
+
+void* Tensor::raw_data() { return checked().storage->data; }
+const void* Tensor::raw_data() const { return checked().storage->data; }
+
+double Tensor::item() const {
+    if (numel() != 1) fail("item: tensor has {} elements {}, expected 1", numel(), shape_str(shape()));
+    return detail::visit_all(dtype(), [&]<class T>(T) { return double(data<T>()[0]); });
+}
+
+namespace {
+// Flat offset of a multi-index, with bounds checks and negative indices.
+std::int64_t flat_index(const char* op, const Shape& shape, std::initializer_list<std::int64_t> index) {
+    if (index.size() != shape.size())
+        fail("{}: got {} indices for a tensor of shape {}", op, index.size(), shape_str(shape));
+    std::int64_t off = 0;
+    std::size_t d = 0;
+    for (auto i : index) {
+        const auto n = shape[d];
+        if (i < -n || i >= n) fail("{}: index {} out of range for dim {} of size {}", op, i, d, n);
+        off = off * n + (i < 0 ? i + n : i);
+        ++d;
+    }
+    return off;
+}
+}  // namespace
+
+double Tensor::at(std::initializer_list<std::int64_t> index) const {
+    const auto off = flat_index("at", shape(), index);
+    return detail::visit_all(dtype(), [&]<class T>(T) { return double(data<T>()[off]); });
+}
+
+void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
+    const auto off = flat_index("set", shape(), index);
+    detail::visit_all(dtype(), [&]<class T>(T) { data<T>()[off] = static_cast<T>(value); });
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+    std::vector<T> out(static_cast<std::size_t>(numel()));
+    detail::visit_all(dtype(), [&]<class S>(S) {
+        const S* p = data<S>();
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(p[i]);
+    });
+    return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+template std::vector<std::uint8_t> Tensor::to_vector<std::uint8_t>() const;
+
+Tensor Tensor::to(DType target) const {
+    Tensor out = empty(shape(), target);
+    detail::visit_all(dtype(), [&]<class S>(S) {
+        detail::visit_all(target, [&]<class D>(D) {
+            const S* src = data<S>();
+            D* dst = out.data<D>();
+            for (std::int64_t i = 0; i < numel(); ++i) dst[i] = static_cast<D>(src[i]);
+        });
+    });
+    return out;
+}
+
+Tensor Tensor::clone() const {
+    Tensor out = empty(shape(), dtype());
+    std::memcpy(out.raw_data(), raw_data(), std::size_t(numel()) * dtype_size(dtype()));
+    return out;
+}
+
+bool Tensor::shares_storage(const Tensor& other) const {
+    return checked().storage == other.checked().storage;
+}
+
+// ---- autograd accessors ---------------------------------------------------------------------
+
+bool Tensor::requires_grad() const { return checked().requires_grad; }
+bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
+Tensor Tensor::grad() const { return checked().grad; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+    checked();
+    if (!is_leaf())
+        fail("requires_grad_: only leaf tensors can be marked; this one was produced by '{}'",
+             impl_->grad_fn->op->name);
+    if (on && !is_floating(dtype()))
+        fail("requires_grad_: only f32/f64 tensors can require gradients, got {}", dtype_name(dtype()));
+    impl_->requires_grad = on;
+    return *this;
+}
+
+void Tensor::set_grad(const Tensor& g) {
+    checked();
+    if (g.defined() && (g.shape() != shape() || g.dtype() != dtype()))
+        fail("set_grad: gradient {} {} does not match tensor {} {}", shape_str(g.shape()),
+             dtype_name(g.dtype()), shape_str(shape()), dtype_name(dtype()));
+    impl_->grad = g;
+}
+
+void Tensor::zero_grad() {
+    auto& g = checked().grad;
+    if (g.defined()) std::memset(const_cast<Tensor&>(g).raw_data(), 0, std::size_t(g.numel()) * dtype_size(g.dtype()));
+}
+
+Tensor Tensor::detach() const {
+    const auto& src = checked();
+    auto impl = std::make_shared<TensorImpl>();
+    impl->shape = src.shape;
+    impl->dtype = src.dtype;
+    impl->numel = src.numel;
+    impl->storage = src.storage;
+    return Tensor(std::move(impl));
+}
+
+Tensor Tensor::reshape(const Shape& s) const { return qkv::reshape(*this, s); }
+Tensor Tensor::transpose(std::int64_t d0, std::int64_t d1) const { return qkv::transpose(*this, d0, d1); }
+Tensor Tensor::sum() const { return qkv::sum(*this); }
+Tensor Tensor::mean() const { return qkv::mean(*this); }
+
+// ---- creation -------------------------------------------------------------------------------
+
+Tensor empty(const Shape& shape, DType dtype) {
+    for (auto s : shape)
+        if (s < 0) fail("empty: negative dimension in shape {}", shape_str(shape));
+    auto impl = std::make_shared<TensorImpl>();
+    impl->shape = shape;
+    impl->dtype = dtype;
+    impl->numel = shape_numel(shape);
+    impl->storage = std::make_shared<Storage>(std::size_t(impl->numel) * dtype_size(dtype));
+    return Tensor(std::move(impl));
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+    Tensor t = empty(shape, dtype);
+    detail::visit_all(dtype, [&]<class T>(T) {
+        T* p = t.data<T>();
+        const T v = static_cast<T>(value);
+        for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = v;
+    });
+    return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype) {
+    Tensor t = empty(shape, dtype);
+    std::memset(t.raw_data(), 0, std::size_t(t.numel()) * dtype_size(dtype));
+    return t;
+}
+
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), like.dtype()); }
+Tensor ones_like(const Tensor& like) { return ones(like.shape(), like.dtype()); }
+
+Tensor arange(std::int64_t n, DType dtype) {
+    if (n < 0) fail("arange: n must be >= 0, got {}", n);
+    return arange(0.0, double(n), 1.0, dtype);
+}
+
+Tensor arange(double start, double end, double step, DType dtype) {
+    if (step == 0) fail("arange: step must be non-zero");
+    const double count = std::ceil((end - start) / step);
+    const auto n = std::int64_t(count > 0 ? count : 0);
+    Tensor t = empty({n}, dtype);
+    detail::visit_all(dtype, [&]<class T>(T) {
+        T* p = t.data<T>();
+        for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + double(i) * step);
+    });
+    return t;
+}
+
+template <class T>
+Tensor from(const std::vector<T>& values, const Shape& shape) {
+    if (std::int64_t(values.size()) != shape_numel(shape))
+        fail("from: {} values do not fill shape {} ({} elements)", values.size(), shape_str(shape),
+             shape_numel(shape));
+    using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
+    Tensor t = empty(shape, dtype_of<E>());
+    E* p = t.data<E>();
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<E>(values[i]);
+    return t;
+}
+template Tensor from(const std::vector<float>&, const Shape&);
+template Tensor from(const std::vector<double>&, const Shape&);
+template Tensor from(const std::vector<std::int32_t>&, const Shape&);
+template Tensor from(const std::vector<std::uint8_t>&, const Shape&);
+template Tensor from(const std::vector<bool>&, const Shape&);
+
+Tensor from(std::initializer_list<double> values, const Shape& shape, DType dtype) {
+    return from(std::vector<double>(values), shape).to(dtype);
+}
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype) {
+    detail::check_floating("randn", dtype);
+    Tensor t = empty(shape, dtype);
+    detail::visit_float(dtype, "randn", [&]<class T>(T) {
+        T* p = t.data<T>();
+        for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(gen.normal());
+    });
+    return t;
+}
+
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DType dtype) {
+    if (!(low < high)) fail("uniform: need low < high, got [{}, {})", low, high);
+    Tensor t = empty(shape, dtype);
+    detail::visit_float(dtype, "uniform", [&]<class T>(T) {
+        T* p = t.data<T>();
+        for (std::int64_t i = 0; i < t.numel(); ++i)
+            p[i] = static_cast<T>(low + (high - low) * gen.uniform());
+    });
+    return t;
+}
+
+}  // namespace qkv

@@ -150,9 +150,11 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 
 /// \brief \f$ \mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m} \f$ along \p dim, where
 /// m = max_j x_j keeps exp from overflowing. Fused, with a hand-derived backward.
+/// A fibre that is −inf everywhere (fully masked) gives zeros, not NaN.
 /// \param x input \param dim the dimension normalised over
 Tensor softmax(const Tensor& x, std::int64_t dim = -1);
 /// \brief \f$ x_i - m - \log\sum_j e^{x_j - m} \f$ along \p dim (stable log of softmax).
+/// A fibre that is −inf everywhere gives −inf everywhere.
 /// \param x input \param dim the dimension
 Tensor log_softmax(const Tensor& x, std::int64_t dim = -1);
 

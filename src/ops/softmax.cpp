@@ -30,7 +30,13 @@ template <class T>
 void softmax_fibre(const T* x, T* y, std::int64_t n, std::int64_t stride, bool log_space) {
     T m = -std::numeric_limits<T>::infinity();
     for (std::int64_t k = 0; k < n; ++k) m = std::max(m, x[k * stride]);
-    if (m == -std::numeric_limits<T>::infinity()) m = 0;  // an all −inf row: avoid (−inf) − (−inf) = NaN
+    if (m == -std::numeric_limits<T>::infinity()) {
+        // Every entry is −inf (a fully masked attention row): there is no distribution to form.
+        // We return probability 0 everywhere (log-probability −inf) instead of 0/0 = NaN, so a
+        // masked row contributes nothing downstream and its gradient is 0.
+        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = log_space ? m : T(0);
+        return;
+    }
     T s = 0;
     for (std::int64_t k = 0; k < n; ++k) s += std::exp(x[k * stride] - m);
     if (log_space) {

@@ -56,7 +56,7 @@ TEST_CASE("backward with an explicit upstream gradient", "[autograd]") {
     CHECK_THROWS_WITH(y.backward(), Catch::Contains("3 elements"));
 }
 
-TEST_CASE("requires_grad propagates; NoGradGuard and detach stop it", "[autograd]") {
+TEST_CASE("requires_grad propagates - NoGradGuard and detach stop it", "[autograd]") {
     Tensor w = ones({2}).requires_grad_();
     Tensor c = ones({2});
     CHECK((w + c).requires_grad());

@@ -126,7 +126,7 @@ TEST_CASE("matmul: 2-D, folded, batched and broadcast batches", "[ops]") {
     CHECK(matmul(zeros({0, 4}), zeros({4, 3})).numel() == 0);
 }
 
-TEST_CASE("softmax is stable and normalised; log_softmax is its log", "[ops][fused]") {
+TEST_CASE("softmax is stable and normalised - log_softmax is its log", "[ops][fused]") {
     const Tensor x = from({1000, 1001, 1002, -5, 0, 5}, {2, 3}, f64);
     const Tensor p = softmax(x, -1);
     CHECK(vals(sum(p, -1))[0] == Approx(1.0));
@@ -195,7 +195,7 @@ TEST_CASE("fused cross_entropy equals -mean(log_softmax picked at the targets)",
     CHECK(cross_entropy(zeros({2, 5}, f64), from(std::vector<std::int32_t>{1, 3}, {2})).item() == Approx(std::log(5.0)));
 }
 
-TEST_CASE("embedding gathers rows; repeated ids accumulate gradient", "[ops]") {
+TEST_CASE("embedding gathers rows - repeated ids accumulate gradient", "[ops]") {
     const Tensor w = arange(12, f64).reshape({4, 3});
     const Tensor ids = from(std::vector<std::int32_t>{2, 0, 2}, {3});
     Tensor wv = w.clone().requires_grad_();

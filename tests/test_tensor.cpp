@@ -46,7 +46,7 @@ TEST_CASE("size() and element access check their indices", "[tensor]") {
     CHECK_THROWS_WITH(t.data<double>(), Catch::Contains("tensor is f32, asked for f64"));
 }
 
-TEST_CASE("handles share storage; clone and to() copy", "[tensor]") {
+TEST_CASE("handles share storage - clone and to() copy", "[tensor]") {
     Tensor a = from({1, 2, 3, 4}, {2, 2});
     Tensor b = a;  // a handle
     b.set({0, 0}, 9);
@@ -73,7 +73,7 @@ TEST_CASE("tensor memory is 64-byte aligned", "[tensor]") {
     }
 }
 
-TEST_CASE("Generator: same seed, same stream; state save and restore", "[tensor][rng]") {
+TEST_CASE("Generator: same seed, same stream - state save and restore", "[tensor][rng]") {
     Generator g1(42), g2(42), g3(43);
     const Tensor a = randn({100}, g1);
     const Tensor b = randn({100}, g2);

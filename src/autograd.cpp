@@ -138,9 +138,7 @@ void run_node(Node& node) {
 std::vector<std::string> graph_ops(const Tensor& t) {
     std::vector<std::string> names;
     if (!t.defined() || !t.grad_fn()) return names;
-    for (Node* n : topo_order(t.grad_fn().get())) {
-        if (std::find(names.begin(), names.end(), n->op->name) == names.end()) names.push_back(n->op->name);
-    }
+    for (Node* n : topo_order(t.grad_fn().get())) names.emplace_back(n->op->name);
     return names;
 }
 

@@ -105,7 +105,7 @@ private:
     bool previous_;
 };
 
-/// \brief Names of the ops in the graph that produced \p t, each once, in backward order.
+/// \brief Names of the nodes of the graph that produced \p t, one per node, in the order backward visits them.
 /// \param t the graph's output
 std::vector<std::string> graph_ops(const Tensor& t);
 

@@ -1,0 +1,114 @@
+/// \file
+/// \brief Runs a tutorial and checks its output against the "Expected output:" block of its README.
+///
+/// This is what keeps the tutorials honest: the output a page promises is the output the program
+/// prints, or ctest fails. Usage: `check_output README.md program [args...]`.
+/// In the expected block, a line `...` skips any number of output lines, and `<any>` inside a line
+/// matches any text (for timings and other numbers that vary between machines). Every other line
+/// must match the next output line exactly.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> expected_block(const std::string& readme) {
+    std::ifstream in(readme);
+    if (!in) throw std::runtime_error("cannot open " + readme);
+    std::vector<std::string> lines;
+    std::string line;
+    bool seen_marker = false, inside = false;
+    while (std::getline(in, line)) {
+        if (!seen_marker) {
+            seen_marker = line.rfind("Expected output:", 0) == 0;
+        } else if (!inside) {
+            inside = line.rfind("```", 0) == 0;
+        } else {
+            if (line.rfind("```", 0) == 0) return lines;
+            lines.push_back(line);
+        }
+    }
+    throw std::runtime_error(readme + ": no 'Expected output:' block followed by a ``` fence");
+}
+
+std::vector<std::string> run(const std::vector<std::string>& argv) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += "'" + a + "' ";
+    FILE* p = popen((cmd + "2>&1").c_str(), "r");
+    if (!p) throw std::runtime_error("cannot run " + cmd);
+    std::string out;
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), int(buf.size()), p)) out += buf.data();
+    const int status = pclose(p);
+    if (status != 0) {
+        std::cerr << out << "\ncheck_output: the program exited with status " << status << "\n";
+        std::exit(1);
+    }
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= out.size(); ++i) {
+        if (i == out.size() || out[i] == '\n') {
+            if (i > start || i < out.size()) lines.push_back(out.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    return lines;
+}
+
+// An expected line as a regex: literal text, with <any> matching anything.
+bool line_matches(const std::string& expected, const std::string& actual) {
+    if (expected.find("<any>") == std::string::npos) return expected == actual;
+    std::string re;
+    std::size_t pos = 0;
+    while (true) {
+        const std::size_t at = expected.find("<any>", pos);
+        const std::string lit = expected.substr(pos, at == std::string::npos ? std::string::npos : at - pos);
+        re += std::regex_replace(lit, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
+        if (at == std::string::npos) break;
+        re += ".*";
+        pos = at + 5;
+    }
+    return std::regex_match(actual, std::regex(re));
+}
+
+// Match expected lines against actual lines; "..." skips. Returns the first unmatched expected line.
+bool match_from(const std::vector<std::string>& exp, std::size_t e, const std::vector<std::string>& act,
+                std::size_t a, std::size_t& worst) {
+    worst = std::max(worst, e);
+    if (e == exp.size()) return true;
+    if (exp[e] == "...") {
+        for (std::size_t k = a; k <= act.size(); ++k)
+            if (match_from(exp, e + 1, act, k, worst)) return true;
+        return false;
+    }
+    return a < act.size() && line_matches(exp[e], act[a]) && match_from(exp, e + 1, act, a + 1, worst);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::cerr << "usage: check_output README.md program [args...]\n";
+        return 2;
+    }
+    try {
+        const auto exp = expected_block(argv[1]);
+        const auto act = run(std::vector<std::string>(argv + 2, argv + argc));
+        std::size_t worst = 0;
+        if (match_from(exp, 0, act, 0, worst)) {
+            std::cout << "check_output: all " << exp.size() << " expected lines matched\n";
+            return 0;
+        }
+        std::cerr << "check_output: output differs from " << argv[1] << "\nfirst expected line not matched:\n  "
+                  << (worst < exp.size() ? exp[worst] : "") << "\nactual output:\n";
+        for (const auto& l : act) std::cerr << "  " << l << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "check_output: " << e.what() << "\n";
+        return 2;
+    }
+}

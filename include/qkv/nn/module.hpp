@@ -1,0 +1,76 @@
+/// \file
+/// \brief nn::Module: the base of every layer and model — parameters, submodules, train/eval.
+///
+/// A reader learns here how a framework keeps track of a model's weights. A module *registers* the
+/// tensors it learns (`register_parameter`) and the modules it is built from (`register_module`);
+/// `named_parameters()` then walks that tree and returns every weight with a PyTorch-style dotted
+/// name such as `blocks.0.attn.qkv.weight` — the names optimizers iterate over and checkpoints are
+/// keyed by. Modules are ordinary C++ classes with a `forward`; they are neither copyable nor
+/// movable, because parents keep pointers to their registered children.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "qkv/tensor.hpp"
+
+namespace qkv::nn {
+
+/// A named parameter: (dotted name, tensor handle).
+using NamedTensor = std::pair<std::string, Tensor>;
+
+/// Base class of all layers and models.
+class Module {
+public:
+    Module() = default;
+    virtual ~Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+    Module(Module&&) = delete;
+    Module& operator=(Module&&) = delete;
+
+    /// Every parameter of this module and its submodules, in registration order (depth first).
+    std::vector<Tensor> parameters() const;
+    /// Every parameter with its dotted name, e.g. `blocks.1.mlp.fc1.weight`. A tensor registered
+    /// under two names (tied weights) appears once, under the first.
+    std::vector<NamedTensor> named_parameters() const;
+    /// Total number of scalar parameters.
+    std::int64_t num_parameters() const;
+    /// \brief Training mode (dropout active) or not, for this module and all submodules.
+    /// \param on true for training mode
+    void train(bool on = true);
+    /// Evaluation mode: same as train(false).
+    void eval() { train(false); }
+    /// True in training mode (the default).
+    bool is_training() const { return training_; }
+    /// Zero the gradients of every parameter.
+    void zero_grad();
+    /// \brief Convert every parameter to \p dtype in place (handles held elsewhere see the change).
+    /// Used to run a whole model in f64 for gradient checks. Gradients are dropped.
+    /// \param dtype f32 or f64
+    void to(DType dtype);
+
+protected:
+    /// \brief Register a learnable tensor under \p name (marks it requires_grad). Returns it.
+    /// \param name the parameter's name within this module (no dots)
+    /// \param t the tensor (a leaf, f32 or f64)
+    Tensor register_parameter(const std::string& name, Tensor t);
+    /// \brief Register a child module under \p name. Returns the child.
+    /// \param name the child's name within this module
+    /// \param child the child (must outlive this module's use; usually a member)
+    template <class M>
+    M& register_module(const std::string& name, M& child) {
+        children_.emplace_back(name, &child);
+        return child;
+    }
+
+private:
+    void collect(const std::string& prefix, std::vector<NamedTensor>& out) const;
+    std::vector<NamedTensor> params_;
+    std::vector<std::pair<std::string, Module*>> children_;
+    bool training_ = true;
+};
+
+}  // namespace qkv::nn

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "qkv/autograd.hpp"
+#include "qkv/generator.hpp"
 #include "qkv/tensor.hpp"
 
 namespace qkv {
@@ -206,6 +207,57 @@ Tensor logical_not(const Tensor& mask);
 /// A causal attention mask is `logical_not(tril_mask(T, T))` (true = masked out).
 /// \param rows rows \param cols columns \param diagonal offset of the diagonal
 Tensor tril_mask(std::int64_t rows, std::int64_t cols, std::int64_t diagonal = 0);
+
+// ---- neural-network ops (fused: one node, hand-derived backward) -------------------------------
+
+/// \brief A linear layer \f$ y = x W^\top + b \f$ over the last dimension, as one op:
+/// (…, in) with W (out, in) and b (out) → (…, out). W is stored (out, in) as in PyTorch; the
+/// transpose is a flag to the GEMM, never a copy. Backward: \f$ dx = dy\,W \f$,
+/// \f$ dW = dy^\top x \f$ (summed over all leading positions), \f$ db = \sum dy \f$.
+/// \param x input (…, in) \param weight (out, in) \param bias (out), or an undefined tensor for none
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+/// \brief Layer normalisation over the last dimension, fused:
+/// \f$ y = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}\,\gamma + \beta \f$ with the biased
+/// variance \f$ \sigma^2 \f$ of each row (Ba, Kiros & Hinton, 2016).
+/// \param x input (…, C) \param gamma scale (C) \param beta shift (C) \param eps added to the variance
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-5);
+
+/// \brief Inverted dropout: in training, zero each element with probability \p p and scale the
+/// survivors by 1/(1−p) so the expected value is unchanged; the identity when \p training is false
+/// or p = 0. The mask is drawn from \p gen (reproducible).
+/// \param x input \param p drop probability in [0, 1) \param gen random generator \param training apply it?
+Tensor dropout(const Tensor& x, double p, Generator& gen, bool training = true);
+
+/// Options of the fused attention ops.
+struct AttentionOptions {
+    /// b8 mask broadcastable to (…, T_q, T_k): **true blocks** that query–key pair (like masked_fill).
+    Tensor mask;
+    /// Also block keys after the query: query i (of T_q, aligned to the *end* of the T_k keys, as when
+    /// the keys include a cache of earlier positions) sees keys j ≤ i + T_k − T_q.
+    bool causal = false;
+    /// Score scale; 0 means \f$ 1/\sqrt{D} \f$.
+    double scale = 0;
+    /// If not null, receives the attention weights (…, T_q, T_k) — detached, for inspection.
+    Tensor* weights = nullptr;
+};
+
+/// \brief Scaled dot-product attention as one fused op:
+/// \f$ \mathrm{softmax}(QK^\top/\sqrt{D} + M)\,V \f$ with q (…, T_q, D), k (…, T_k, D),
+/// v (…, T_k, D_v) → (…, T_q, D_v). Masked scores become −∞; a query whose keys are all blocked gets
+/// an output of zeros (not NaN). The backward is derived by hand (see docs: "how attention's backward
+/// is derived") and keeps only the attention weights from the forward.
+/// \param q queries \param k keys \param v values \param options mask, causal, scale, weights
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
+
+/// \brief The same fused attention with the heads packed in the channel dimension:
+/// q (B, T_q, H·D), k (B, T_k, H·D), v (B, T_k, H·D_v) → (B, T_q, H·D_v). Head h uses channels
+/// [h·D, (h+1)·D). Equal to splitting heads, calling attention() and concatenating, without the
+/// copies. The mask broadcasts to (B, H, T_q, T_k); weights, if requested, are (B, H, T_q, T_k).
+/// \param q queries \param k keys \param v values \param heads H (divides the channel counts)
+/// \param options mask, causal, scale, weights
+Tensor head_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads,
+                      const AttentionOptions& options = {});
 
 // ---- operators ----------------------------------------------------------------------------------
 

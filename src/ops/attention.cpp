@@ -1,0 +1,217 @@
+/// \file
+/// \brief Scaled dot-product attention as one fused op, with its backward derived by hand.
+///
+/// For one (batch, head) slice with queries Q (T_q, D), keys K (T_k, D) and values V (T_k, D_v):
+/// \f[ S = \mathrm{scale}\cdot QK^\top, \qquad P = \mathrm{softmax}_\text{rows}(S + M), \qquad O = PV, \f]
+/// where M is −∞ at blocked (masked) pairs and 0 elsewhere. Going backward from dO:
+/// \f[ dV = P^\top dO, \qquad dP = dO\,V^\top, \qquad
+///     dS_{ij} = P_{ij}\Big(dP_{ij} - \sum_k dP_{ik}P_{ik}\Big), \qquad
+///     dQ = \mathrm{scale}\cdot dS\,K, \qquad dK = \mathrm{scale}\cdot dS^\top Q. \f]
+/// The dS line is the softmax backward of softmax.cpp applied to every row; blocked pairs have
+/// \f$ P_{ij} = 0 \f$ and so receive no gradient. Everything except the row-wise softmax is a
+/// matrix product, so forward and backward are five GEMM calls per slice, and the only tensor kept
+/// from the forward is P (T_q × T_k per slice) — which is also what a learner wants to look at.
+///
+/// The same kernel serves two layouts by addressing each slice through a base offset and a leading
+/// dimension: (…, T, D) tensors (one slice per leading index) and (B, T, H·D) tensors where the H
+/// heads sit side by side in the channels (no transposes needed around multi-head attention).
+#include <cmath>
+#include <limits>
+
+#include "detail.hpp"
+#include "qkv/kernels/gemm.hpp"
+#include "qkv/ops.hpp"
+#include "qkv/parallel.hpp"
+
+namespace qkv {
+using namespace detail;
+using kernels::gemm;
+
+namespace {
+
+// Where slice n = b·H + h of each operand starts: b·batch_stride + h·head_stride, rows `ld` apart.
+struct Operand {
+    std::int64_t batch_stride, head_stride, ld;
+    std::int64_t offset(std::int64_t n, std::int64_t H) const { return (n / H) * batch_stride + (n % H) * head_stride; }
+};
+
+struct Layout {
+    std::int64_t N, H, Tq, Tk, D, Dv;
+    Operand q, k, v, o;
+};
+
+// The mask broadcast to (N, T_q, T_k) bytes, with the causal rule folded in (1 = blocked).
+// Empty when nothing is blocked.
+std::vector<std::uint8_t> build_mask(const char* op, const AttentionOptions& opt, const Shape& full, const Layout& L) {
+    std::vector<std::uint8_t> m;
+    if (!opt.mask.defined() && !opt.causal) return m;
+    m.assign(std::size_t(L.N * L.Tq * L.Tk), 0);
+    if (opt.mask.defined()) {
+        if (opt.mask.dtype() != DType::b8)
+            fail("{}: mask must be a b8 tensor (true = blocked), got {} {}", op, dtype_name(opt.mask.dtype()),
+                 shape_str(opt.mask.shape()));
+        const Shape b = broadcast_shapes(op, {&full, &opt.mask.shape()});
+        if (b != full)
+            fail("{}: mask {} does not broadcast to the scores' shape {}", op, shape_str(opt.mask.shape()), shape_str(full));
+        const BroadcastPlan<2> plan(full, {&full, &opt.mask.shape()});
+        const std::uint8_t* pm = opt.mask.data<std::uint8_t>();
+        plan.for_each_row([&](const auto& off, std::int64_t n, const auto& st) {
+            for (std::int64_t i = 0; i < n; ++i) m[std::size_t(off[0] + i)] = pm[off[1] + i * st[1]] ? 1 : 0;
+        });
+    }
+    if (opt.causal)
+        for (std::int64_t n = 0; n < L.N; ++n)
+            for (std::int64_t i = 0; i < L.Tq; ++i)
+                for (std::int64_t j = i + L.Tk - L.Tq + 1; j < L.Tk; ++j) m[std::size_t((n * L.Tq + i) * L.Tk + j)] = 1;
+    return m;
+}
+
+// Row softmax of S in place, −∞ at blocked pairs; an all-blocked row becomes zeros.
+template <class T>
+void masked_softmax_rows(T* S, const std::uint8_t* mask, std::int64_t Tq, std::int64_t Tk) {
+    for (std::int64_t i = 0; i < Tq; ++i) {
+        T* row = S + i * Tk;
+        const std::uint8_t* mrow = mask ? mask + i * Tk : nullptr;
+        T m = -std::numeric_limits<T>::infinity();
+        for (std::int64_t j = 0; j < Tk; ++j)
+            if (!(mrow && mrow[j])) m = std::max(m, row[j]);
+        if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to
+            for (std::int64_t j = 0; j < Tk; ++j) row[j] = 0;
+            continue;
+        }
+        T s = 0;
+        for (std::int64_t j = 0; j < Tk; ++j) {
+            row[j] = (mrow && mrow[j]) ? T(0) : std::exp(row[j] - m);
+            s += row[j];
+        }
+        const T inv = T(1) / s;
+        for (std::int64_t j = 0; j < Tk; ++j) row[j] *= inv;
+    }
+}
+
+// Forward of slice n:  S = scale·Q·Kᵀ,  P = softmax(S + M),  O = P·V
+template <class T>
+void forward_slice(const Layout& L, std::int64_t n, T scale, const T* q, const T* k, const T* v, T* o, T* P,
+                   const std::uint8_t* mask) {
+    T* Pn = P + n * L.Tq * L.Tk;
+    gemm(false, true, L.Tq, L.Tk, L.D, scale, q + L.q.offset(n, L.H), L.q.ld, k + L.k.offset(n, L.H), L.k.ld, T(0),
+         Pn, L.Tk);
+    masked_softmax_rows(Pn, mask ? mask + n * L.Tq * L.Tk : nullptr, L.Tq, L.Tk);
+    gemm(false, false, L.Tq, L.Dv, L.Tk, T(1), Pn, L.Tk, v + L.v.offset(n, L.H), L.v.ld, T(0), o + L.o.offset(n, L.H),
+         L.o.ld);
+}
+
+// Backward of slice n (gradients added into dq, dk, dv; dS is a T_q×T_k scratch buffer):
+//   dV += Pᵀ·dO      dP = dO·Vᵀ      dS = P ⊙ (dP − rowsum(dP ⊙ P))      dQ += scale·dS·K      dK += scale·dSᵀ·Q
+template <class T>
+void backward_slice(const Layout& L, std::int64_t n, T scale, const T* q, const T* k, const T* v, const T* P,
+                    const T* dO, T* dq, T* dk, T* dv, T* dS) {
+    const T* Pn = P + n * L.Tq * L.Tk;
+    const T* dOn = dO + L.o.offset(n, L.H);
+    if (dv) gemm(true, false, L.Tk, L.Dv, L.Tq, T(1), Pn, L.Tk, dOn, L.o.ld, T(1), dv + L.v.offset(n, L.H), L.v.ld);
+    if (!dq && !dk) return;
+    gemm(false, true, L.Tq, L.Tk, L.Dv, T(1), dOn, L.o.ld, v + L.v.offset(n, L.H), L.v.ld, T(0), dS, L.Tk);
+    for (std::int64_t i = 0; i < L.Tq; ++i) {
+        const T* prow = Pn + i * L.Tk;
+        T* drow = dS + i * L.Tk;
+        T dot = 0;
+        for (std::int64_t j = 0; j < L.Tk; ++j) dot += drow[j] * prow[j];
+        for (std::int64_t j = 0; j < L.Tk; ++j) drow[j] = prow[j] * (drow[j] - dot);
+    }
+    if (dq) gemm(false, false, L.Tq, L.D, L.Tk, scale, dS, L.Tk, k + L.k.offset(n, L.H), L.k.ld, T(1), dq + L.q.offset(n, L.H), L.q.ld);
+    if (dk) gemm(true, false, L.Tk, L.D, L.Tq, scale, dS, L.Tk, q + L.q.offset(n, L.H), L.q.ld, T(1), dk + L.k.offset(n, L.H), L.k.ld);
+}
+
+// Slices are independent, so both passes run them in parallel; a grain of a few slices keeps
+// tiny problems on one thread.
+constexpr std::int64_t kSliceGrain = 4;
+
+Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const Tensor& v, const Layout& L,
+                       const Shape& out_shape, const Shape& weights_shape, const AttentionOptions& opt) {
+    const auto mask = build_mask(op.name, opt, weights_shape, L);
+    const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(L.D ? L.D : 1));
+    Tensor out = empty(out_shape, q.dtype());
+    Tensor P = empty(weights_shape, q.dtype());
+    visit_float(q.dtype(), op.name, [&]<class T>(T) {
+        const T* pq = q.data<T>();
+        const T* pk = k.data<T>();
+        const T* pv = v.data<T>();
+        T* po = out.data<T>();
+        T* pp = P.data<T>();
+        const std::uint8_t* pm = mask.empty() ? nullptr : mask.data();
+        parallel_for(0, L.N, kSliceGrain, [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t n = lo; n < hi; ++n) forward_slice(L, n, T(scale), pq, pk, pv, po, pp, pm);
+        });
+    });
+    if (opt.weights) *opt.weights = P.detach();
+    return record(op, out, {q, k, v}, [q, k, v, P, L, scale](const Tensor& dy, BackwardContext& ctx) {
+        Tensor* dq = ctx.grad(0);
+        Tensor* dk = ctx.grad(1);
+        Tensor* dv = ctx.grad(2);
+        visit_float(dy.dtype(), "attention backward", [&]<class T>(T) {
+            T* pdq = dq ? dq->data<T>() : nullptr;
+            T* pdk = dk ? dk->data<T>() : nullptr;
+            T* pdv = dv ? dv->data<T>() : nullptr;
+            parallel_for(0, L.N, kSliceGrain, [&](std::int64_t lo, std::int64_t hi) {
+                std::vector<T> dS(std::size_t(L.Tq * L.Tk));
+                for (std::int64_t n = lo; n < hi; ++n)
+                    backward_slice(L, n, T(scale), q.data<T>(), k.data<T>(), v.data<T>(), P.data<T>(), dy.data<T>(),
+                                   pdq, pdk, pdv, dS.data());
+            });
+        });
+    });
+}
+
+void check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t min_dim) {
+    check_float_tensor(op, q, "q");
+    check_float_tensor(op, k, "k");
+    check_float_tensor(op, v, "v");
+    check_same_dtype(op, q, k);
+    check_same_dtype(op, q, v);
+    if (q.dim() < min_dim || k.dim() != q.dim() || v.dim() != q.dim())
+        fail("{}: q, k, v must have the same number of dims (at least {}), got {}, {}, {}", op, min_dim,
+             shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+// attention   O = softmax(scale·QKᵀ + M)·V       (backward: see the file comment)
+static const OpDef kAttention{"attention"};
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
+    const char* op = kAttention.name;
+    check_qkv(op, q, k, v, 2);
+    const Shape lead(q.shape().begin(), q.shape().end() - 2);
+    if (Shape(k.shape().begin(), k.shape().end() - 2) != lead || Shape(v.shape().begin(), v.shape().end() - 2) != lead)
+        fail("attention: q {}, k {}, v {} must share their leading dims", shape_str(q.shape()), shape_str(k.shape()),
+             shape_str(v.shape()));
+    const std::int64_t Tq = q.size(-2), D = q.size(-1), Tk = k.size(-2), Dv = v.size(-1);
+    if (k.size(-1) != D) fail("attention: q {} and k {} differ in head size", shape_str(q.shape()), shape_str(k.shape()));
+    if (v.size(-2) != Tk) fail("attention: k {} and v {} differ in length", shape_str(k.shape()), shape_str(v.shape()));
+    const Layout L{shape_numel(lead), 1, Tq, Tk, D, Dv, {Tq * D, 0, D}, {Tk * D, 0, D}, {Tk * Dv, 0, Dv}, {Tq * Dv, 0, Dv}};
+    Shape out_shape = lead, w_shape = lead;
+    out_shape.insert(out_shape.end(), {Tq, Dv});
+    w_shape.insert(w_shape.end(), {Tq, Tk});
+    return fused_attention(kAttention, q, k, v, L, out_shape, w_shape, opt);
+}
+
+// -------------------------------------------------------------------------------------------------
+// head_attention   the same, heads side by side in the channels: (B, T, H·D)
+static const OpDef kHeadAttention{"head_attention"};
+Tensor head_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads, const AttentionOptions& opt) {
+    const char* op = kHeadAttention.name;
+    check_qkv(op, q, k, v, 3);
+    if (q.dim() != 3) fail("head_attention: q, k, v must be (B, T, H*D), got q {}", shape_str(q.shape()));
+    const std::int64_t B = q.size(0), Tq = q.size(1), C = q.size(2), Tk = k.size(1), Cv = v.size(2);
+    if (k.size(0) != B || v.size(0) != B || v.size(1) != Tk || k.size(2) != C)
+        fail("head_attention: q {}, k {}, v {} do not fit together (B, T_q, C), (B, T_k, C), (B, T_k, C_v)",
+             shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
+    if (heads < 1 || C % heads != 0 || Cv % heads != 0)
+        fail("head_attention: {} heads do not divide the channels of q {} and v {}", heads, shape_str(q.shape()),
+             shape_str(v.shape()));
+    const std::int64_t D = C / heads, Dv = Cv / heads;
+    const Layout L{B * heads, heads, Tq, Tk, D, Dv, {Tq * C, D, C}, {Tk * C, D, C}, {Tk * Cv, Dv, Cv}, {Tq * Cv, Dv, Cv}};
+    return fused_attention(kHeadAttention, q, k, v, L, {B, Tq, Cv}, {B, heads, Tq, Tk}, opt);
+}
+
+}  // namespace qkv

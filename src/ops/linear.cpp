@@ -1,0 +1,102 @@
+/// \file
+/// \brief The linear layer as one op, and dropout.
+///
+/// \f$ y = xW^\top + b \f$ is the workhorse of every transformer (Q, K, V and output projections,
+/// both MLP layers, the LM head). Writing it as one op instead of matmul + transpose + add saves a
+/// transposed copy of W and an intermediate the size of y, and its backward is three GEMM-shaped
+/// sums over all positions r: \f$ dx_r = dy_r W \f$, \f$ dW = \sum_r dy_r^\top x_r \f$,
+/// \f$ db = \sum_r dy_r \f$.
+#include "detail.hpp"
+#include "qkv/kernels/gemm.hpp"
+#include "qkv/ops.hpp"
+
+namespace qkv {
+using namespace detail;
+using kernels::gemm;
+
+// -------------------------------------------------------------------------------------------------
+// linear     y = x·Wᵀ + b         dx = dy·W        dW = dyᵀ·x        db = Σ_rows dy
+static const OpDef kLinear{"linear"};
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const char* op = kLinear.name;
+    check_float_tensor(op, x, "input");
+    check_float_tensor(op, weight, "weight");
+    check_same_dtype(op, x, weight);
+    if (weight.dim() != 2) fail("linear: weight must be (out, in), got {}", shape_str(weight.shape()));
+    if (x.dim() < 1 || x.size(-1) != weight.size(1))
+        fail("linear: input {} does not match weight {} (expected last dim {})", shape_str(x.shape()),
+             shape_str(weight.shape()), weight.size(1));
+    const std::int64_t in = weight.size(1), out = weight.size(0);
+    if (bias.defined()) {
+        check_float_tensor(op, bias, "bias");
+        check_same_dtype(op, x, bias);
+        if (bias.shape() != Shape{out})
+            fail("linear: bias {} does not match weight {} (expected ({}))", shape_str(bias.shape()),
+                 shape_str(weight.shape()), out);
+    }
+    Shape out_shape = x.shape();
+    out_shape.back() = out;
+    const std::int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+    Tensor y = empty(out_shape, x.dtype());
+    visit_float(x.dtype(), op, [&]<class T>(T) {
+        T* py = y.data<T>();
+        if (bias.defined()) {  // start from the bias, then accumulate the product onto it (β = 1)
+            const T* pb = bias.data<T>();
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t j = 0; j < out; ++j) py[r * out + j] = pb[j];
+        }
+        gemm(false, true, rows, out, in, T(1), x.data<T>(), in, weight.data<T>(), in, T(bias.defined() ? 1 : 0), py,
+             out);
+    });
+    std::vector<Tensor> inputs{x, weight};
+    if (bias.defined()) inputs.push_back(bias);
+    return record(kLinear, y, std::move(inputs), [x, weight, rows, in, out](const Tensor& dy, BackwardContext& ctx) {
+        Tensor* dx = ctx.grad(0);
+        Tensor* dw = ctx.grad(1);
+        Tensor* db = ctx.needs(2) ? ctx.grad(2) : nullptr;
+        visit_float(dy.dtype(), "linear backward", [&]<class T>(T) {
+            const T* pdy = dy.data<T>();
+            if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(1), dx->data<T>(), in);
+            if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(1), dw->data<T>(), in);
+            if (db) {
+                T* pdb = db->data<T>();
+                for (std::int64_t r = 0; r < rows; ++r)
+                    for (std::int64_t j = 0; j < out; ++j) pdb[j] += pdy[r * out + j];
+            }
+        });
+    });
+}
+
+// -------------------------------------------------------------------------------------------------
+// dropout    y = x·m/(1−p),  m ~ Bernoulli(1−p)        dx = dy·m/(1−p)
+static const OpDef kDropout{"dropout"};
+Tensor dropout(const Tensor& x, double p, Generator& gen, bool training) {
+    check_float_tensor(kDropout.name, x);
+    if (!(p >= 0 && p < 1)) fail("dropout: p must be in [0, 1), got {}", p);
+    if (!training || p == 0) return x;
+    // The mask stores the scale itself (0 or 1/(1−p)), so forward and backward are one multiply.
+    Tensor m = empty(x.shape(), x.dtype());
+    Tensor y = empty(x.shape(), x.dtype());
+    visit_float(x.dtype(), kDropout.name, [&]<class T>(T) {
+        const T keep = T(1 / (1 - p));
+        T* pm = m.data<T>();
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for (std::int64_t i = 0; i < x.numel(); ++i) {
+            pm[i] = gen.uniform() < p ? T(0) : keep;
+            py[i] = px[i] * pm[i];
+        }
+    });
+    return record(kDropout, y, {x}, [m](const Tensor& dy, BackwardContext& ctx) {
+        Tensor* dx = ctx.grad(0);
+        if (!dx) return;
+        visit_float(dy.dtype(), "dropout backward", [&]<class T>(T) {
+            const T* pm = m.data<T>();
+            const T* pdy = dy.data<T>();
+            T* pdx = dx->data<T>();
+            for (std::int64_t i = 0; i < dy.numel(); ++i) pdx[i] += pdy[i] * pm[i];
+        });
+    });
+}
+
+}  // namespace qkv

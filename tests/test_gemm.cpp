@@ -162,12 +162,12 @@ bool available(GemmBackend backend) {
 }
 
 // Shapes that hit the kernel's edges: 1, tiles (6×16) and one past them, primes, K = 0, K just
-// past the KC = 256 block, M past the MC = 144 block, shapes big enough for the packed path and
+// past the KC = 384 block, M past the MC = 144 block, shapes big enough for the packed path and
 // for two threads (split by rows when M ≥ N, by columns otherwise).
 const std::vector<std::vector<i64>> kShapes = {
     {1, 1, 1},     {1, 1, 0},     {3, 2, 0},      {1, 17, 5},     {7, 1, 3},      {6, 16, 8},
     {5, 15, 1},    {7, 17, 9},    {13, 17, 19},   {31, 29, 37},   {12, 32, 64},   {64, 64, 64},
-    {97, 101, 103}, {6, 16, 257}, {11, 23, 300},  {150, 40, 270}, {1, 300, 1000}, {300, 1, 700},
+    {97, 101, 103}, {6, 16, 385}, {11, 23, 400},  {150, 40, 390}, {1, 300, 1000}, {300, 1, 700},
     {20, 520, 300}, {310, 200, 513}, {145, 47, 64}, {700, 37, 200},
 };
 
@@ -216,7 +216,7 @@ TEST_CASE("gemm matches a float64 reference on random shapes", "[gemm]") {
     if (!available(backend)) return;
     const Setting setting(backend, threads);
     std::mt19937 rng(7 + threads);
-    std::uniform_int_distribution<i64> size(1, 90), inner(0, 330), pad(0, 5);
+    std::uniform_int_distribution<i64> size(1, 90), inner(0, 420), pad(0, 5);
     std::uniform_int_distribution<int> coin(0, 1), pick(0, 3);
     const float betas[] = {0.0f, 1.0f, 0.5f, -2.0f};
     for (int trial = 0; trial < 60; ++trial) {

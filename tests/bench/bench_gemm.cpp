@@ -10,7 +10,7 @@
 /// ones a small transformer runs: squares for reference, tall-skinny linear layers, and the
 /// attention products with the transposes backward uses.
 ///
-/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...]`.
+/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...] [--cputime]`.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -21,6 +21,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <time.h>
 
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
@@ -129,8 +131,18 @@ std::vector<Contender> contenders() {
     return list;
 }
 
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
+// Wall-clock time by default. With --cputime, the calling thread's CPU time instead: on a busy
+// machine that excludes the time the thread waited for a core, which makes single-thread
+// numbers comparable between runs (it is meaningless for 2-thread contenders).
+bool g_cpu_time = false;
+
+double now_seconds() {
+    if (g_cpu_time) {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    }
+    return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
 /// Repetitions that make one sample last about \p target seconds (at least 1).
@@ -138,9 +150,9 @@ int calibrate(const Contender& c, const Shape& s, Data& d, double target) {
     c.run(s, d);  // warm up: caches, thread pool, scratch buffers
     int reps = 1;
     for (;;) {
-        const auto start = Clock::now();
+        const double start = now_seconds();
         for (int r = 0; r < reps; ++r) c.run(s, d);
-        const double t = seconds_since(start);
+        const double t = (now_seconds() - start);
         if (t >= target / 4 || reps >= (1 << 24))
             return std::max(1, static_cast<int>(reps * target / std::max(t, 1e-9)));
         reps *= 4;
@@ -166,9 +178,9 @@ std::vector<double> measure(const Shape& s, const std::vector<Contender>& list, 
         for (std::size_t c = 0; c < list.size(); ++c) {
             if (reps[c] == 0) continue;
             list[c].run(s, d);  // settles the thread count/backend switch outside the timing
-            const auto start = Clock::now();
+            const double start = now_seconds();
             for (int r = 0; r < reps[c]; ++r) list[c].run(s, d);
-            rates[c].push_back(flops * reps[c] / seconds_since(start) / 1e9);
+            rates[c].push_back(flops * reps[c] / (now_seconds() - start) / 1e9);
         }
     std::vector<double> result(list.size(), 0.0);
     for (std::size_t c = 0; c < list.size(); ++c)
@@ -192,12 +204,14 @@ Options parse(int argc, char** argv) {
             o.target = 0.002;
         } else if (arg == "--samples" && i + 1 < argc) {
             o.samples = std::max(1, std::atoi(argv[++i]));
+        } else if (arg == "--cputime") {
+            g_cpu_time = true;
         } else if (arg == "--only" && i + 1 < argc) {
             o.only = "," + std::string(argv[++i]) + ",";
         } else if (arg == "--filter" && i + 1 < argc) {
             o.filter = argv[++i];
         } else {
-            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] [--only NAME,...]; bad argument '{}'",
+            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] [--only NAME,...] [--cputime]; bad argument '{}'",
                       arg);
         }
     }

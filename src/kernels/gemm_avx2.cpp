@@ -194,29 +194,47 @@ struct Tile {
     float beta;   // scale of the old C; 0 means C is not read
 };
 
-// C row ← alpha·acc (+ beta·C row), 16 floats.
-inline void update_row(float* c, __m256 lo, __m256 hi, __m256 alpha, __m256 beta, bool read_c) {
-    lo = _mm256_mul_ps(lo, alpha);
-    hi = _mm256_mul_ps(hi, alpha);
-    if (read_c) {
-        lo = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), lo);
-        hi = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c + 8), hi);
-    }
-    _mm256_storeu_ps(c, lo);
-    _mm256_storeu_ps(c + 8, hi);
+/// How the accumulators reach C: scales, and lane masks for a tile narrower than 16 columns.
+struct Store {
+    __m256 alpha, beta;
+    __m256i mask_lo, mask_hi;  // lane j is all-ones when column j (resp. 8 + j) is inside C
+    bool read_c;               // beta ≠ 0
+    bool full;                 // all 16 columns valid: plain loads and stores
+};
+
+Store make_store(const Tile& t) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const auto n = static_cast<int>(t.n);
+    return {_mm256_set1_ps(t.alpha), _mm256_set1_ps(t.beta),
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes),
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lanes), t.beta != 0.0f, t.n == kNR};
 }
 
-// Edge tiles: the 6×16 result goes through a buffer and only its valid m×n corner reaches C.
-void update_partial(const Tile& t, const float* acc) {
-    for (i64 i = 0; i < t.m; ++i)
-        for (i64 j = 0; j < t.n; ++j) {
-            float& c = t.c[i * t.ldc + j];
-            const float product = t.alpha * acc[i * kNR + j];
-            c = t.beta == 0.0f ? product : product + t.beta * c;  // beta = 0 never reads C
+// One row of C ← alpha·acc (+ beta·C). Narrow edge tiles use masked loads and stores, which
+// neither read nor write the masked-off columns (so they cannot fault past the end of C).
+inline void update_row(float* c, __m256 lo, __m256 hi, const Store& s) {
+    lo = _mm256_mul_ps(lo, s.alpha);
+    hi = _mm256_mul_ps(hi, s.alpha);
+    if (s.full) {
+        if (s.read_c) {
+            lo = _mm256_fmadd_ps(s.beta, _mm256_loadu_ps(c), lo);
+            hi = _mm256_fmadd_ps(s.beta, _mm256_loadu_ps(c + 8), hi);
         }
+        _mm256_storeu_ps(c, lo);
+        _mm256_storeu_ps(c + 8, hi);
+        return;
+    }
+    if (s.read_c) {
+        lo = _mm256_fmadd_ps(s.beta, _mm256_maskload_ps(c, s.mask_lo), lo);
+        hi = _mm256_fmadd_ps(s.beta, _mm256_maskload_ps(c + 8, s.mask_hi), hi);
+    }
+    _mm256_maskstore_ps(c, s.mask_lo, lo);
+    _mm256_maskstore_ps(c + 8, s.mask_hi, hi);
 }
 
-// The heart of the library: C tile (6×16) ← alpha · A panel (6×kc) · B panel (kc×16) + beta · C.
+// The heart of the library: C tile (kRows×16) ← alpha · A panel (kRows×kc) · B panel (kc×16)
+// + beta · C, with kRows = 6 except in the last row strip of C (templated, so an edge tile of
+// 4 rows does 8 FMAs per step instead of computing 2 rows of zeros).
 //
 // A's element (r, k) is read at a[row_offset[r] + k·a_step]; B's row k is 16 contiguous floats at
 // b + k·b_step. Packed operands use a = panel, row offsets 0..5, a_step = MR and b_step = NR;
@@ -226,7 +244,7 @@ void update_partial(const Tile& t, const float* acc) {
 // g++ 12 keeps the array in memory and reloads/stores it around every FMA, halving the speed.
 // (Verify with `objdump -d --no-show-raw-insn gemm_avx2.cpp.o`: the loop must contain 12
 // vfmadd231ps with register operands only, 2 vmovups loads and 6 vbroadcastss.)
-template <bool kPacked>
+template <bool kPacked, int kRows>
 void micro_kernel(i64 kc, const float* a, const i64* row_offset, i64 a_step, const float* b,
                   i64 b_step, const Tile& t) {
     // For packed A the offsets and step are compile-time constants, so the compiler addresses
@@ -237,7 +255,7 @@ void micro_kernel(i64 kc, const float* a, const i64* row_offset, i64 a_step, con
     if (kPacked) a_step = kMR;
     // Ask for the C tile now, so that its cache lines arrive while the k loop runs instead of
     // stalling the write-back at the end (C rows are far apart: every row is a separate miss).
-    for (i64 r = 0; r < t.m; ++r) {
+    for (i64 r = 0; r < kRows; ++r) {
         _mm_prefetch(reinterpret_cast<const char*>(t.c + r * t.ldc), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(t.c + r * t.ldc + t.n - 1), _MM_HINT_T0);
     }
@@ -254,47 +272,62 @@ void micro_kernel(i64 kc, const float* a, const i64* row_offset, i64 a_step, con
     for (i64 k = 0; k < kc; ++k) {
         const __m256 b0 = _mm256_loadu_ps(b);
         const __m256 b1 = _mm256_loadu_ps(b + 8);
-        __m256 x = _mm256_broadcast_ss(a + o0);
-        c00 = _mm256_fmadd_ps(x, b0, c00);
-        c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(a + o1);
-        c10 = _mm256_fmadd_ps(x, b0, c10);
-        c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(a + o2);
-        c20 = _mm256_fmadd_ps(x, b0, c20);
-        c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(a + o3);
-        c30 = _mm256_fmadd_ps(x, b0, c30);
-        c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(a + o4);
-        c40 = _mm256_fmadd_ps(x, b0, c40);
-        c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(a + o5);
-        c50 = _mm256_fmadd_ps(x, b0, c50);
-        c51 = _mm256_fmadd_ps(x, b1, c51);
+        __m256 x;
+        if constexpr (kRows > 0) {
+            x = _mm256_broadcast_ss(a + o0);
+            c00 = _mm256_fmadd_ps(x, b0, c00);
+            c01 = _mm256_fmadd_ps(x, b1, c01);
+        }
+        if constexpr (kRows > 1) {
+            x = _mm256_broadcast_ss(a + o1);
+            c10 = _mm256_fmadd_ps(x, b0, c10);
+            c11 = _mm256_fmadd_ps(x, b1, c11);
+        }
+        if constexpr (kRows > 2) {
+            x = _mm256_broadcast_ss(a + o2);
+            c20 = _mm256_fmadd_ps(x, b0, c20);
+            c21 = _mm256_fmadd_ps(x, b1, c21);
+        }
+        if constexpr (kRows > 3) {
+            x = _mm256_broadcast_ss(a + o3);
+            c30 = _mm256_fmadd_ps(x, b0, c30);
+            c31 = _mm256_fmadd_ps(x, b1, c31);
+        }
+        if constexpr (kRows > 4) {
+            x = _mm256_broadcast_ss(a + o4);
+            c40 = _mm256_fmadd_ps(x, b0, c40);
+            c41 = _mm256_fmadd_ps(x, b1, c41);
+        }
+        if constexpr (kRows > 5) {
+            x = _mm256_broadcast_ss(a + o5);
+            c50 = _mm256_fmadd_ps(x, b0, c50);
+            c51 = _mm256_fmadd_ps(x, b1, c51);
+        }
         a += a_step;
         b += b_step;
     }
 
-    const __m256 alpha = _mm256_set1_ps(t.alpha), beta = _mm256_set1_ps(t.beta);
-    if (t.m == kMR && t.n == kNR) {
-        const bool read_c = t.beta != 0.0f;
-        update_row(t.c + 0 * t.ldc, c00, c01, alpha, beta, read_c);
-        update_row(t.c + 1 * t.ldc, c10, c11, alpha, beta, read_c);
-        update_row(t.c + 2 * t.ldc, c20, c21, alpha, beta, read_c);
-        update_row(t.c + 3 * t.ldc, c30, c31, alpha, beta, read_c);
-        update_row(t.c + 4 * t.ldc, c40, c41, alpha, beta, read_c);
-        update_row(t.c + 5 * t.ldc, c50, c51, alpha, beta, read_c);
-        return;
+    const Store s = make_store(t);
+    if constexpr (kRows > 0) update_row(t.c + 0 * t.ldc, c00, c01, s);
+    if constexpr (kRows > 1) update_row(t.c + 1 * t.ldc, c10, c11, s);
+    if constexpr (kRows > 2) update_row(t.c + 2 * t.ldc, c20, c21, s);
+    if constexpr (kRows > 3) update_row(t.c + 3 * t.ldc, c30, c31, s);
+    if constexpr (kRows > 4) update_row(t.c + 4 * t.ldc, c40, c41, s);
+    if constexpr (kRows > 5) update_row(t.c + 5 * t.ldc, c50, c51, s);
+}
+
+// Picks the kernel instance for the tile's number of rows.
+template <bool kPacked>
+void micro_tile(i64 kc, const float* a, const i64* row_offset, i64 a_step, const float* b,
+                i64 b_step, const Tile& t) {
+    switch (t.m) {
+        case 1: return micro_kernel<kPacked, 1>(kc, a, row_offset, a_step, b, b_step, t);
+        case 2: return micro_kernel<kPacked, 2>(kc, a, row_offset, a_step, b, b_step, t);
+        case 3: return micro_kernel<kPacked, 3>(kc, a, row_offset, a_step, b, b_step, t);
+        case 4: return micro_kernel<kPacked, 4>(kc, a, row_offset, a_step, b, b_step, t);
+        case 5: return micro_kernel<kPacked, 5>(kc, a, row_offset, a_step, b, b_step, t);
+        default: return micro_kernel<kPacked, 6>(kc, a, row_offset, a_step, b, b_step, t);
     }
-    alignas(32) float acc[kMR * kNR];
-    _mm256_store_ps(acc + 0 * kNR, c00), _mm256_store_ps(acc + 0 * kNR + 8, c01);
-    _mm256_store_ps(acc + 1 * kNR, c10), _mm256_store_ps(acc + 1 * kNR + 8, c11);
-    _mm256_store_ps(acc + 2 * kNR, c20), _mm256_store_ps(acc + 2 * kNR + 8, c21);
-    _mm256_store_ps(acc + 3 * kNR, c30), _mm256_store_ps(acc + 3 * kNR + 8, c31);
-    _mm256_store_ps(acc + 4 * kNR, c40), _mm256_store_ps(acc + 4 * kNR + 8, c41);
-    _mm256_store_ps(acc + 5 * kNR, c50), _mm256_store_ps(acc + 5 * kNR + 8, c51);
-    update_partial(t, acc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +343,7 @@ void macro_kernel(const float* a_pack, const float* b_pack, i64 mc, i64 nc, i64 
         for (i64 ir = 0; ir < mc; ir += kMR) {
             const Tile t{c + ir * ldc + jr, ldc, imin(kMR, mc - ir), imin(kNR, nc - jr), alpha,
                          beta};
-            micro_kernel<true>(kc, a_pack + ir * kc, nullptr, kMR, b_pack + jr * kc, kNR, t);
+            micro_tile<true>(kc, a_pack + ir * kc, nullptr, kMR, b_pack + jr * kc, kNR, t);
         }
     }
 }
@@ -389,7 +422,7 @@ void direct_tile(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i
     i64 offsets[kMR];
     for (i64 r = 0; r < kMR; ++r) offsets[r] = imin(r, m - 1) * a.row_stride;
     const Tile t{g.C + ir * g.ldc + jr, g.ldc, m, n, g.alpha, g.beta};
-    micro_kernel<false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
+    micro_tile<false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
 }
 
 // All of K in one go (K ≤ KC), A read in place: row r of op(A) starts at A + r·lda (k step 1)
@@ -402,7 +435,8 @@ void gemm_direct(const GemmF32& g, float* scratch) {
         const i64 n = imin(kNR, g.N - jr);
         if (panel_needs_pack(g, n)) pack_b(g, 0, g.K, jr, n, scratch + jr * g.K);
     }
-    if (a_fits_l2(g)) {
+    // Re-read whichever operand is smaller (it is then the likelier to stay in L1 or L2).
+    if (a_fits_l2(g) && (!b_fits_l2(g) || g.M <= g.N)) {
         for (i64 jr = 0; jr < g.N; jr += kNR) {
             const DirectB b = direct_b(g, scratch, jr, imin(kNR, g.N - jr));
             for (i64 ir = 0; ir < g.M; ir += kMR) direct_tile(g, a, b, ir, jr);

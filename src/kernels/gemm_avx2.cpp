@@ -5,10 +5,13 @@
 /// each rung exists and what it buys on a Zen 5 core (peak: 2 FMA pipes × 8 floats × 2 flops ×
 /// 3.65 GHz ≈ 117 GFLOP/s):
 ///
-/// 1. **Naive i-j-k** (gemm_reference.cpp): the inner loop walks B down a column, one cache line
-///    per multiply-add; about 1 GFLOP/s once B leaves the cache.
-/// 2. **Loop order i-k-j**: the inner loop now walks a row of B and a row of C, contiguously, so the
-///    compiler can vectorise it; a few GFLOP/s, limited by loading and storing C in every step.
+/// 1. **Naive i-j-k** (gemm_reference.cpp): the inner loop walks B down a column, a new cache
+///    line per multiply-add, and its sum is one long dependency chain the compiler may not
+///    reorder: 5–9 GFLOP/s here at 32³–128³ (the `ref1t` column of bench_gemm), far less once B
+///    no longer fits in cache.
+/// 2. **Loop order i-k-j**: the inner loop now walks a row of B and a row of C contiguously, so the
+///    compiler can vectorise it; but every step loads and stores C, so memory traffic, not
+///    arithmetic, sets the speed.
 /// 3. **Blocking**: work on tiles small enough to stay in cache, so each float fetched from memory
 ///    is used many times instead of once. Three levels, one per cache (KC, MC, NC below).
 /// 4. **Packing**: copy each tile into a contiguous, aligned buffer in exactly the order the inner
@@ -61,7 +64,7 @@ constexpr i64 round_up(i64 a, i64 b) { return ceil_div(a, b) * b; }
 // should stay in the 1 MB L2 with plenty of room for the B panels streaming through. MC is a
 // multiple of MR so that blocks are made of whole panels.
 //
-// Why NC = 4080: the packed KC×NC block of B (≈ 4 MB) is reused by every MC block of A; it lives
+// Why NC = 4080: the packed KC×NC block of B (≈ 6 MB) is reused by every MC block of A; it lives
 // in the 32 MB L3, which both cores share, each with its own block. NC is a multiple of NR.
 // ---------------------------------------------------------------------------------------------
 constexpr i64 kMR = 6;

@@ -3,8 +3,8 @@
 ///
 /// A reader learns here the whole threading policy of the library. There is a single knob, the
 /// number of threads (`QKV_NUM_THREADS` or set_num_threads(), default: one per hardware core), and
-/// a single primitive, parallel_for(), which cuts an index range into one contiguous chunk per
-/// thread. It deliberately refuses to parallelise work that is too small to pay for waking the
+/// a single primitive, parallel_for(), which cuts an index range into a few contiguous chunks
+/// per thread that the threads claim one at a time. It deliberately refuses to parallelise work that is too small to pay for waking the
 /// threads (below `grain`), and work that is already running inside a parallel region: nested
 /// parallelism on a 2-core machine only oversubscribes the cores and makes everything slower.
 /// The header is free of OpenMP so that code including it needs no special flags; the body
@@ -42,9 +42,11 @@ void parallel_for_impl(std::int64_t begin, std::int64_t end, std::int64_t grain,
 
 /// \brief Run `f(lo, hi)` on contiguous chunks that together cover [begin, end) exactly once.
 ///
-/// With T = num_threads(), the range is cut into at most T chunks of at least \p grain indices
-/// each, and the chunks run concurrently; `f` must therefore be safe to call from several
-/// threads at once on disjoint ranges. It runs as a single serial call `f(begin, end)` when the
+/// With T = num_threads(), the range is cut into at most 4·T near-equal chunks of at least
+/// \p grain indices each, which T threads (the caller and T-1 pool workers) claim one at a time:
+/// a thread that starts late, because another program holds its core, simply takes fewer.
+/// `f` must therefore be safe to call from several threads at once on disjoint ranges, and
+/// must not assume one call per thread. It runs as a single serial call `f(begin, end)` when the
 /// range is shorter than 2·grain, when T is 1, or when the caller is already inside a parallel
 /// region (no nested parallelism, no oversubscription). An exception thrown by `f` is rethrown
 /// in the calling thread (the first one, if several chunks throw).

@@ -28,6 +28,11 @@
 
 #include <omp.h>
 
+#ifdef __linux__
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 #include "qkv/error.hpp"
 
 namespace qkv {
@@ -72,6 +77,11 @@ int num_threads() {
 
 namespace {
 
+// A range is cut into up to this many chunks per thread, which the threads claim one at a time.
+// Were there exactly one chunk per thread, a thread that starts late (its core busy with another
+// process) would make everybody wait for its chunk; with 4, the others take over its share.
+constexpr int kChunksPerThread = 4;
+
 // True on a thread while it runs a chunk of a parallel_for (workers and the calling thread).
 thread_local bool t_in_region = false;
 
@@ -113,6 +123,18 @@ inline void spin_pause() {
 #endif
 }
 
+// The caller's wait for the last chunks: spin briefly, then yield the core, in case the worker
+// it waits for has been placed on the caller's own core.
+template <class Done>
+void wait_until(Done done) {
+    for (int spin = 0; !done(); ++spin) {
+        if (spin < 4096)
+            spin_pause();
+        else
+            std::this_thread::yield();
+    }
+}
+
 // Spins for about 0.1 ms, then sleeps until `word` differs from `seen`. Returns the new value.
 std::uint64_t await_change(const std::atomic<std::uint64_t>& word, std::uint64_t seen) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
@@ -143,7 +165,9 @@ public:
     bool run(Job& job) {
         const std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
         if (!lock.owns_lock()) return false;
-        grow(static_cast<int>(job.chunks) - 1);
+        const auto helpers = job.chunks < num_threads() ? job.chunks - 1 : num_threads() - 1;
+        grow(static_cast<int>(helpers));
+        keep_workers_off_caller_cpu();
         job_.store(&job);
         generation_.fetch_add(1, std::memory_order_release);
         generation_.notify_all();
@@ -155,16 +179,39 @@ public:
         // (Sequentially consistent order matters here: a worker increments active_ before it
         // reads job_, the caller clears job_ before it reads active_, so a late worker either
         // is counted or finds no job.)
-        while (job.finished.load(std::memory_order_acquire) < job.chunks) spin_pause();
+        wait_until([&] { return job.finished.load(std::memory_order_acquire) >= job.chunks; });
         job_.store(nullptr);
-        while (active_.load() != 0) spin_pause();
+        wait_until([&] { return active_.load() == 0; });
         return true;
     }
 
 private:
     void grow(int wanted) {
+        if (static_cast<int>(workers_.size()) >= wanted) return;
         while (static_cast<int>(workers_.size()) < wanted)
             workers_.emplace_back([this] { loop(); });
+        kept_off_ = -1;  // the new workers may run anywhere yet
+    }
+
+    // Why this exists: Linux tends to wake a sleeping thread on the CPU of the thread that woke
+    // it (here, on a 2-vCPU VM, measured: most wake-ups after a pause). The worker then waits
+    // behind the caller, which is busy computing, and the caller ends up doing every chunk
+    // alone. So the workers are kept off the caller's current CPU with an affinity mask. It
+    // costs one system call per worker, and only when the caller has moved to another CPU.
+    void keep_workers_off_caller_cpu() {
+#ifdef __linux__
+        const int cpu = sched_getcpu();
+        if (cpu < 0 || cpu == kept_off_ || cpu >= CPU_SETSIZE) return;
+        if (!allowed_known_) {
+            allowed_known_ = sched_getaffinity(0, sizeof allowed_, &allowed_) == 0;
+            if (!allowed_known_) return;
+        }
+        cpu_set_t mask = allowed_;
+        CPU_CLR(cpu, &mask);
+        if (CPU_COUNT(&mask) == 0) return;  // only one CPU allowed: nothing to choose
+        for (auto& t : workers_) pthread_setaffinity_np(t.native_handle(), sizeof mask, &mask);
+        kept_off_ = cpu;
+#endif
     }
 
     void loop() {
@@ -189,6 +236,11 @@ private:
     std::atomic<Job*> job_{nullptr};
     std::atomic<int> active_{0};
     std::atomic<bool> stop_{false};
+    int kept_off_ = -1;  // the CPU the workers' affinity currently excludes (-1: none)
+#ifdef __linux__
+    cpu_set_t allowed_{};  // the CPUs this process may use, read once
+    bool allowed_known_ = false;
+#endif
 };
 
 Pool& pool() {
@@ -209,8 +261,8 @@ void parallel_for_impl(std::int64_t begin, std::int64_t end, std::int64_t grain,
     const std::int64_t length = end - begin;
     std::int64_t chunks = length / grain;  // every chunk gets at least `grain` indices
     const int threads = num_threads();
-    if (chunks > threads) chunks = threads;
-    if (chunks < 2 || in_parallel_region()) {
+    if (chunks > kChunksPerThread * threads) chunks = kChunksPerThread * threads;
+    if (threads < 2 || chunks < 2 || in_parallel_region()) {
         fn(ctx, begin, end);
         return;
     }

@@ -10,7 +10,12 @@
 /// ones a small transformer runs: squares for reference, tall-skinny linear layers, and the
 /// attention products with the transposes backward uses.
 ///
-/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...] [--cputime]`.
+/// One more trap on a 2-core machine: after a multi-threaded call, OpenBLAS's worker keeps
+/// spinning for about 130 ms (measured here), holding a whole core, so whatever runs next with
+/// two threads finds only one free core. The benchmark therefore sleeps `--settle` ms (default
+/// 150) after every multi-threaded OpenBLAS sample; qkv's own workers stop spinning after 0.1 ms.
+///
+/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...] [--cputime] [--settle MS]`.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +25,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <time.h>
@@ -88,6 +94,7 @@ struct Contender {
     std::string name;
     std::function<void(const Shape&, Data&)> run;
     std::function<bool(const Shape&)> applies;
+    bool spins_after = false;  ///< leaves threads spinning after a call (OpenBLAS with 2 threads)
 };
 
 void run_qkv(const Shape& s, Data& d) {
@@ -117,7 +124,7 @@ std::vector<Contender> contenders() {
                                         static_cast<int>(d.ldb), 0.0f, d.C.data(),
                                         static_cast<int>(d.ldc));
                         },
-                        always});
+                        always, threads > 1});
 #endif
     }
     // The reference loop is ~100× slower: only small shapes, to keep the run short.
@@ -167,11 +174,15 @@ double median(std::vector<double> v) {
 
 /// Median GFLOP/s of every applicable contender on one shape (0 where it does not apply).
 std::vector<double> measure(const Shape& s, const std::vector<Contender>& list, int samples,
-                            double target, std::mt19937& rng) {
+                            double target, int settle_ms, std::mt19937& rng) {
     Data d = make_data(s, rng);
     std::vector<int> reps(list.size(), 0);
     for (std::size_t c = 0; c < list.size(); ++c)
-        if (list[c].applies(s)) reps[c] = calibrate(list[c], s, d, target);
+        if (list[c].applies(s)) {
+            reps[c] = calibrate(list[c], s, d, target);
+            if (list[c].spins_after)
+                std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+        }
     std::vector<std::vector<double>> rates(list.size());
     const double flops = 2.0 * static_cast<double>(s.M * s.N * s.K);
     for (int sample = 0; sample < samples; ++sample)
@@ -181,6 +192,8 @@ std::vector<double> measure(const Shape& s, const std::vector<Contender>& list, 
             const double start = now_seconds();
             for (int r = 0; r < reps[c]; ++r) list[c].run(s, d);
             rates[c].push_back(flops * reps[c] / (now_seconds() - start) / 1e9);
+            if (list[c].spins_after)
+                std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
         }
     std::vector<double> result(list.size(), 0.0);
     for (std::size_t c = 0; c < list.size(); ++c)
@@ -193,6 +206,7 @@ struct Options {
     double target = 0.004;  // seconds per sample
     std::string filter;
     std::string only;  // comma-separated contender names; empty: all
+    int settle_ms = 150;  // sleep after each multi-threaded OpenBLAS sample
 };
 
 Options parse(int argc, char** argv) {
@@ -204,14 +218,17 @@ Options parse(int argc, char** argv) {
             o.target = 0.002;
         } else if (arg == "--samples" && i + 1 < argc) {
             o.samples = std::max(1, std::atoi(argv[++i]));
+        } else if (arg == "--settle" && i + 1 < argc) {
+            o.settle_ms = std::max(0, std::atoi(argv[++i]));
         } else if (arg == "--cputime") {
             g_cpu_time = true;
         } else if (arg == "--only" && i + 1 < argc) {
-            o.only = "," + std::string(argv[++i]) + ",";
+            // Wrapped in commas so that a name is found only as a whole item.
+            o.only.assign(1, ',').append(argv[++i]).append(1, ',');
         } else if (arg == "--filter" && i + 1 < argc) {
             o.filter = argv[++i];
         } else {
-            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] [--only NAME,...] [--cputime]; bad argument '{}'",
+            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] [--only NAME,...] [--cputime] [--settle MS]; bad argument '{}'",
                       arg);
         }
     }
@@ -237,7 +254,9 @@ int run(int argc, char** argv) {
     auto list = contenders();
     if (!options.only.empty())
         std::erase_if(list, [&](const Contender& c) {
-            return options.only.find("," + c.name + ",") == std::string::npos;
+            std::string item(1, ',');
+            item.append(c.name).append(1, ',');
+            return options.only.find(item) == std::string::npos;
         });
     const int q1 = index_of(list, "qkv1t"), q2 = index_of(list, "qkv2t");
     const int b1 = index_of(list, "blas1t"), b2 = index_of(list, "blas2t");
@@ -251,7 +270,7 @@ int run(int argc, char** argv) {
     for (const Shape& s : shape_table()) {
         const std::string label = s.group + " " + std::to_string(s.M);
         if (!options.filter.empty() && label.find(options.filter) == std::string::npos) continue;
-        const auto r = measure(s, list, options.samples, options.target, rng);
+        const auto r = measure(s, list, options.samples, options.target, options.settle_ms, rng);
         std::printf("%-11s %5lld %5lld %5lld %c%c", s.group.c_str(), static_cast<long long>(s.M),
                     static_cast<long long>(s.N), static_cast<long long>(s.K), s.ta ? 'T' : 'N',
                     s.tb ? 'T' : 'N');

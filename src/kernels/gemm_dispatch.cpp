@@ -1,51 +1,228 @@
 /// \file
-/// \brief Chooses the GEMM backend at run time (temporary: reference only until the AVX2 kernel lands).
+/// \brief The GEMM entry points: argument checks, backend choice, threads and batches.
+///
+/// A reader learns here everything around the fast kernel that is *not* arithmetic: how the
+/// backend is chosen at run time (CPU features, the `QKV_GEMM` environment variable,
+/// set_gemm_backend()), how the BLAS corner cases are settled once for every backend (K = 0 or
+/// α = 0 give C ← βC without touching A or B; β = 0 never reads C), when a product is big enough
+/// to split between cores and how it is split, and where the kernel's scratch memory comes from.
+/// This file is portable C++; it calls into gemm_avx2.cpp only after cpu_has_avx2_fma().
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
+#include "qkv/parallel.hpp"
+
+#ifdef QKV_HAVE_AVX2_KERNEL
+#include "gemm_avx2.hpp"
+#endif
 
 namespace qkv::kernels {
+namespace {
 
-GemmBackend gemm_backend() { return GemmBackend::reference; }
+using i64 = std::int64_t;
 
-void set_gemm_backend(GemmBackend backend) {
-    if (backend == GemmBackend::avx2) fail("set_gemm_backend: the AVX2 kernel is not built yet");
+// Below this many flops (2·M·N·K) per thread, waking a second core costs more than it saves:
+// an OpenMP region costs a few microseconds, and 2 MFLOP take ≈ 20 µs on one core. So products
+// up to ≈ 100³ stay on one thread, and attention-sized products always do.
+constexpr double kMinFlopsPerThread = 2.0e6;
+
+// -1: not chosen yet. The environment is read on first use, so that a bad QKV_GEMM becomes a
+// qkv::Error the program can catch instead of an abort before main().
+std::atomic<int> g_backend{-1};
+
+GemmBackend backend_from_environment() {
+    const char* env = std::getenv("QKV_GEMM");
+    if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0)
+        return cpu_has_avx2_fma() ? GemmBackend::avx2 : GemmBackend::reference;
+    if (std::strcmp(env, "reference") == 0) return GemmBackend::reference;
+    if (std::strcmp(env, "avx2") == 0) {
+        if (!cpu_has_avx2_fma())
+            fail("QKV_GEMM=avx2: this CPU (or this build) has no AVX2+FMA kernel; "
+                 "use QKV_GEMM=reference");
+        return GemmBackend::avx2;
+    }
+    fail("QKV_GEMM: expected 'reference', 'avx2' or 'auto', got '{}'", env);
 }
 
-bool cpu_has_avx2_fma() { return false; }
+// The checks every entry point shares. Strides are checked against the stored shapes: a
+// stored (rows, cols) matrix needs ld ≥ cols, and ld ≥ 1 even when empty (the BLAS rule).
+void check_operand(const char* name, const void* p, i64 ld, i64 rows, i64 cols) {
+    if (ld < 1 || ld < cols)
+        fail("gemm: ld{} = {} is too small for a stored ({}, {}) matrix", name, ld, rows, cols);
+    if (p == nullptr && rows > 0 && cols > 0) fail("gemm: {} is null", name);
+}
+
+void check_args(bool ta, bool tb, i64 M, i64 N, i64 K, const void* A, i64 lda, const void* B,
+                i64 ldb, const void* C, i64 ldc) {
+    if (M < 0 || N < 0 || K < 0) fail("gemm: negative size M={} N={} K={}", M, N, K);
+    check_operand("a", A, lda, ta ? K : M, ta ? M : K);
+    check_operand("b", B, ldb, tb ? N : K, tb ? K : N);
+    check_operand("c", C, ldc, M, N);
+}
+
+// C ← βC, for K = 0 or α = 0. β = 0 writes zeros without reading (NaN in C must not survive).
+template <class T>
+void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
+    for (i64 i = 0; i < M; ++i)
+        for (i64 j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+#ifdef QKV_HAVE_AVX2_KERNEL
+
+// Per-thread scratch for the packed panels, 64-byte aligned (one cache line; also what the
+// aligned AVX stores need). It only grows, so steady-state calls never allocate.
+float* scratch(i64 floats) {
+    struct Buffer {
+        float* data = nullptr;
+        i64 size = 0;
+        ~Buffer() { ::operator delete[](data, std::align_val_t{64}); }
+    };
+    thread_local Buffer buffer;
+    if (buffer.size < floats) {
+        ::operator delete[](buffer.data, std::align_val_t{64});
+        buffer.data = nullptr;
+        buffer.size = 0;
+        buffer.data = static_cast<float*>(
+            ::operator new[](static_cast<std::size_t>(floats) * sizeof(float), std::align_val_t{64}));
+        buffer.size = floats;
+    }
+    return buffer.data;
+}
+
+void avx2_serial(const detail::GemmF32& g) {
+    detail::gemm_avx2(g, scratch(detail::gemm_avx2_scratch_floats(g)));
+}
+
+// Splits C into blocks, of rows when C is tall, of columns when it is wide, in whole micro-tiles
+// (6 rows or 16 columns); parallel_for hands the blocks to the threads a few per thread. Each
+// block runs the serial algorithm with the thread's own packed buffers: no synchronisation at
+// all, at the price of packing the shared operand once per block (K·N or M·K copies, about
+// 1/96 of the block's M·N·K work).
+void avx2_threaded(const detail::GemmF32& g) {
+    const double flops = 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) *
+                         static_cast<double>(g.K);
+    if (num_threads() < 2 || flops < 2 * kMinFlopsPerThread || in_parallel_region()) {
+        avx2_serial(g);
+        return;
+    }
+    const bool split_rows = g.M >= g.N;
+    const i64 unit = split_rows ? 6 : 16;
+    const i64 extent = split_rows ? g.M : g.N;
+    const i64 count = (extent + unit - 1) / unit;
+    const double flops_per_unit = flops / static_cast<double>(count);
+    // Every block packs the whole shared operand again, an overhead of about 1/(its rows or
+    // columns): blocks of at least 96 keep it to about 1 %.
+    const i64 min_units = 96 / unit;
+    const i64 grain = std::max(static_cast<i64>(kMinFlopsPerThread / flops_per_unit) + 1, min_units);
+    parallel_for(0, count, grain, [&](i64 lo, i64 hi) {
+        detail::GemmF32 part = g;
+        const i64 first = lo * unit;
+        const i64 last = hi * unit < extent ? hi * unit : extent;
+        if (split_rows) {
+            part.M = last - first;
+            part.A = g.trans_a ? g.A + first : g.A + first * g.lda;
+            part.C = g.C + first * g.ldc;
+        } else {
+            part.N = last - first;
+            part.B = g.trans_b ? g.B + first * g.ldb : g.B + first;
+            part.C = g.C + first;
+        }
+        avx2_serial(part);
+    });
+}
+
+#endif
+
+// Decides nothing about arithmetic: settles the corner cases, then hands over to a backend.
+void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+              const float* B, i64 ldb, float beta, float* C, i64 ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+#ifdef QKV_HAVE_AVX2_KERNEL
+    if (gemm_backend() == GemmBackend::avx2)
+        return avx2_threaded({ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+#endif
+    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_f64(bool ta, bool tb, i64 M, i64 N, i64 K, double alpha, const double* A, i64 lda,
+              const double* B, i64 ldb, double beta, double* C, i64 ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0) return scale_c(M, N, beta, C, ldc);
+    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Batches of small products (attention: one per head) are spread over the cores one whole
+// product per task; batches of large products run one after another, each using all cores.
+template <class T, class Gemm>
+void batched(Gemm gemm_one, bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, const T* A, i64 lda,
+             i64 sa, const T* B, i64 ldb, i64 sb, T beta, T* C, i64 ldc, i64 sc, i64 batch) {
+    check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    if (batch < 0) fail("gemm_batched: negative batch count {}", batch);
+    if (sa < 0 || sb < 0 || sc < 0)
+        fail("gemm_batched: negative stride (a {}, b {}, c {})", sa, sb, sc);
+    if (batch > 1 && M > 0 && N > 0 && sc < (M - 1) * ldc + N)
+        fail("gemm_batched: stride_c = {} makes the ({}, {}) results with ldc = {} overlap", sc, M,
+             N, ldc);
+    const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) *
+                         static_cast<double>(K);
+    const auto grain = static_cast<i64>(kMinFlopsPerThread / (flops + 1.0)) + 1;
+    parallel_for(0, batch, grain, [&](i64 lo, i64 hi) {
+        for (i64 b = lo; b < hi; ++b)
+            gemm_one(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+    });
+}
+
+}  // namespace
+
+GemmBackend gemm_backend() {
+    int b = g_backend.load(std::memory_order_relaxed);
+    if (b < 0) {
+        b = static_cast<int>(backend_from_environment());
+        g_backend.store(b, std::memory_order_relaxed);
+    }
+    return static_cast<GemmBackend>(b);
+}
+
+void set_gemm_backend(GemmBackend backend) {
+    if (backend == GemmBackend::avx2 && !cpu_has_avx2_fma())
+        fail("set_gemm_backend: this CPU (or this build) has no AVX2+FMA kernel");
+    if (backend != GemmBackend::avx2 && backend != GemmBackend::reference)
+        fail("set_gemm_backend: unknown backend {}", static_cast<int>(backend));
+    g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
+}
 
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc) {
-    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
           double* C, std::int64_t ldc) {
-    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-template <class T>
-static void batched(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha,
-                    const T* A, std::int64_t lda, std::int64_t sa, const T* B, std::int64_t ldb,
-                    std::int64_t sb, T beta, T* C, std::int64_t ldc, std::int64_t sc,
-                    std::int64_t batch) {
-    for (std::int64_t b = 0; b < batch; ++b)
-        gemm(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+    check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm_batched(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                   const float* A, std::int64_t lda, std::int64_t sa, const float* B,
                   std::int64_t ldb, std::int64_t sb, float beta, float* C, std::int64_t ldc,
                   std::int64_t sc, std::int64_t batch) {
-    batched(ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+    batched(gemm_f32, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 void gemm_batched(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
                   const double* A, std::int64_t lda, std::int64_t sa, const double* B,
                   std::int64_t ldb, std::int64_t sb, double beta, double* C, std::int64_t ldc,
                   std::int64_t sc, std::int64_t batch) {
-    batched(ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+    batched(gemm_f64, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 }  // namespace qkv::kernels

@@ -26,7 +26,13 @@ enum class GemmBackend {
 /// \f$\mathrm{op}(B)\f$ is (K, N). C is (M, N) with row stride \p ldc ≥ N.
 /// As in BLAS, when \p beta is 0 the old contents of C are never read (NaNs in C do not leak);
 /// with \p beta = 1 the product is accumulated into C (how backward adds gradients in place).
-/// K = 0 gives \f$ C \leftarrow \beta C \f$.
+/// K = 0 or \p alpha = 0 give \f$ C \leftarrow \beta C \f$ without reading A or B.
+///
+/// Runs on the backend gemm_backend() names. On the AVX2 backend, products of more than about
+/// 4 MFLOP (2·M·N·K; roughly 128³) are split between qkv::num_threads() threads; smaller ones,
+/// and every call made from inside a qkv::parallel_for, stay on the calling thread.
+/// Bad sizes or strides (negative sizes, ld smaller than the stored row, null pointers with a
+/// non-empty matrix) throw qkv::Error before any memory is touched. C must not overlap A or B.
 /// \param trans_a use A transposed
 /// \param trans_b use B transposed
 /// \param M rows of op(A) and C
@@ -54,6 +60,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 /// \f$ C_b \leftarrow \alpha\,\mathrm{op}(A_b)\,\mathrm{op}(B_b) + \beta\,C_b \f$ where
 /// \f$ A_b = A + b\cdot\mathrm{stride\_a} \f$ (and likewise B, C).
 /// A stride of 0 reuses the same matrix for every batch entry (broadcasting).
+/// Batches of small products (one attention head each, say) are spread over the threads one
+/// product per task; batches of large products run in turn, each on all threads.
 /// Other parameters as in gemm().
 /// \param batch number of products
 /// \param stride_a elements between consecutive A matrices
@@ -81,8 +89,10 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, 
                     double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
                     double beta, double* C, std::int64_t ldc);
 
-/// \brief The backend gemm() uses now. Chosen once at start-up: `avx2` when the CPU has AVX2 and
-/// FMA, unless the environment variable `QKV_GEMM=reference` forces the portable path.
+/// \brief The backend gemm() uses now. Chosen on first use: `avx2` when the CPU has AVX2 and
+/// FMA, unless the environment variable `QKV_GEMM` says otherwise: `reference` forces the
+/// portable path, `avx2` insists on the fast one (qkv::Error if the CPU lacks it), `auto` or
+/// unset picks by CPU; any other value throws qkv::Error.
 GemmBackend gemm_backend();
 
 /// \brief Force a backend (tests and the matmul tutorial compare both in one binary).

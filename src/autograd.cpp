@@ -82,6 +82,7 @@ void accumulate(Tensor& slot, const Tensor& g) {
 }  // namespace
 
 bool BackwardContext::needs(std::size_t i) const {
+    if (i >= node_.inputs.size()) return false;  // e.g. an optional input that was not given
     const Tensor& t = node_.inputs[i];
     return t.defined() && t.requires_grad();
 }

@@ -205,3 +205,63 @@ GRADCHECK_OP("where") {
             {"cond (3,1), a (1,4), b 0-d", {rn({1, 4}), rn({}, 2)},
              [c31](const Ins& in) { return where(c31, in[0], in[1]); }}};
 }
+
+// ---- neural-network ops -----------------------------------------------------------------------
+namespace {
+AttentionOptions causal_opt() {
+    AttentionOptions o;
+    o.causal = true;
+    return o;
+}
+AttentionOptions mask_opt(const Tensor& m) {
+    AttentionOptions o;
+    o.mask = m;
+    return o;
+}
+}  // namespace
+
+GRADCHECK_OP("linear") {
+    return {{"(2,3,4) x (5,4) + (5)", {rn({2, 3, 4}), rn({5, 4}, 2), rn({5}, 3)},
+             [](const Ins& in) { return linear(in[0], in[1], in[2]); }},
+            {"(3,4) x (2,4), no bias", {rn({3, 4}), rn({2, 4}, 2)}, [](const Ins& in) { return linear(in[0], in[1]); }},
+            {"one row, one output", {rn({1, 3}), rn({1, 3}, 2), rn({1}, 3)},
+             [](const Ins& in) { return linear(in[0], in[1], in[2]); }}};
+}
+GRADCHECK_OP("layer_norm") {
+    return {{"(2,3,5)", {rn({2, 3, 5}), un({5}, 0.5, 1.5, 2), rn({5}, 3)},
+             [](const Ins& in) { return layer_norm(in[0], in[1], in[2]); }},
+            {"(4,8) large offset", {add(rn({4, 8}), 10.0), un({8}, 0.5, 1.5, 2), rn({8}, 3)},
+             [](const Ins& in) { return layer_norm(in[0], in[1], in[2]); }},
+            {"(3,2) eps 1e-2", {rn({3, 2}), un({2}, 0.5, 1.5, 2), rn({2}, 3)},
+             [](const Ins& in) { return layer_norm(in[0], in[1], in[2], 1e-2); }}};
+}
+GRADCHECK_OP("dropout") {
+    // A fresh generator with the same seed inside f: the same mask on every evaluation.
+    return {{"(4,5) p=0.3", {rn({4, 5})},
+             [](const Ins& in) {
+                 Generator g(11);
+                 return dropout(in[0], 0.3, g);
+             }},
+            {"(2,3,2) p=0.5", {rn({2, 3, 2})}, [](const Ins& in) {
+                 Generator g(12);
+                 return dropout(in[0], 0.5, g);
+             }}};
+}
+GRADCHECK_OP("attention") {
+    const Tensor pad = from(std::vector<bool>{0, 0, 1, 1, 0, 0, 0, 1}, {2, 1, 1, 4});  // key padding
+    const Tensor all = from(std::vector<bool>{1, 1, 1, 0, 0, 1, 0, 0, 0}, {3, 3});    // row 0 fully blocked
+    return {{"(2,3,4) self, no mask", {rn({2, 3, 4}), rn({2, 3, 4}, 2), rn({2, 3, 4}, 3)},
+             [](const Ins& in) { return attention(in[0], in[1], in[2]); }},
+            {"(2,2,4,3) causal", {rn({2, 2, 4, 3}), rn({2, 2, 4, 3}, 2), rn({2, 2, 4, 3}, 3)},
+             [](const Ins& in) { return attention(in[0], in[1], in[2], causal_opt()); }},
+            {"(2,1,3,2) q, (2,1,4,2) k, (2,1,4,5) v, key padding", {rn({2, 1, 3, 2}), rn({2, 1, 4, 2}, 2), rn({2, 1, 4, 5}, 3)},
+             [pad](const Ins& in) { return attention(in[0], in[1], in[2], mask_opt(pad)); }},
+            {"(3,2) fully blocked row", {rn({3, 2}), rn({3, 2}, 2), rn({3, 2}, 3)},
+             [all](const Ins& in) { return attention(in[0], in[1], in[2], mask_opt(all)); }}};
+}
+GRADCHECK_OP("head_attention") {
+    return {{"(2,4,6) 3 heads causal", {rn({2, 4, 6}), rn({2, 4, 6}, 2), rn({2, 4, 6}, 3)},
+             [](const Ins& in) { return head_attention(in[0], in[1], in[2], 3, causal_opt()); }},
+            {"cross: (1,2,4) q, (1,5,4) kv, 2 heads", {rn({1, 2, 4}), rn({1, 5, 4}, 2), rn({1, 5, 4}, 3)},
+             [](const Ins& in) { return head_attention(in[0], in[1], in[2], 2); }}};
+}

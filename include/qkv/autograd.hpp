@@ -68,7 +68,7 @@ public:
     /// input i does not require a gradient (then skip its work). Backward kernels *add* into it.
     /// \param i the input's position in Node::inputs
     Tensor* grad(std::size_t i);
-    /// \brief True when input \p i requires a gradient.
+    /// \brief True when input \p i exists and requires a gradient.
     /// \param i the input's position
     bool needs(std::size_t i) const;
     /// \cond INTERNAL

@@ -53,7 +53,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return record(kLinear, y, std::move(inputs), [x, weight, rows, in, out](const Tensor& dy, BackwardContext& ctx) {
         Tensor* dx = ctx.grad(0);
         Tensor* dw = ctx.grad(1);
-        Tensor* db = ctx.needs(2) ? ctx.grad(2) : nullptr;
+        Tensor* db = ctx.grad(2);  // nullptr when there is no bias
         visit_float(dy.dtype(), "linear backward", [&]<class T>(T) {
             const T* pdy = dy.data<T>();
             if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(1), dx->data<T>(), in);

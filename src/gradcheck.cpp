@@ -18,31 +18,28 @@ std::string GradcheckReport::summary() const {
 }
 
 namespace {
-// L(x) = Σ w ⊙ f(x), evaluated without recording a graph.
-double weighted_output(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& xs,
-                       const Tensor& w) {
-    NoGradGuard no_grad;
-    const Tensor y = f(xs);
+// L = Σ w ⊙ y for an output y (no graph recorded when called under NoGradGuard).
+double weighted(const Tensor& y, const Tensor& w) {
     const double* py = y.data<double>();
     const double* pw = w.data<double>();
     double s = 0;
     for (std::int64_t i = 0; i < y.numel(); ++i) s += py[i] * pw[i];
     return s;
 }
-}  // namespace
 
-GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& opt) {
-    std::vector<Tensor> xs;
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-        detail::check_defined("gradcheck", inputs[i]);
-        if (inputs[i].dtype() != DType::f64)
-            fail("gradcheck: input {} is {} {}; gradients are checked in f64 (use .to(f64))", i,
-                 dtype_name(inputs[i].dtype()), shape_str(inputs[i].shape()));
-        xs.push_back(inputs[i].clone().requires_grad_());
+void check_f64(const char* who, const std::vector<Tensor>& xs) {
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        detail::check_defined(who, xs[i]);
+        if (xs[i].dtype() != DType::f64)
+            fail("{}: input {} is {} {}; gradients are checked in f64 (use .to(f64))", who, i, dtype_name(xs[i].dtype()),
+                 shape_str(xs[i].shape()));
     }
-    // Analytic: one backward with upstream gradient w gives Jᵀw for every input.
-    const Tensor y = f(xs);
+}
+
+// The shared core: run `eval` once with gradients for the analytic side, then perturb every element
+// of every tensor in `xs` (in place, restored afterwards) for the numeric side.
+GradcheckReport check(const std::function<Tensor()>& eval, const std::vector<Tensor>& xs, const GradcheckOptions& opt) {
+    const Tensor y = eval();
     detail::check_defined("gradcheck", y, "output of f");
     if (y.dtype() != DType::f64) fail("gradcheck: f returned {}, expected f64", dtype_name(y.dtype()));
     if (!y.requires_grad()) fail("gradcheck: the output of f does not depend differentiably on any input");
@@ -52,18 +49,18 @@ GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     rep.op = !opt.label.empty() ? opt.label : (y.grad_fn() ? y.grad_fn()->op->name : "leaf");
     rep.ops = graph_ops(y);
     y.backward(w);
-
+    NoGradGuard no_grad;
     for (std::size_t i = 0; i < xs.size(); ++i) {
         const Tensor g = xs[i].grad();
         const std::int64_t n = xs[i].numel();
         const std::int64_t step = n > opt.max_elements ? (n + opt.max_elements - 1) / opt.max_elements : 1;
-        double* px = xs[i].data<double>();
+        double* px = const_cast<Tensor&>(xs[i]).data<double>();
         for (std::int64_t k = 0; k < n; k += step) {
             const double orig = px[k];
             px[k] = orig + opt.eps;
-            const double up = weighted_output(f, xs, w);
+            const double up = weighted(eval(), w);
             px[k] = orig - opt.eps;
-            const double down = weighted_output(f, xs, w);
+            const double down = weighted(eval(), w);
             px[k] = orig;
             const double numeric = (up - down) / (2 * opt.eps);
             const double analytic = g.defined() ? g.data<double>()[k] : 0.0;  // no grad = zero grad
@@ -83,6 +80,27 @@ GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         }
     }
     rep.ok = rep.worst_ratio <= 1.0;
+    return rep;
+}
+}  // namespace
+
+GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& opt) {
+    check_f64("gradcheck", inputs);
+    std::vector<Tensor> xs;
+    for (const auto& in : inputs) xs.push_back(in.clone().requires_grad_());
+    return check([&] { return f(xs); }, xs, opt);
+}
+
+GradcheckReport gradcheck_params(const std::function<Tensor()>& f, const std::vector<Tensor>& params,
+                                 const GradcheckOptions& opt) {
+    check_f64("gradcheck_params", params);
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (!params[i].requires_grad() || !params[i].is_leaf())
+            fail("gradcheck_params: parameter {} {} must be a leaf that requires grad", i, shape_str(params[i].shape()));
+    for (auto p : params) p.set_grad(Tensor());
+    auto rep = check(f, params, opt);
+    for (auto p : params) p.set_grad(Tensor());
     return rep;
 }
 

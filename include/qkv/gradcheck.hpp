@@ -62,4 +62,14 @@ struct GradcheckReport {
 GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
+/// \brief Gradient-check a model's *parameters*: \p f computes an output from the current values
+/// of \p params (typically `model.parameters()` after `model.to(f64)`), and each parameter element
+/// is perturbed in place (and restored) for the finite differences. The parameters' existing
+/// gradients are cleared.
+/// \param f computes the output from the parameters' current values
+/// \param params f64 leaf tensors that require grad
+/// \param options tolerances and limits
+GradcheckReport gradcheck_params(const std::function<Tensor()>& f, const std::vector<Tensor>& params,
+                                 const GradcheckOptions& options = {});
+
 }  // namespace qkv

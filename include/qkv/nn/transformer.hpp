@@ -1,0 +1,184 @@
+/// \file
+/// \brief Transformer blocks and the two classic models: a decoder-only GPT and the
+/// encoder–decoder Transformer of "Attention Is All You Need".
+///
+/// A block is attention (positions exchange information) followed by a feed-forward MLP (each
+/// position thinks on its own), each wrapped in a residual connection and a layer norm. Where the
+/// norm sits matters: the paper normalises *after* adding the residual (post-LN,
+/// \f$ x = \mathrm{LN}(x + f(x)) \f$); GPT-2 and most models since normalise the *input* of each
+/// sub-layer (pre-LN, \f$ x = x + f(\mathrm{LN}(x)) \f$), which keeps a clean residual path from
+/// output to input and trains more stably without warm-up. Both are here to compare.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "qkv/nn/attention.hpp"
+
+namespace qkv::nn {
+
+/// Settings of a TransformerBlock.
+struct BlockConfig {
+    std::int64_t dim = 64;         ///< C
+    std::int64_t heads = 4;        ///< H
+    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C
+    bool pre_ln = true;            ///< pre-LN (GPT-2) or post-LN (the paper)
+    bool cross_attention = false;  ///< add a cross-attention sub-layer (decoder of an encoder–decoder)
+    bool fused_qkv = false;        ///< one C → 3C projection for self-attention
+    bool bias = true;              ///< biases in Linear layers
+    bool fused = true;             ///< fused attention op (false: composed from primitives)
+    double dropout = 0.0;          ///< residual dropout
+    std::uint64_t seed = 0;        ///< dropout seed
+};
+
+/// \brief One transformer block: self-attention, optional cross-attention, MLP; residuals and LNs.
+class TransformerBlock : public Module {
+public:
+    /// \param config sizes and options \param gen initialisation
+    TransformerBlock(const BlockConfig& config, Generator& gen);
+    /// \brief Apply. \param x (B, T, C) \param self_options mask/causal for self-attention
+    /// \param memory encoder output (B, S, C), for blocks with cross-attention
+    /// \param cross_options mask for cross-attention (e.g. source padding)
+    Tensor forward(const Tensor& x, const AttentionOptions& self_options = {}, const Tensor& memory = Tensor(),
+                   const AttentionOptions& cross_options = {});
+    /// \brief Causal self-attention step with a key/value cache (generation; no cross-attention).
+    /// \param x (B, T_new, C) \param cache this block's cache
+    Tensor forward_cached(const Tensor& x, KVCache& cache);
+    LayerNorm ln1;                             ///< before (pre-LN) or after (post-LN) self-attention
+    MultiHeadAttention attn;                   ///< self-attention
+    std::unique_ptr<LayerNorm> ln_cross;       ///< around cross-attention
+    std::unique_ptr<MultiHeadAttention> cross; ///< cross-attention (queries here, keys/values from memory)
+    LayerNorm ln2;                             ///< around the MLP
+    FeedForward mlp;                           ///< position-wise MLP
+    Dropout drop;                              ///< residual dropout
+
+private:
+    Tensor residual(const Tensor& x, LayerNorm& ln, const std::function<Tensor(const Tensor&)>& f);
+    bool pre_ln_;
+};
+
+/// How to pick the next token from logits.
+struct SampleOptions {
+    bool greedy = true;         ///< take the most likely token (ignores temperature and top_k)
+    double temperature = 1.0;   ///< divide logits by this (> 0): lower is more conservative
+    std::int64_t top_k = 0;     ///< sample only among the k most likely tokens (0 = all)
+};
+
+/// \brief Choose one token from a row of logits.
+/// \param logits (V) scores \param options greedy / temperature / top-k \param gen randomness for sampling
+std::int32_t sample_token(const Tensor& logits, const SampleOptions& options, Generator& gen);
+
+/// Settings of a GPT model.
+struct GPTConfig {
+    std::int64_t vocab = 16;       ///< V
+    std::int64_t block_size = 64;  ///< longest sequence (number of learned positions)
+    std::int64_t dim = 64;         ///< C
+    std::int64_t heads = 4;        ///< H
+    std::int64_t layers = 2;       ///< number of blocks
+    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C
+    double dropout = 0.0;          ///< residual and embedding dropout
+    bool tie_weights = false;      ///< LM head shares the token embedding matrix
+    bool pre_ln = true;            ///< pre-LN blocks
+    bool fused = true;             ///< fused attention op
+    std::uint64_t seed = 0;        ///< initialisation and dropout seed
+};
+
+/// \brief A decoder-only transformer language model (GPT): token + position embeddings, N causal
+/// blocks, a final LayerNorm and an LM head (C → V, no bias). Weights start N(0, 0.02), biases 0.
+class GPT : public Module {
+    // Declared first so they exist before the layers below are constructed from them.
+    GPTConfig cfg_;
+    Generator init_gen_;
+
+public:
+    /// \param config sizes and options
+    explicit GPT(const GPTConfig& config);
+    /// \brief Logits for every position. \param ids (B, T) i32, T ≤ block_size \return (B, T, V)
+    Tensor forward(const Tensor& ids);
+    /// \brief Same as forward(). \param ids (B, T) i32
+    Tensor operator()(const Tensor& ids) { return forward(ids); }
+    /// \brief Mean cross-entropy of next-token prediction. \param ids (B, T) inputs
+    /// \param targets (B, T) i32 next tokens (ignore_index −100 skips a position)
+    Tensor loss(const Tensor& ids, const Tensor& targets);
+    /// \brief Continue each row of \p prompt by \p steps tokens (no gradients recorded).
+    /// With \p use_cache each step feeds only the newest token and reuses cached keys/values;
+    /// without, it recomputes the whole sequence (the results are the same).
+    /// \param prompt (B, T₀) i32 \param steps tokens to add \param options greedy/temperature/top-k
+    /// \param gen randomness for sampling \param use_cache use the key/value cache
+    /// \return (B, T₀ + steps) i32
+    Tensor generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& options, Generator& gen,
+                    bool use_cache = true);
+    /// Settings.
+    const GPTConfig& config() const { return cfg_; }
+    /// The blocks, in order (to inspect their attention weights).
+    const std::vector<std::unique_ptr<TransformerBlock>>& blocks() const { return blocks_; }
+    Embedding tok_emb;                 ///< (V, C)
+    LearnedPositions pos_emb;          ///< (block_size, C)
+    LayerNorm ln_f;                    ///< final norm
+    std::unique_ptr<Linear> lm_head;   ///< C → V (absent when tied)
+
+private:
+    Tensor embed(const Tensor& ids, std::int64_t start);
+    Tensor head(const Tensor& h) const;
+    Dropout drop_;
+    std::vector<std::unique_ptr<TransformerBlock>> blocks_;
+};
+
+/// Settings of an encoder–decoder Transformer.
+struct Seq2SeqConfig {
+    std::int64_t src_vocab = 16;   ///< source vocabulary
+    std::int64_t tgt_vocab = 16;   ///< target vocabulary
+    std::int64_t max_len = 64;     ///< longest source or target
+    std::int64_t dim = 64;         ///< C
+    std::int64_t heads = 4;        ///< H
+    std::int64_t encoder_layers = 2;  ///< encoder blocks
+    std::int64_t decoder_layers = 2;  ///< decoder blocks
+    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C
+    double dropout = 0.0;          ///< dropout
+    bool pre_ln = true;            ///< pre-LN (true) or the paper's post-LN
+    std::uint64_t seed = 0;        ///< initialisation seed
+};
+
+/// \brief The encoder–decoder Transformer of Vaswani et al. (2017): the encoder reads the source
+/// with bidirectional self-attention; each decoder block attends causally to the target so far and,
+/// through cross-attention, to the encoder's output. Sinusoidal positions; embeddings scaled by √C.
+class Transformer : public Module {
+    // Declared first so they exist before the layers below are constructed from them.
+    Seq2SeqConfig cfg_;
+    Generator init_gen_;
+
+public:
+    /// \param config sizes and options
+    explicit Transformer(const Seq2SeqConfig& config);
+    /// \brief Encode. \param src (B, S) i32 \param src_padding (B, S) b8, true at padding (or undefined)
+    /// \return memory (B, S, C)
+    Tensor encode(const Tensor& src, const Tensor& src_padding = Tensor());
+    /// \brief Decode. \param tgt (B, T) i32 target so far \param memory encoder output
+    /// \param src_padding as given to encode() \return logits (B, T, V_tgt)
+    Tensor decode(const Tensor& tgt, const Tensor& memory, const Tensor& src_padding = Tensor());
+    /// \brief encode + decode. \param src (B, S) \param tgt (B, T) \param src_padding optional
+    Tensor forward(const Tensor& src, const Tensor& tgt, const Tensor& src_padding = Tensor());
+    /// \brief Greedy decoding: start from \p bos and emit \p steps tokens. \param src (B, S)
+    /// \param bos start token \param steps tokens to produce \param src_padding optional
+    /// \return (B, steps) i32
+    Tensor greedy_decode(const Tensor& src, std::int32_t bos, std::int64_t steps, const Tensor& src_padding = Tensor());
+    /// Settings.
+    const Seq2SeqConfig& config() const { return cfg_; }
+    /// Encoder blocks.
+    const std::vector<std::unique_ptr<TransformerBlock>>& encoder() const { return encoder_; }
+    /// Decoder blocks.
+    const std::vector<std::unique_ptr<TransformerBlock>>& decoder() const { return decoder_; }
+    Embedding src_emb;          ///< (V_src, C)
+    Embedding tgt_emb;          ///< (V_tgt, C)
+    SinusoidalPositions pos;    ///< fixed positions
+    LayerNorm ln_enc;           ///< final encoder norm (pre-LN)
+    LayerNorm ln_dec;           ///< final decoder norm (pre-LN)
+    Linear out;                 ///< C → V_tgt
+
+private:
+    Tensor embed(const Embedding& emb, const Tensor& ids);
+    std::vector<std::unique_ptr<TransformerBlock>> encoder_, decoder_;
+};
+
+}  // namespace qkv::nn

@@ -1,0 +1,300 @@
+/// \file
+/// \brief Transformer blocks, GPT (with key/value-cached generation) and the encoder–decoder model.
+#include "qkv/nn/transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "qkv/autograd.hpp"
+
+namespace qkv::nn {
+
+// ---- block ------------------------------------------------------------------------------------
+
+namespace {
+MultiHeadAttentionConfig attn_config(const BlockConfig& c, bool self) {
+    MultiHeadAttentionConfig a;
+    a.dim = c.dim;
+    a.heads = c.heads;
+    a.bias = c.bias;
+    a.fused_qkv = self && c.fused_qkv;
+    a.fused = c.fused;
+    return a;
+}
+std::int64_t hidden_of(std::int64_t hidden, std::int64_t dim) { return hidden > 0 ? hidden : 4 * dim; }
+}  // namespace
+
+TransformerBlock::TransformerBlock(const BlockConfig& c, Generator& gen)
+    : ln1(c.dim), attn(attn_config(c, true), gen), ln2(c.dim), mlp(c.dim, hidden_of(c.hidden, c.dim), gen, c.bias),
+      drop(c.dropout, c.seed), pre_ln_(c.pre_ln) {
+    register_module("ln1", ln1);
+    register_module("attn", attn);
+    if (c.cross_attention) {
+        ln_cross = std::make_unique<LayerNorm>(c.dim);
+        cross = std::make_unique<MultiHeadAttention>(attn_config(c, false), gen);
+        register_module("ln_cross", *ln_cross);
+        register_module("cross", *cross);
+    }
+    register_module("ln2", ln2);
+    register_module("mlp", mlp);
+}
+
+// pre-LN:  x + f(LN(x))        post-LN:  LN(x + f(x))
+Tensor TransformerBlock::residual(const Tensor& x, LayerNorm& ln, const std::function<Tensor(const Tensor&)>& f) {
+    return pre_ln_ ? x + drop(f(ln(x))) : ln(x + drop(f(x)));
+}
+
+Tensor TransformerBlock::forward(const Tensor& x, const AttentionOptions& self_opt, const Tensor& memory,
+                                 const AttentionOptions& cross_opt) {
+    Tensor h = residual(x, ln1, [&](const Tensor& t) { return attn.forward(t, self_opt); });
+    if (cross) {
+        if (!memory.defined()) fail("TransformerBlock: this block has cross-attention and needs the encoder's memory");
+        h = residual(h, *ln_cross, [&](const Tensor& t) { return cross->forward(t, memory, cross_opt); });
+    }
+    return residual(h, ln2, [&](const Tensor& t) { return mlp(t); });
+}
+
+Tensor TransformerBlock::forward_cached(const Tensor& x, KVCache& cache) {
+    if (cross) fail("TransformerBlock: cached generation is for decoder-only blocks");
+    const Tensor h = residual(x, ln1, [&](const Tensor& t) { return attn.forward_cached(t, cache); });
+    return residual(h, ln2, [&](const Tensor& t) { return mlp(t); });
+}
+
+// ---- sampling ---------------------------------------------------------------------------------
+
+std::int32_t sample_token(const Tensor& logits, const SampleOptions& opt, Generator& gen) {
+    if (!logits.defined() || logits.dim() != 1 || logits.numel() == 0)
+        fail("sample_token: expected a non-empty (V) row of logits");
+    const std::vector<double> z = logits.to_vector<double>();
+    const auto best = std::max_element(z.begin(), z.end()) - z.begin();
+    if (opt.greedy) return std::int32_t(best);
+    if (!(opt.temperature > 0)) fail("sample_token: temperature must be > 0, got {}", opt.temperature);
+    // Keep the top k (all if k = 0), then softmax(z / temperature) over them and draw.
+    std::vector<std::size_t> order(z.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return z[a] > z[b]; });
+    const std::size_t k = opt.top_k > 0 ? std::min<std::size_t>(std::size_t(opt.top_k), z.size()) : z.size();
+    std::vector<double> p(k);
+    double total = 0;
+    for (std::size_t i = 0; i < k; ++i) total += p[i] = std::exp((z[order[i]] - z[order[0]]) / opt.temperature);
+    double u = gen.uniform() * total;
+    for (std::size_t i = 0; i < k; ++i) {
+        if (u < p[i]) return std::int32_t(order[i]);
+        u -= p[i];
+    }
+    return std::int32_t(order[k - 1]);
+}
+
+// ---- GPT --------------------------------------------------------------------------------------
+
+namespace {
+void init_linear(Linear& l, Generator& gen) {
+    init_normal(l.weight, 0.02, gen);
+    if (l.bias.defined()) init_constant(l.bias, 0.0);
+}
+void init_attention(MultiHeadAttention& a, Generator& gen) {
+    for (auto* l : {a.q_proj.get(), a.k_proj.get(), a.v_proj.get(), a.qkv_proj.get(), &a.out_proj})
+        if (l) init_linear(*l, gen);
+}
+void init_block(TransformerBlock& b, Generator& gen) {
+    init_attention(b.attn, gen);
+    if (b.cross) init_attention(*b.cross, gen);
+    init_linear(b.mlp.fc1, gen);
+    init_linear(b.mlp.fc2, gen);
+}
+void check_ids(const char* who, const Tensor& ids, std::int64_t max_len) {
+    if (!ids.defined() || ids.dtype() != i32 || ids.dim() != 2)
+        fail("{}: expected ids of shape (B, T) and dtype i32, got {}", who,
+             ids.defined() ? fmt::format("{} {}", dtype_name(ids.dtype()), shape_str(ids.shape())) : "undefined");
+    if (ids.size(1) > max_len) fail("{}: sequence length {} exceeds the model's maximum {}", who, ids.size(1), max_len);
+}
+}  // namespace
+
+GPT::GPT(const GPTConfig& c)
+    : cfg_(c), init_gen_(c.seed), tok_emb(c.vocab, c.dim, init_gen_), pos_emb(c.block_size, c.dim, init_gen_),
+      ln_f(c.dim), drop_(c.dropout, c.seed + 1) {
+    register_module("tok_emb", tok_emb);
+    register_module("pos_emb", pos_emb);
+    BlockConfig bc;
+    bc.dim = c.dim;
+    bc.heads = c.heads;
+    bc.hidden = c.hidden;
+    bc.pre_ln = c.pre_ln;
+    bc.fused_qkv = true;
+    bc.fused = c.fused;
+    bc.dropout = c.dropout;
+    for (std::int64_t l = 0; l < c.layers; ++l) {
+        bc.seed = c.seed + 100 + std::uint64_t(l);
+        blocks_.push_back(std::make_unique<TransformerBlock>(bc, init_gen_));
+        register_module("blocks." + std::to_string(l), *blocks_.back());
+    }
+    register_module("ln_f", ln_f);
+    if (!c.tie_weights) {
+        lm_head = std::make_unique<Linear>(c.dim, c.vocab, init_gen_, false);
+        register_module("lm_head", *lm_head);
+    }
+    // GPT-2's initialisation: every weight matrix and embedding N(0, 0.02), biases 0, LN γ=1 β=0.
+    init_normal(tok_emb.weight, 0.02, init_gen_);
+    init_normal(pos_emb.weight, 0.02, init_gen_);
+    for (auto& b : blocks_) init_block(*b, init_gen_);
+    if (lm_head) init_linear(*lm_head, init_gen_);
+}
+
+Tensor GPT::embed(const Tensor& ids, std::int64_t start) {
+    check_ids("GPT", ids, cfg_.block_size - start);
+    return drop_(tok_emb(ids) + pos_emb.forward(ids.size(1), start));  // (B,T,C) + (T,C)
+}
+
+Tensor GPT::head(const Tensor& h) const {
+    const Tensor n = ln_f(h);
+    return lm_head ? (*lm_head)(n) : linear(n, tok_emb.weight);  // tied: logits = h·Eᵀ
+}
+
+Tensor GPT::forward(const Tensor& ids) {
+    Tensor h = embed(ids, 0);
+    AttentionOptions causal;
+    causal.causal = true;
+    for (auto& b : blocks_) h = b->forward(h, causal);
+    return head(h);
+}
+
+Tensor GPT::loss(const Tensor& ids, const Tensor& targets) {
+    const Tensor logits = forward(ids);
+    return cross_entropy(reshape(logits, {-1, cfg_.vocab}), reshape(targets, {-1}));
+}
+
+Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& opt, Generator& gen, bool use_cache) {
+    check_ids("GPT::generate", prompt, cfg_.block_size);
+    if (steps < 0 || prompt.size(1) + steps > cfg_.block_size)
+        fail("GPT::generate: {} + {} tokens exceed the model's maximum length {}", prompt.size(1), steps, cfg_.block_size);
+    if (prompt.size(1) == 0) fail("GPT::generate: the prompt must hold at least one token");
+    NoGradGuard no_grad;
+    const std::int64_t B = prompt.size(0);
+    std::vector<std::vector<std::int32_t>> seqs(static_cast<std::size_t>(B));
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t t = 0; t < prompt.size(1); ++t) seqs[std::size_t(b)].push_back(std::int32_t(prompt.at({b, t})));
+    std::vector<KVCache> caches(blocks_.size());
+    Tensor input = prompt;
+    for (std::int64_t s = 0; s < steps; ++s) {
+        Tensor logits;
+        if (use_cache) {  // feed only what the cache has not seen
+            Tensor h = embed(input, caches[0].length());
+            for (std::size_t l = 0; l < blocks_.size(); ++l) h = blocks_[l]->forward_cached(h, caches[l]);
+            logits = head(h);
+        } else {
+            logits = forward(input);
+        }
+        const std::int64_t T = logits.size(1);
+        std::vector<std::int32_t> next(static_cast<std::size_t>(B));
+        for (std::int64_t b = 0; b < B; ++b) {
+            const Tensor row = reshape(narrow(narrow(logits, 0, b, 1), 1, T - 1, 1), {cfg_.vocab});
+            next[std::size_t(b)] = sample_token(row, opt, gen);
+            seqs[std::size_t(b)].push_back(next[std::size_t(b)]);
+        }
+        if (use_cache) {
+            input = from(next, {B, 1});
+        } else {
+            std::vector<std::int32_t> flat;
+            for (auto& sq : seqs) flat.insert(flat.end(), sq.begin(), sq.end());
+            input = from(flat, {B, std::int64_t(seqs[0].size())});
+        }
+    }
+    std::vector<std::int32_t> flat;
+    for (auto& sq : seqs) flat.insert(flat.end(), sq.begin(), sq.end());
+    return from(flat, {B, prompt.size(1) + steps});
+}
+
+// ---- encoder–decoder --------------------------------------------------------------------------
+
+Transformer::Transformer(const Seq2SeqConfig& c)
+    : cfg_(c), init_gen_(c.seed), src_emb(c.src_vocab, c.dim, init_gen_), tgt_emb(c.tgt_vocab, c.dim, init_gen_),
+      pos(c.max_len, c.dim), ln_enc(c.dim), ln_dec(c.dim), out(c.dim, c.tgt_vocab, init_gen_) {
+    register_module("src_emb", src_emb);
+    register_module("tgt_emb", tgt_emb);
+    BlockConfig bc;
+    bc.dim = c.dim;
+    bc.heads = c.heads;
+    bc.hidden = c.hidden;
+    bc.pre_ln = c.pre_ln;
+    bc.dropout = c.dropout;
+    for (std::int64_t l = 0; l < c.encoder_layers; ++l) {
+        bc.seed = c.seed + 100 + std::uint64_t(l);
+        encoder_.push_back(std::make_unique<TransformerBlock>(bc, init_gen_));
+        register_module("encoder." + std::to_string(l), *encoder_.back());
+    }
+    bc.cross_attention = true;
+    for (std::int64_t l = 0; l < c.decoder_layers; ++l) {
+        bc.seed = c.seed + 200 + std::uint64_t(l);
+        decoder_.push_back(std::make_unique<TransformerBlock>(bc, init_gen_));
+        register_module("decoder." + std::to_string(l), *decoder_.back());
+    }
+    register_module("ln_enc", ln_enc);
+    register_module("ln_dec", ln_dec);
+    register_module("out", out);
+    // Small embeddings: multiplied by √C below, they then match the unit-scale sinusoids.
+    init_normal(src_emb.weight, 1.0 / std::sqrt(double(c.dim)), init_gen_);
+    init_normal(tgt_emb.weight, 1.0 / std::sqrt(double(c.dim)), init_gen_);
+}
+
+// The paper multiplies embeddings by √C before adding the positional encodings.
+Tensor Transformer::embed(const Embedding& emb, const Tensor& ids) {
+    check_ids("Transformer", ids, cfg_.max_len);
+    const Tensor e = emb(ids);
+    return e * std::sqrt(double(cfg_.dim)) + pos.forward(ids.size(1), 0, e.dtype());
+}
+
+namespace {
+// Source padding (B, S) → a mask (B, 1, 1, S) that blocks those keys for every head and query.
+AttentionOptions padding_options(const Tensor& pad) {
+    AttentionOptions o;
+    if (pad.defined()) {
+        if (pad.dtype() != b8 || pad.dim() != 2) fail("Transformer: src_padding must be a (B, S) b8 tensor");
+        o.mask = reshape(pad, {pad.size(0), 1, 1, pad.size(1)});
+    }
+    return o;
+}
+}  // namespace
+
+Tensor Transformer::encode(const Tensor& src, const Tensor& src_padding) {
+    Tensor h = embed(src_emb, src);
+    const AttentionOptions opt = padding_options(src_padding);
+    for (auto& b : encoder_) h = b->forward(h, opt);
+    return cfg_.pre_ln ? ln_enc(h) : h;
+}
+
+Tensor Transformer::decode(const Tensor& tgt, const Tensor& memory, const Tensor& src_padding) {
+    Tensor h = embed(tgt_emb, tgt);
+    AttentionOptions causal;
+    causal.causal = true;
+    const AttentionOptions cross = padding_options(src_padding);
+    for (auto& b : decoder_) h = b->forward(h, causal, memory, cross);
+    return out(cfg_.pre_ln ? ln_dec(h) : h);
+}
+
+Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_padding) {
+    return decode(tgt, encode(src, src_padding), src_padding);
+}
+
+Tensor Transformer::greedy_decode(const Tensor& src, std::int32_t bos, std::int64_t steps, const Tensor& src_padding) {
+    if (steps < 0 || steps + 1 > cfg_.max_len) fail("Transformer::greedy_decode: {} steps exceed max_len {}", steps, cfg_.max_len);
+    NoGradGuard no_grad;
+    const Tensor memory = encode(src, src_padding);
+    const std::int64_t B = src.size(0);
+    std::vector<std::int32_t> seq(static_cast<std::size_t>(B), bos);  // (B, t) row-major, grows by one column per step
+    std::int64_t t = 1;
+    for (std::int64_t s = 0; s < steps; ++s, ++t) {
+        const Tensor logits = decode(from(seq, {B, t}), memory, src_padding);  // (B, t, V)
+        const Tensor last = argmax(narrow(logits, 1, t - 1, 1), -1);          // (B, 1)
+        std::vector<std::int32_t> next_seq;
+        for (std::int64_t b = 0; b < B; ++b) {
+            next_seq.insert(next_seq.end(), seq.begin() + b * t, seq.begin() + (b + 1) * t);
+            next_seq.push_back(std::int32_t(last.at({b, 0})));
+        }
+        seq = std::move(next_seq);
+    }
+    Tensor all = from(seq, {B, t});
+    return narrow(all, 1, 1, steps);
+}
+
+}  // namespace qkv::nn

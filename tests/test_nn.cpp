@@ -1,0 +1,355 @@
+// Layers, attention in its three forms, blocks and models: values, agreement between the fused and
+// composed attention, gradient checks of whole modules in f64, masks, caches, errors.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "qkv/nn/transformer.hpp"
+#include "qkv/qkv.hpp"
+
+using namespace qkv;
+using namespace qkv::nn;
+
+namespace {
+Tensor rnd(const Shape& s, std::uint64_t seed) {
+    Generator g(seed);
+    return randn(s, g, f64);
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    REQUIRE(a.shape() == b.shape());
+    const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+    double m = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
+    return m;
+}
+
+AttentionOptions opts(const Tensor& mask, bool causal) {
+    AttentionOptions o;
+    o.mask = mask;
+    o.causal = causal;
+    return o;
+}
+
+// Gradient-check a module (already in f64) with respect to its parameters and, if given, its input.
+void check_module(const std::string& label, Module& m, const std::function<Tensor(const Tensor&)>& f, const Tensor& x) {
+    GradcheckOptions o;
+    o.label = label;
+    const auto rep = gradcheck_params([&] { return f(x); }, m.parameters(), o);
+    INFO(rep.summary());
+    CHECK(rep.ok);
+    const auto rep_x = gradcheck([&](const std::vector<Tensor>& in) { return f(in[0]); }, {x}, o);
+    INFO(rep_x.summary());
+    CHECK(rep_x.ok);
+}
+}  // namespace
+
+TEST_CASE("fused attention equals attention composed from primitives, forward and backward", "[nn][attention]") {
+    struct Case {
+        const char* name;
+        Shape q, k, v;
+        Tensor mask;
+        bool causal;
+    };
+    const Tensor pad = from(std::vector<bool>{0, 0, 0, 1, 1, 0, 0, 0}, {2, 1, 1, 4});
+    const Tensor blocked_row = from(std::vector<bool>{1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0}, {3, 4});
+    const std::vector<Case> cases{
+        {"self (2,3,5,4)", {2, 3, 5, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}, Tensor(), false},
+        {"causal (2,2,6,3)", {2, 2, 6, 3}, {2, 2, 6, 3}, {2, 2, 6, 3}, Tensor(), true},
+        {"cross with padding", {2, 1, 3, 4}, {2, 1, 4, 4}, {2, 1, 4, 2}, pad, false},
+        {"causal, fewer queries than keys (cache)", {1, 2, 2, 4}, {1, 2, 5, 4}, {1, 2, 5, 4}, Tensor(), true},
+        {"a fully blocked row", {3, 2}, {4, 2}, {4, 3}, blocked_row, false},
+    };
+    for (const auto& c : cases) {
+        DYNAMIC_SECTION(c.name) {
+            Tensor q1 = rnd(c.q, 1).requires_grad_(), k1 = rnd(c.k, 2).requires_grad_(), v1 = rnd(c.v, 3).requires_grad_();
+            Tensor q2 = rnd(c.q, 1).requires_grad_(), k2 = rnd(c.k, 2).requires_grad_(), v2 = rnd(c.v, 3).requires_grad_();
+            Tensor w1, w2;
+            AttentionOptions o1 = opts(c.mask, c.causal), o2 = opts(c.mask, c.causal);
+            o1.weights = &w1;
+            o2.weights = &w2;
+            const Tensor fused = attention(q1, k1, v1, o1);
+            const Tensor composed = scaled_dot_product_attention(q2, k2, v2, o2);
+            CHECK(max_abs_diff(fused, composed) < 1e-12);
+            CHECK(max_abs_diff(w1, w2) < 1e-12);
+            const Tensor up = rnd(fused.shape(), 4);
+            fused.backward(up);
+            composed.backward(up);
+            CHECK(max_abs_diff(q1.grad(), q2.grad()) < 1e-10);
+            CHECK(max_abs_diff(k1.grad(), k2.grad()) < 1e-10);
+            CHECK(max_abs_diff(v1.grad(), v2.grad()) < 1e-10);
+            for (double x : fused.to_vector<double>()) CHECK(std::isfinite(x));
+        }
+    }
+}
+
+TEST_CASE("head_attention equals split heads + attention + concat", "[nn][attention]") {
+    const std::int64_t B = 2, T = 5, H = 3, D = 4;
+    const Tensor q = rnd({B, T, H * D}, 1), k = rnd({B, T, H * D}, 2), v = rnd({B, T, H * D}, 3);
+    Tensor w;
+    AttentionOptions o = opts(Tensor(), true);
+    o.weights = &w;
+    const Tensor packed = head_attention(q, k, v, H, o);
+    auto split = [&](const Tensor& t) { return permute(reshape(t, {B, T, H, D}), {0, 2, 1, 3}); };
+    const Tensor ref = reshape(permute(attention(split(q), split(k), split(v), opts(Tensor(), true)), {0, 2, 1, 3}), {B, T, H * D});
+    CHECK(max_abs_diff(packed, ref) < 1e-12);
+    CHECK(w.shape() == Shape{B, H, T, T});
+    // causal: every row of weights sums to 1 and puts nothing on the future
+    CHECK(w.at({1, 2, 1, 3}) == 0.0);
+    const Tensor rows = sum(w, -1);
+    for (double r : rows.to_vector<double>()) CHECK(r == Approx(1.0));
+}
+
+TEST_CASE("layers compute what their formulas say", "[nn]") {
+    Generator g(0);
+    Linear lin(3, 2, g);
+    const Tensor x = from({1, 2, 3}, {1, 3});
+    const Tensor y = lin(x);
+    for (std::int64_t j = 0; j < 2; ++j) {
+        double e = lin.bias.at({j});
+        for (std::int64_t i = 0; i < 3; ++i) e += x.at({0, i}) * lin.weight.at({j, i});
+        CHECK(y.at({0, j}) == Approx(e).epsilon(1e-6));
+    }
+    for (double w : lin.weight.to_vector<double>()) CHECK(std::fabs(w) <= 1 / std::sqrt(3.0));
+    LayerNorm ln(4);
+    const Tensor n = ln(from({1, 2, 3, 4}, {4}, f32));
+    CHECK(mean(n).item() == Approx(0).margin(1e-6));
+    CHECK(var(n, 0, false, false).item() == Approx(1).epsilon(1e-4));
+    SinusoidalPositions pe(10, 4);
+    const Tensor p = pe.forward(3, 1, f64);  // positions 1..3
+    CHECK(p.at({0, 0}) == Approx(std::sin(1.0)));
+    CHECK(p.at({0, 1}) == Approx(std::cos(1.0)));
+    CHECK(p.at({1, 2}) == Approx(std::sin(2.0 / 100.0)));  // 10000^(2/4) = 100
+    CHECK_THROWS_WITH(pe.forward(10, 1), Catch::Contains("exceed the table of 10"));
+}
+
+TEST_CASE("dropout: active in training, identity in eval, expectation preserved", "[nn]") {
+    Dropout d(0.25, 1);
+    const Tensor x = ones({20000});
+    const Tensor y = d(x);
+    std::int64_t zeros = 0;
+    for (float v : y.to_vector<float>()) {
+        if (v == 0) ++zeros;
+        else CHECK(v == Approx(1 / 0.75));
+    }
+    CHECK(std::fabs(double(zeros) / 20000 - 0.25) < 0.02);
+    CHECK(mean(y).item() == Approx(1.0).epsilon(0.03));
+    d.eval();
+    CHECK(d(x).to_vector<float>() == x.to_vector<float>());
+    CHECK_THROWS_WITH(Dropout(1.0), Catch::Contains("p must be in [0, 1)"));
+}
+
+TEST_CASE("gradient checks of whole modules in f64", "[nn][gradcheck]") {
+    Generator g(3);
+    SECTION("Linear") {
+        Linear m(4, 3, g);
+        m.to(f64);
+        check_module("Linear", m, [&](const Tensor& x) { return m(x); }, rnd({2, 4}, 5));
+    }
+    SECTION("LayerNorm") {
+        LayerNorm m(5);
+        m.to(f64);
+        init_normal(m.weight, 1.0, g);
+        init_normal(m.bias, 1.0, g);
+        check_module("LayerNorm", m, [&](const Tensor& x) { return m(x); }, rnd({3, 5}, 6));
+    }
+    SECTION("FeedForward") {
+        FeedForward m(4, 8, g);
+        m.to(f64);
+        check_module("FeedForward", m, [&](const Tensor& x) { return m(x); }, rnd({2, 3, 4}, 7));
+    }
+    for (bool fused : {true, false}) {
+        DYNAMIC_SECTION("SelfAttention, one head, " << (fused ? "fused" : "composed")) {
+            SelfAttention m(6, 4, g, true, fused);
+            m.to(f64);
+            check_module("SelfAttention", m, [&](const Tensor& x) { return m(x); }, rnd({2, 4, 6}, 8));
+        }
+        DYNAMIC_SECTION("MultiHeadAttention, " << (fused ? "fused" : "composed")) {
+            MultiHeadAttentionConfig c;
+            c.dim = 6;
+            c.heads = 3;
+            c.fused = fused;
+            MultiHeadAttention m(c, g);
+            m.to(f64);
+            check_module("MultiHeadAttention", m, [&](const Tensor& x) { return m.forward(x, opts(Tensor(), true)); },
+                         rnd({2, 4, 6}, 9));
+            const Tensor memory = rnd({2, 5, 6}, 10);
+            check_module("cross-attention", m, [&](const Tensor& x) { return m.forward(x, memory); }, rnd({2, 3, 6}, 11));
+        }
+    }
+    for (bool pre : {true, false}) {
+        DYNAMIC_SECTION("TransformerBlock with cross-attention, " << (pre ? "pre-LN" : "post-LN")) {
+            BlockConfig c;
+            c.dim = 4;
+            c.heads = 2;
+            c.hidden = 8;
+            c.pre_ln = pre;
+            c.cross_attention = true;
+            TransformerBlock m(c, g);
+            m.to(f64);
+            const Tensor memory = rnd({1, 3, 4}, 12);
+            check_module("TransformerBlock", m,
+                         [&](const Tensor& x) { return m.forward(x, opts(Tensor(), true), memory); }, rnd({1, 3, 4}, 13));
+        }
+    }
+}
+
+TEST_CASE("a whole tiny GPT and a tiny encoder-decoder pass gradcheck in f64", "[nn][gradcheck][models]") {
+    SECTION("GPT, tied weights") {
+        GPTConfig c;
+        c.vocab = 5;
+        c.block_size = 4;
+        c.dim = 4;
+        c.heads = 2;
+        c.layers = 2;
+        c.tie_weights = true;
+        GPT m(c);
+        m.to(f64);
+        const Tensor ids = from(std::vector<std::int32_t>{1, 4, 0, 2, 3, 3}, {2, 3});
+        const Tensor tgt = from(std::vector<std::int32_t>{4, 0, 2, 3, -100, 1}, {2, 3});
+        GradcheckOptions o;
+        o.label = "GPT";
+        const auto rep = gradcheck_params([&] { return m.loss(ids, tgt); }, m.parameters(), o);
+        INFO(rep.summary());
+        CHECK(rep.ok);
+        CHECK(rep.checked == m.num_parameters());
+    }
+    SECTION("encoder-decoder Transformer, post-LN, with source padding") {
+        Seq2SeqConfig c;
+        c.src_vocab = 5;
+        c.tgt_vocab = 4;
+        c.max_len = 5;
+        c.dim = 4;
+        c.heads = 2;
+        c.encoder_layers = 1;
+        c.decoder_layers = 1;
+        c.hidden = 6;
+        c.pre_ln = false;
+        Transformer m(c);
+        m.to(f64);
+        const Tensor src = from(std::vector<std::int32_t>{1, 2, 3, 4, 0, 0}, {2, 3});
+        const Tensor pad = from(std::vector<bool>{0, 0, 0, 0, 1, 1}, {2, 3});
+        const Tensor tgt = from(std::vector<std::int32_t>{0, 1, 2, 0, 3, 3}, {2, 3});
+        GradcheckOptions o;
+        o.label = "Transformer";
+        const auto rep = gradcheck_params([&] { return m.forward(src, tgt, pad); }, m.parameters(), o);
+        INFO(rep.summary());
+        CHECK(rep.ok);
+    }
+}
+
+TEST_CASE("attention layers keep their last weights per head", "[nn][attention]") {
+    Generator g(1);
+    MultiHeadAttentionConfig c;
+    c.dim = 8;
+    c.heads = 2;
+    MultiHeadAttention m(c, g);
+    const Tensor x = randn({3, 5, 8}, g);
+    m.forward(x, opts(Tensor(), true));
+    CHECK(m.last_weights().shape() == Shape{3, 2, 5, 5});
+    m.forward(x, randn({3, 7, 8}, g));
+    CHECK(m.last_weights().shape() == Shape{3, 2, 5, 7});
+    SelfAttention s(8, 4, g);
+    s(x);
+    CHECK(s.last_weights().shape() == Shape{3, 1, 5, 5});
+}
+
+TEST_CASE("padding in the source changes nothing the decoder sees", "[nn][models]") {
+    Seq2SeqConfig c;
+    c.src_vocab = 6;
+    c.tgt_vocab = 6;
+    c.max_len = 6;
+    c.dim = 8;
+    c.heads = 2;
+    Transformer m(c);
+    const Tensor pad = from(std::vector<bool>{0, 0, 1, 1}, {1, 4});
+    const Tensor tgt = from(std::vector<std::int32_t>{0, 1, 2}, {1, 3});
+    const Tensor a = m.forward(from(std::vector<std::int32_t>{3, 4, 0, 0}, {1, 4}), tgt, pad);
+    const Tensor b = m.forward(from(std::vector<std::int32_t>{3, 4, 5, 1}, {1, 4}), tgt, pad);
+    CHECK(max_abs_diff(a, b) < 1e-6);
+    const Tensor out = m.greedy_decode(from(std::vector<std::int32_t>{3, 4, 0, 0}, {1, 4}), 0, 4, pad);
+    CHECK(out.shape() == Shape{1, 4});
+}
+
+TEST_CASE("GPT generation with the key/value cache equals full recomputation", "[nn][models][generate]") {
+    GPTConfig c;
+    c.vocab = 11;
+    c.block_size = 16;
+    c.dim = 16;
+    c.heads = 4;
+    c.layers = 2;
+    GPT m(c);
+    m.eval();
+    const Tensor prompt = from(std::vector<std::int32_t>{1, 2, 3, 7, 7, 0}, {2, 3});
+    for (bool greedy : {true, false}) {
+        SampleOptions s;
+        s.greedy = greedy;
+        s.temperature = 1.5;
+        s.top_k = 5;
+        Generator g1(9), g2(9);
+        const Tensor with = m.generate(prompt, 10, s, g1, true);
+        const Tensor without = m.generate(prompt, 10, s, g2, false);
+        CHECK(with.shape() == Shape{2, 13});
+        CHECK(with.to_vector<std::int32_t>() == without.to_vector<std::int32_t>());
+    }
+    // The cached logits themselves match the full forward at every position.
+    KVCache cache[2];
+    NoGradGuard ng;
+    const Tensor ids = from(std::vector<std::int32_t>{1, 5, 2, 9, 4}, {1, 5});
+    const Tensor full_logits = m(ids);
+    for (std::int64_t t = 0; t < 5; ++t) {
+        Tensor h = m.tok_emb(narrow(ids, 1, t, 1)) + m.pos_emb.forward(1, t);
+        for (std::size_t l = 0; l < 2; ++l) h = m.blocks()[l]->forward_cached(h, cache[l]);
+        const Tensor logits = linear(m.ln_f(h), m.lm_head->weight);
+        CHECK(max_abs_diff(logits.to(f64), narrow(full_logits, 1, t, 1).to(f64)) < 1e-5);
+    }
+}
+
+TEST_CASE("sampling: greedy, temperature and top-k", "[nn][generate]") {
+    Generator g(4);
+    const Tensor logits = from({0.0, 3.0, 1.0, 2.9}, {4});
+    SampleOptions greedy;
+    CHECK(sample_token(logits, greedy, g) == 1);
+    SampleOptions top2;
+    top2.greedy = false;
+    top2.top_k = 2;
+    int counts[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 2000; ++i) counts[sample_token(logits, top2, g)]++;
+    CHECK(counts[0] == 0);
+    CHECK(counts[2] == 0);
+    CHECK(counts[1] > 900);  // e^3 vs e^2.9: about 52% / 48%
+    CHECK(counts[3] > 800);
+    SampleOptions cold = top2;
+    cold.top_k = 0;
+    cold.temperature = 0.01;
+    CHECK(sample_token(logits, cold, g) == 1);
+    cold.temperature = 0;
+    CHECK_THROWS_WITH(sample_token(logits, cold, g), Catch::Contains("temperature must be > 0"));
+}
+
+TEST_CASE("bad model input gets clear errors", "[nn][errors]") {
+    Generator g(0);
+    MultiHeadAttentionConfig c;
+    c.dim = 10;
+    c.heads = 3;
+    CHECK_THROWS_WITH(MultiHeadAttention(c, g), Catch::Contains("3 heads must divide d_model 10"));
+    c.heads = 2;
+    MultiHeadAttention m(c, g);
+    CHECK_THROWS_WITH(m.forward(zeros({2, 3, 8})), Catch::Contains("expected x of shape (B, T, 10), got (2,3,8)"));
+    GPTConfig gc;
+    gc.vocab = 5;
+    gc.block_size = 4;
+    gc.dim = 8;
+    gc.heads = 2;
+    GPT gpt(gc);
+    CHECK_THROWS_WITH(gpt(from(std::vector<std::int32_t>{1, 7}, {1, 2})), Catch::Contains("token id 7"));
+    CHECK_THROWS_WITH(gpt(zeros({1, 5}, i32)), Catch::Contains("sequence length 5 exceeds the model's maximum 4"));
+    CHECK_THROWS_WITH(gpt(zeros({1, 2})), Catch::Contains("dtype i32"));
+    Generator s(0);
+    CHECK_THROWS_WITH(gpt.generate(zeros({1, 2}, i32), 3, SampleOptions{}, s), Catch::Contains("exceed the model's maximum length 4"));
+    CHECK_THROWS_WITH(linear(zeros({2, 3}), zeros({4, 5})), Catch::Contains("linear: input (2,3) does not match weight (4,5)"));
+    CHECK_THROWS_WITH(layer_norm(zeros({2, 3}), ones({4}), zeros({4})), Catch::Contains("must both be (3)"));
+    CHECK_THROWS_WITH(attention(zeros({2, 3, 4}), zeros({2, 3, 5}), zeros({2, 3, 4})), Catch::Contains("differ in head size"));
+    CHECK_THROWS_WITH(head_attention(zeros({1, 2, 6}), zeros({1, 2, 6}), zeros({1, 2, 6}), 4), Catch::Contains("4 heads do not divide"));
+    CHECK_THROWS_WITH(attention(zeros({2, 3}), zeros({3, 3}), zeros({3, 3}), opts(zeros({2, 3}), false)),
+                      Catch::Contains("mask must be a b8 tensor"));
+}

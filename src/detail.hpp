@@ -6,11 +6,13 @@
 /// step.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
 
 #include "qkv/autograd.hpp"
+#include "qkv/kernels/gemm.hpp"
 #include "qkv/tensor.hpp"
 
 namespace qkv::detail {
@@ -174,6 +176,26 @@ void BroadcastPlan<K>::for_each_row(F&& f) const {
             idx[d] = 0;
         }
     }
+}
+
+// ---- GEMM with BLAS-legal strides ------------------------------------------------------------
+// A leading dimension must be ≥ 1 even for an empty matrix (the BLAS rule the kernel enforces).
+// Ops compute strides from sizes that may be 0 (K = 0 is a valid matmul), so clamp here; when a
+// size is 0 the stride is never used.
+
+template <class T>
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t lda,
+          const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+    kernels::gemm(ta, tb, M, N, K, alpha, A, std::max<std::int64_t>(lda, 1), B, std::max<std::int64_t>(ldb, 1), beta, C,
+                  std::max<std::int64_t>(ldc, 1));
+}
+
+template <class T>
+void gemm_batched(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+                  std::int64_t lda, std::int64_t sa, const T* B, std::int64_t ldb, std::int64_t sb, T beta, T* C,
+                  std::int64_t ldc, std::int64_t sc, std::int64_t batch) {
+    kernels::gemm_batched(ta, tb, M, N, K, alpha, A, std::max<std::int64_t>(lda, 1), sa, B,
+                          std::max<std::int64_t>(ldb, 1), sb, beta, C, std::max<std::int64_t>(ldc, 1), sc, batch);
 }
 
 }  // namespace qkv::detail

@@ -25,7 +25,6 @@
 
 namespace qkv {
 using namespace detail;
-using kernels::gemm;
 
 namespace {
 

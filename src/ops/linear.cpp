@@ -12,7 +12,6 @@
 
 namespace qkv {
 using namespace detail;
-using kernels::gemm;
 
 // -------------------------------------------------------------------------------------------------
 // linear     y = x·Wᵀ + b         dx = dy·W        dW = dyᵀ·x        db = Σ_rows dy

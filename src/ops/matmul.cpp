@@ -16,7 +16,6 @@
 
 namespace qkv {
 using namespace detail;
-using kernels::gemm;
 
 static const OpDef kMatmul{"matmul"};
 
@@ -55,7 +54,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const Shape& batch) {
     out_shape.push_back(N);
     Tensor c = empty(out_shape, a.dtype());
     visit_float(a.dtype(), "matmul", [&]<class T>(T) {
-        kernels::gemm_batched(false, false, M, N, K, T(1), a.data<T>(), K, sa, b.data<T>(), N, sb, T(0),
+        detail::gemm_batched(false, false, M, N, K, T(1), a.data<T>(), K, sa, b.data<T>(), N, sb, T(0),
                               c.data<T>(), N, M * N, nb);
     });
     return record(kMatmul, c, {a, b}, [a, b, M, N, K, nb, sa, sb](const Tensor& dc, BackwardContext& ctx) {

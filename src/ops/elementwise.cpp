@@ -12,6 +12,7 @@
 
 #include "detail.hpp"
 #include "qkv/ops.hpp"
+#include "qkv/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -19,6 +20,10 @@ using namespace detail;
 namespace {
 
 // ---- the shared loops ---------------------------------------------------------------------------
+
+// Elementwise loops split into chunks of this many elements across threads (smaller problems run
+// on one thread: waking a second one costs more than it saves).
+constexpr std::int64_t kGrain = 16384;
 
 // y = f(x) elementwise; backward dx += f'(x, y) · dy. The output is saved detached (no cycle).
 template <class Fwd, class Deriv>
@@ -28,7 +33,9 @@ Tensor unary(const OpDef& op, const Tensor& x, Fwd fwd, Deriv deriv) {
     visit_float(x.dtype(), op.name, [&]<class T>(T) {
         const T* px = x.data<T>();
         T* py = y.data<T>();
-        for (std::int64_t i = 0, n = x.numel(); i < n; ++i) py[i] = fwd(px[i]);
+        parallel_for(0, x.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t i = lo; i < hi; ++i) py[i] = fwd(px[i]);
+        });
     });
     return record(op, y, {x}, [x, ys = y.detach(), deriv](const Tensor& dy, BackwardContext& ctx) {
         Tensor* dx = ctx.grad(0);
@@ -38,7 +45,9 @@ Tensor unary(const OpDef& op, const Tensor& x, Fwd fwd, Deriv deriv) {
             const T* py = ys.data<T>();
             const T* pdy = dy.data<T>();
             T* pdx = dx->data<T>();
-            for (std::int64_t i = 0, n = x.numel(); i < n; ++i) pdx[i] += deriv(px[i], py[i]) * pdy[i];
+            parallel_for(0, x.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t i = lo; i < hi; ++i) pdx[i] += deriv(px[i], py[i]) * pdy[i];
+            });
         });
     });
 }
@@ -57,11 +66,17 @@ Tensor binary(const OpDef& op, const Tensor& a, const Tensor& b, Fwd fwd, DA dfd
         const T* pa = a.data<T>();
         const T* pb = b.data<T>();
         T* py = y.data<T>();
+        if (a.shape() == b.shape()) {  // the common case: plain, parallel, vectorisable
+            parallel_for(0, y.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t i = lo; i < hi; ++i) py[i] = fwd(pa[i], pb[i]);
+            });
+            return;
+        }
         plan.for_each_row([&](const auto& off, std::int64_t n, const auto& st) {
             const T* ra = pa + off[1];
             const T* rb = pb + off[2];
             T* ry = py + off[0];
-            if (st[1] == 1 && st[2] == 1) {  // the common case, kept simple so it vectorises
+            if (st[1] == 1 && st[2] == 1) {
                 for (std::int64_t i = 0; i < n; ++i) ry[i] = fwd(ra[i], rb[i]);
             } else {
                 for (std::int64_t i = 0; i < n; ++i) ry[i] = fwd(ra[i * st[1]], rb[i * st[2]]);
@@ -77,6 +92,15 @@ Tensor binary(const OpDef& op, const Tensor& a, const Tensor& b, Fwd fwd, DA dfd
             const T* pdy = dy.data<T>();
             T* pda = da ? da->data<T>() : nullptr;
             T* pdb = db ? db->data<T>() : nullptr;
+            if (a.shape() == b.shape()) {  // no broadcasting: independent elements, parallel
+                parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+                    for (std::int64_t i = lo; i < hi; ++i) {
+                        if (pda) pda[i] += dfda(pa[i], pb[i]) * pdy[i];
+                        if (pdb) pdb[i] += dfdb(pa[i], pb[i]) * pdy[i];
+                    }
+                });
+                return;
+            }
             plan.for_each_row([&](const auto& off, std::int64_t n, const auto& st) {
                 for (std::int64_t i = 0; i < n; ++i) {
                     const T av = pa[off[1] + i * st[1]];

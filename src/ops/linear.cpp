@@ -9,6 +9,7 @@
 #include "detail.hpp"
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/ops.hpp"
+#include "qkv/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -57,10 +58,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
             const T* pdy = dy.data<T>();
             if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(1), dx->data<T>(), in);
             if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(1), dw->data<T>(), in);
-            if (db) {
+            if (db) {  // column sums: threads split the columns, so no two write the same entry
                 T* pdb = db->data<T>();
-                for (std::int64_t r = 0; r < rows; ++r)
-                    for (std::int64_t j = 0; j < out; ++j) pdb[j] += pdy[r * out + j];
+                parallel_for(0, out, 64, [&](std::int64_t lo, std::int64_t hi) {
+                    for (std::int64_t r = 0; r < rows; ++r)
+                        for (std::int64_t j = lo; j < hi; ++j) pdb[j] += pdy[r * out + j];
+                });
             }
         });
     });

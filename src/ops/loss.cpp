@@ -7,14 +7,19 @@
 /// Differentiating, \f$ \partial\ell/\partial z_j = \mathrm{softmax}(z)_j - [j = t] \f$: the
 /// predicted distribution minus the one-hot target. Fusing the two steps saves storing the
 /// (N, V) probabilities and is exact where log(softmax) would underflow.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "detail.hpp"
 #include "qkv/ops.hpp"
+#include "qkv/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
+
+// Rows per thread chunk: about 8k logits each.
+static std::int64_t row_grain(std::int64_t V) { return std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(V, 1)); }
 
 // -------------------------------------------------------------------------------------------------
 // cross_entropy   ℓ_r = lse(z_r) − z_{r,t_r}          ∂ℓ_r/∂z_{r,j} = softmax(z_r)_j − [j = t_r]
@@ -48,15 +53,17 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t i
         const T* z = logits.data<T>();
         T* pl = lse.data<T>();
         T* loss = per_row.data<T>();
-        for (std::int64_t r = 0; r < R; ++r) {
-            const T* row = z + r * V;
-            T m = -std::numeric_limits<T>::infinity();
-            for (std::int64_t j = 0; j < V; ++j) m = std::max(m, row[j]);
-            T s = 0;
-            for (std::int64_t j = 0; j < V; ++j) s += std::exp(row[j] - m);
-            pl[r] = m + std::log(s);
-            if (pt[r] != ignore_index) loss[r] = pl[r] - row[pt[r]];
-        }
+        parallel_for(0, R, row_grain(V), [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t r = lo; r < hi; ++r) {
+                const T* row = z + r * V;
+                T m = -std::numeric_limits<T>::infinity();
+                for (std::int64_t j = 0; j < V; ++j) m = std::max(m, row[j]);
+                T s = 0;
+                for (std::int64_t j = 0; j < V; ++j) s += std::exp(row[j] - m);
+                pl[r] = m + std::log(s);
+                if (pt[r] != ignore_index) loss[r] = pl[r] - row[pt[r]];
+            }
+        });
     });
     // Per-row weight of each loss in the result: 1/count for mean, 1 for sum and none.
     const double w = reduction == Reduction::mean ? (count ? 1.0 / double(count) : 0.0) : 1.0;
@@ -79,12 +86,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t i
             const T* pdy = dy.data<T>();
             const std::int32_t* tg = targets.data<std::int32_t>();
             T* g = dz->data<T>();
-            for (std::int64_t r = 0; r < R; ++r) {
-                if (tg[r] == ignore_index) continue;
-                const T scale = T(w) * (per_position ? pdy[r] : pdy[0]);
-                for (std::int64_t j = 0; j < V; ++j) g[r * V + j] += scale * std::exp(z[r * V + j] - pl[r]);
-                g[r * V + tg[r]] -= scale;
-            }
+            parallel_for(0, R, row_grain(V), [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t r = lo; r < hi; ++r) {
+                    if (tg[r] == ignore_index) continue;
+                    const T scale = T(w) * (per_position ? pdy[r] : pdy[0]);
+                    for (std::int64_t j = 0; j < V; ++j) g[r * V + j] += scale * std::exp(z[r * V + j] - pl[r]);
+                    g[r * V + tg[r]] -= scale;
+                }
+            });
         });
     });
 }

@@ -9,10 +9,12 @@
 /// \f[ dx_i = r\Big(g_i - \frac1C\sum_j g_j - \hat x_i\,\frac1C\sum_j g_j\hat x_j\Big), \qquad
 ///     d\gamma_i = \sum_{\text{rows}} dy_i\,\hat x_i, \qquad d\beta_i = \sum_{\text{rows}} dy_i. \f]
 /// Only μ and r per row are kept from the forward; \f$ \hat x \f$ is recomputed.
+#include <algorithm>
 #include <cmath>
 
 #include "detail.hpp"
 #include "qkv/ops.hpp"
+#include "qkv/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -35,25 +37,28 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
     if (!(eps > 0)) fail("layer_norm: eps must be > 0, got {}", eps);
     Tensor y = empty(x.shape(), x.dtype());
     Tensor stats = empty({R, 2}, x.dtype());  // (μ, r) per row
+    const std::int64_t grain = std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(C, 1));  // rows per chunk
     visit_float(x.dtype(), op, [&]<class T>(T) {
         const T* px = x.data<T>();
         const T* pg = gamma.data<T>();
         const T* pb = beta.data<T>();
         T* py = y.data<T>();
         T* ps = stats.data<T>();
-        for (std::int64_t r = 0; r < R; ++r) {
-            const T* row = px + r * C;
-            T mu = 0, var = 0;
-            for (std::int64_t i = 0; i < C; ++i) mu += row[i];
-            mu /= T(C);
-            for (std::int64_t i = 0; i < C; ++i) var += (row[i] - mu) * (row[i] - mu);
-            const T rstd = T(1) / std::sqrt(var / T(C) + T(eps));
-            for (std::int64_t i = 0; i < C; ++i) py[r * C + i] = (row[i] - mu) * rstd * pg[i] + pb[i];
-            ps[2 * r] = mu;
-            ps[2 * r + 1] = rstd;
-        }
+        parallel_for(0, R, grain, [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t r = lo; r < hi; ++r) {
+                const T* row = px + r * C;
+                T mu = 0, var = 0;
+                for (std::int64_t i = 0; i < C; ++i) mu += row[i];
+                mu /= T(C);
+                for (std::int64_t i = 0; i < C; ++i) var += (row[i] - mu) * (row[i] - mu);
+                const T rstd = T(1) / std::sqrt(var / T(C) + T(eps));
+                for (std::int64_t i = 0; i < C; ++i) py[r * C + i] = (row[i] - mu) * rstd * pg[i] + pb[i];
+                ps[2 * r] = mu;
+                ps[2 * r + 1] = rstd;
+            }
+        });
     });
-    return record(kLayerNorm, y, {x, gamma, beta}, [x, gamma, stats, R, C](const Tensor& dy, BackwardContext& ctx) {
+    return record(kLayerNorm, y, {x, gamma, beta}, [x, gamma, stats, R, C, grain](const Tensor& dy, BackwardContext& ctx) {
         Tensor* dx = ctx.grad(0);
         Tensor* dgamma = ctx.grad(1);
         Tensor* dbeta = ctx.grad(2);
@@ -62,28 +67,38 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
             const T* pg = gamma.data<T>();
             const T* ps = stats.data<T>();
             const T* pdy = dy.data<T>();
-            for (std::int64_t r = 0; r < R; ++r) {
-                const T mu = ps[2 * r], rstd = ps[2 * r + 1];
-                const T* row = px + r * C;
-                const T* drow = pdy + r * C;
-                T mean_g = 0, mean_gx = 0;  // (1/C)Σ g_j and (1/C)Σ g_j·x̂_j
-                for (std::int64_t i = 0; i < C; ++i) {
-                    const T xhat = (row[i] - mu) * rstd;
-                    const T g = pg[i] * drow[i];
-                    mean_g += g;
-                    mean_gx += g * xhat;
-                    if (dgamma) dgamma->data<T>()[i] += drow[i] * xhat;
-                    if (dbeta) dbeta->data<T>()[i] += drow[i];
+            // dx: rows are independent.
+            if (dx) parallel_for(0, R, grain, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t r = lo; r < hi; ++r) {
+                    const T mu = ps[2 * r], rstd = ps[2 * r + 1];
+                    const T* row = px + r * C;
+                    const T* drow = pdy + r * C;
+                    T mean_g = 0, mean_gx = 0;  // (1/C)Σ g_j and (1/C)Σ g_j·x̂_j
+                    for (std::int64_t i = 0; i < C; ++i) {
+                        const T g = pg[i] * drow[i];
+                        mean_g += g;
+                        mean_gx += g * (row[i] - mu) * rstd;
+                    }
+                    mean_g /= T(C);
+                    mean_gx /= T(C);
+                    T* pdx = dx->data<T>() + r * C;
+                    for (std::int64_t i = 0; i < C; ++i) {
+                        const T xhat = (row[i] - mu) * rstd;
+                        pdx[i] += rstd * (pg[i] * drow[i] - mean_g - xhat * mean_gx);
+                    }
                 }
-                mean_g /= T(C);
-                mean_gx /= T(C);
-                if (!dx) continue;
-                T* pdx = dx->data<T>() + r * C;
-                for (std::int64_t i = 0; i < C; ++i) {
-                    const T xhat = (row[i] - mu) * rstd;
-                    pdx[i] += rstd * (pg[i] * drow[i] - mean_g - xhat * mean_gx);
+            });
+            // dγ and dβ sum over rows: split the columns between threads instead (no races).
+            if (dgamma || dbeta) parallel_for(0, C, 16, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t r = 0; r < R; ++r) {
+                    const T mu = ps[2 * r], rstd = ps[2 * r + 1];
+                    for (std::int64_t i = lo; i < hi; ++i) {
+                        const T d = pdy[r * C + i];
+                        if (dgamma) dgamma->data<T>()[i] += d * (px[r * C + i] - mu) * rstd;
+                        if (dbeta) dbeta->data<T>()[i] += d;
+                    }
                 }
-            }
+            });
         });
     });
 }

@@ -14,11 +14,13 @@
 /// \f$ \partial L/\partial x_k = \partial L/\partial y_k - \mathrm{softmax}(x)_k \sum_i \partial L/\partial y_i \f$.
 /// Composing softmax from exp, sum and div gives the same numbers with three stored
 /// intermediates; the tests check that both agree.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "detail.hpp"
 #include "qkv/ops.hpp"
+#include "qkv/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -60,6 +62,9 @@ void softmax_fibre_backward(const T* y, const T* dy, T* dx, std::int64_t n, std:
     }
 }
 
+// Fibres per thread chunk: enough that a chunk holds ~8k elements.
+std::int64_t fibre_grain(std::int64_t n) { return std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(n, 1)); }
+
 Tensor softmax_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool log_space) {
     check_float_tensor(op.name, x);
     const auto d = normalize_dim(op.name, dim, x.dim());
@@ -68,22 +73,24 @@ Tensor softmax_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool log
     visit_float(x.dtype(), op.name, [&]<class T>(T) {
         const T* px = x.data<T>();
         T* py = y.data<T>();
-        for (std::int64_t o = 0; o < sp.outer; ++o)
-            for (std::int64_t i = 0; i < sp.inner; ++i) {
-                const std::int64_t base = o * sp.n * sp.inner + i;
+        parallel_for(0, sp.outer * sp.inner, fibre_grain(sp.n), [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t f = lo; f < hi; ++f) {
+                const std::int64_t base = (f / sp.inner) * sp.n * sp.inner + f % sp.inner;
                 softmax_fibre(px + base, py + base, sp.n, sp.inner, log_space);
             }
+        });
     });
     return record(op, y, {x}, [ys = y.detach(), sp, log_space](const Tensor& dy, BackwardContext& ctx) {
         Tensor* dx = ctx.grad(0);
         if (!dx) return;
         visit_float(dy.dtype(), "softmax backward", [&]<class T>(T) {
-            for (std::int64_t o = 0; o < sp.outer; ++o)
-                for (std::int64_t i = 0; i < sp.inner; ++i) {
-                    const std::int64_t base = o * sp.n * sp.inner + i;
+            parallel_for(0, sp.outer * sp.inner, fibre_grain(sp.n), [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t f = lo; f < hi; ++f) {
+                    const std::int64_t base = (f / sp.inner) * sp.n * sp.inner + f % sp.inner;
                     softmax_fibre_backward(ys.data<T>() + base, dy.data<T>() + base, dx->data<T>() + base, sp.n,
                                            sp.inner, log_space);
                 }
+            });
         });
     });
 }

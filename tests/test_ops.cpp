@@ -222,3 +222,26 @@ TEST_CASE("masked_fill, where and mask helpers", "[ops]") {
     const Tensor scores = masked_fill(zeros({2, 3}, f64), from(std::vector<bool>{1, 1, 1, 0, 1, 0}, {2, 3}), -INFINITY);
     CHECK(vals(softmax(scores, -1)) == V{0, 0, 0, 0.5, 0, 0.5});
 }
+
+TEST_CASE("the fast f32 GELU matches the exact f64 one to float precision", "[ops]") {
+    const Tensor x = arange(-9.0, 9.0, 0.001, f64);
+    Tensor x32 = x.to(f32).requires_grad_();
+    Tensor x64 = x.clone().requires_grad_();
+    const Tensor y32 = gelu_erf(x32), y64 = gelu_erf(x64);
+    sum(y32).backward();
+    sum(y64).backward();
+    const auto a = y32.to_vector<double>(), b = y64.to_vector<double>();
+    const auto ga = x32.grad().to_vector<double>(), gb = x64.grad().to_vector<double>();
+    double worst = 0, worst_slope = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        worst = std::max(worst, std::fabs(a[i] - b[i]) / (1 + std::fabs(b[i])));
+        worst_slope = std::max(worst_slope, std::fabs(ga[i] - gb[i]));
+    }
+    // Budget: the erf approximation (< 1.5e-7), plus rounding x and y to float (~6e-8 each).
+    CHECK(worst < 3e-7);
+    CHECK(worst_slope < 1e-6);
+    // Far tails: exactly x and 0, no overflow.
+    const auto tails = gelu_erf(from({-100, 100}, {2})).to_vector<float>();
+    CHECK(tails[0] == 0.0f);
+    CHECK(tails[1] == 100.0f);
+}

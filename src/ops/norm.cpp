@@ -68,6 +68,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
             const T* ps = stats.data<T>();
             const T* pdy = dy.data<T>();
             // dx: rows are independent.
+            T* pdx0 = dx ? dx->data<T>() : nullptr;
             if (dx) parallel_for(0, R, grain, [&](std::int64_t lo, std::int64_t hi) {
                 for (std::int64_t r = lo; r < hi; ++r) {
                     const T mu = ps[2 * r], rstd = ps[2 * r + 1];
@@ -81,7 +82,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
                     }
                     mean_g /= T(C);
                     mean_gx /= T(C);
-                    T* pdx = dx->data<T>() + r * C;
+                    T* pdx = pdx0 + r * C;
                     for (std::int64_t i = 0; i < C; ++i) {
                         const T xhat = (row[i] - mu) * rstd;
                         pdx[i] += rstd * (pg[i] * drow[i] - mean_g - xhat * mean_gx);
@@ -89,14 +90,17 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
                 }
             });
             // dγ and dβ sum over rows: split the columns between threads instead (no races).
-            if (dgamma || dbeta) parallel_for(0, C, 16, [&](std::int64_t lo, std::int64_t hi) {
+            T* pdgamma = dgamma ? dgamma->data<T>() : nullptr;
+            T* pdbeta = dbeta ? dbeta->data<T>() : nullptr;
+            if (pdgamma || pdbeta) parallel_for(0, C, 16, [&](std::int64_t lo, std::int64_t hi) {
                 for (std::int64_t r = 0; r < R; ++r) {
                     const T mu = ps[2 * r], rstd = ps[2 * r + 1];
-                    for (std::int64_t i = lo; i < hi; ++i) {
-                        const T d = pdy[r * C + i];
-                        if (dgamma) dgamma->data<T>()[i] += d * (px[r * C + i] - mu) * rstd;
-                        if (dbeta) dbeta->data<T>()[i] += d;
-                    }
+                    const T* drow = pdy + r * C;
+                    const T* row = px + r * C;
+                    if (pdgamma)
+                        for (std::int64_t i = lo; i < hi; ++i) pdgamma[i] += drow[i] * (row[i] - mu) * rstd;
+                    if (pdbeta)
+                        for (std::int64_t i = lo; i < hi; ++i) pdbeta[i] += drow[i];
                 }
             });
         });

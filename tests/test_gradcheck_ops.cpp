@@ -265,3 +265,8 @@ GRADCHECK_OP("head_attention") {
             {"cross: (1,2,4) q, (1,5,4) kv, 2 heads", {rn({1, 2, 4}), rn({1, 5, 4}, 2), rn({1, 5, 4}, 3)},
              [](const Ins& in) { return head_attention(in[0], in[1], in[2], 2); }}};
 }
+GRADCHECK_OP("head_attention_qkv") {
+    return {{"(2,4,6) packed, 1 head... (C=2), causal", {rn({2, 4, 6})},
+             [](const Ins& in) { return head_attention_qkv(in[0], 1, causal_opt()); }},
+            {"(1,3,12) packed, 2 heads", {rn({1, 3, 12})}, [](const Ins& in) { return head_attention_qkv(in[0], 2); }}};
+}

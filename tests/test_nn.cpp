@@ -100,6 +100,20 @@ TEST_CASE("head_attention equals split heads + attention + concat", "[nn][attent
     for (double r : rows.to_vector<double>()) CHECK(r == Approx(1.0));
 }
 
+TEST_CASE("head_attention_qkv equals head_attention on the split projection", "[nn][attention]") {
+    const Tensor qkv = rnd({2, 5, 12}, 7);
+    const auto parts = split(qkv, 4, -1);
+    AttentionOptions o = opts(Tensor(), true);
+    Tensor w1, w2;
+    o.weights = &w1;
+    const Tensor a = head_attention_qkv(qkv, 2, o);
+    o.weights = &w2;
+    const Tensor b = head_attention(parts[0], parts[1], parts[2], 2, o);
+    CHECK(max_abs_diff(a, b) < 1e-14);
+    CHECK(max_abs_diff(w1, w2) < 1e-14);
+    CHECK_THROWS_WITH(head_attention_qkv(zeros({1, 2, 7}), 1), Catch::Contains("expected (B, T, 3*C)"));
+}
+
 TEST_CASE("layers compute what their formulas say", "[nn]") {
     Generator g(0);
     Linear lin(3, 2, g);

@@ -259,6 +259,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 Tensor head_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads,
                       const AttentionOptions& options = {});
 
+/// \brief head_attention() reading Q, K and V from one packed (B, T, 3·H·D) tensor — channels
+/// [0, C) are Q, [C, 2C) K, [2C, 3C) V, as a fused QKV projection produces them — and returning
+/// (B, T, C). Saves splitting the projection (and, in backward, assembling its gradient).
+/// \param qkv (B, T, 3C) \param heads H (divides C) \param options mask, causal, scale, weights
+Tensor head_attention_qkv(const Tensor& qkv, std::int64_t heads, const AttentionOptions& options = {});
+
 // ---- operators ----------------------------------------------------------------------------------
 
 /// \brief add(a, b). \param a left \param b right

@@ -102,6 +102,14 @@ void MultiHeadAttention::project_self(const Tensor& x, Tensor& q, Tensor& k, Ten
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options) {
+    if (qkv_proj && cfg_.fused) {  // fastest path: attention reads the packed projection directly
+        if (!x.defined() || x.dim() != 3 || x.size(2) != cfg_.dim)
+            fail("MultiHeadAttention: expected x of shape (B, T, {}), got {}", cfg_.dim,
+                 x.defined() ? shape_str(x.shape()) : "undefined");
+        AttentionOptions opt = options;
+        opt.weights = &weights_;
+        return drop(out_proj(head_attention_qkv((*qkv_proj)(x), cfg_.heads, opt)));
+    }
     Tensor q, k, v;
     project_self(x, q, k, v);
     return attend(q, k, v, options);

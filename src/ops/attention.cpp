@@ -28,10 +28,13 @@ using namespace detail;
 
 namespace {
 
-// Where slice n = b·H + h of each operand starts: b·batch_stride + h·head_stride, rows `ld` apart.
+// Where slice n = b·H + h of each operand starts: base + b·batch_stride + h·head_stride, with rows
+// `ld` apart. (base is non-zero when Q, K and V are parts of one packed tensor.)
 struct Operand {
-    std::int64_t batch_stride, head_stride, ld;
-    std::int64_t offset(std::int64_t n, std::int64_t H) const { return (n / H) * batch_stride + (n % H) * head_stride; }
+    std::int64_t batch_stride, head_stride, ld, base = 0;
+    std::int64_t offset(std::int64_t n, std::int64_t H) const {
+        return base + (n / H) * batch_stride + (n % H) * head_stride;
+    }
 };
 
 struct Layout {
@@ -125,8 +128,11 @@ void backward_slice(const Layout& L, std::int64_t n, T scale, const T* q, const 
 // tiny problems on one thread.
 constexpr std::int64_t kSliceGrain = 4;
 
+// q, k and v may be three tensors or three views of one packed tensor (then `packed` holds it and
+// q, k, v are all that tensor, the layout's offsets telling the parts apart).
 Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const Tensor& v, const Layout& L,
-                       const Shape& out_shape, const Shape& weights_shape, const AttentionOptions& opt) {
+                       const Shape& out_shape, const Shape& weights_shape, const AttentionOptions& opt,
+                       bool packed = false) {
     const auto mask = build_mask(op.name, opt, weights_shape, L);
     const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(L.D ? L.D : 1));
     Tensor out = empty(out_shape, q.dtype());
@@ -143,10 +149,12 @@ Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const 
         });
     });
     if (opt.weights) *opt.weights = P.detach();
-    return record(op, out, {q, k, v}, [q, k, v, P, L, scale](const Tensor& dy, BackwardContext& ctx) {
+    std::vector<Tensor> inputs = packed ? std::vector<Tensor>{q} : std::vector<Tensor>{q, k, v};
+    return record(op, out, std::move(inputs), [q, k, v, P, L, scale, packed](const Tensor& dy, BackwardContext& ctx) {
+        // Packed: one gradient buffer holds dq, dk and dv at the same offsets as q, k and v.
         Tensor* dq = ctx.grad(0);
-        Tensor* dk = ctx.grad(1);
-        Tensor* dv = ctx.grad(2);
+        Tensor* dk = packed ? dq : ctx.grad(1);
+        Tensor* dv = packed ? dq : ctx.grad(2);
         visit_float(dy.dtype(), "attention backward", [&]<class T>(T) {
             T* pdq = dq ? dq->data<T>() : nullptr;
             T* pdk = dk ? dk->data<T>() : nullptr;
@@ -211,6 +219,25 @@ Tensor head_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::in
     const std::int64_t D = C / heads, Dv = Cv / heads;
     const Layout L{B * heads, heads, Tq, Tk, D, Dv, {Tq * C, D, C}, {Tk * C, D, C}, {Tk * Cv, Dv, Cv}, {Tq * Cv, Dv, Cv}};
     return fused_attention(kHeadAttention, q, k, v, L, {B, Tq, Cv}, {B, heads, Tq, Tk}, opt);
+}
+
+// -------------------------------------------------------------------------------------------------
+// head_attention_qkv   the same, reading Q, K and V straight out of one (B, T, 3·H·D) tensor — the
+// output of a fused QKV projection — so neither the split nor its backward copies anything.
+static const OpDef kHeadAttentionQKV{"head_attention_qkv"};
+Tensor head_attention_qkv(const Tensor& qkv, std::int64_t heads, const AttentionOptions& opt) {
+    const char* op = kHeadAttentionQKV.name;
+    check_float_tensor(op, qkv, "qkv");
+    if (qkv.dim() != 3 || qkv.size(2) % 3 != 0)
+        fail("head_attention_qkv: expected (B, T, 3*C), got {}", shape_str(qkv.shape()));
+    const std::int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3;
+    if (heads < 1 || C % heads != 0)
+        fail("head_attention_qkv: {} heads do not divide C = {} of qkv {}", heads, C, shape_str(qkv.shape()));
+    const std::int64_t D = C / heads, ld = 3 * C;
+    // Q, K, V of head h start at channels h·D, C + h·D and 2C + h·D of each row.
+    const Layout L{B * heads, heads, T, T, D, D, {T * ld, D, ld, 0}, {T * ld, D, ld, C}, {T * ld, D, ld, 2 * C},
+                   {T * C, D, C, 0}};
+    return fused_attention(kHeadAttentionQKV, qkv, qkv, qkv, L, {B, T, C}, {B, heads, T, T}, opt, /*packed=*/true);
 }
 
 }  // namespace qkv

@@ -162,8 +162,10 @@ struct TaskKind;
 }  // namespace detail
 
 /// \brief A toy task of fixed size: its vocabulary, its sequence layout, and how to draw and
-/// solve its problems. Made by make_task(); cheap to keep, safe to share between threads
-/// (every method is const; randomness comes from the Generator you pass).
+/// solve its problems. Made by make_task(). A Task is a small value: copy it freely
+/// (`Task t = *make_task(config);`), and share it between threads (every method is const;
+/// randomness comes from the Generator you pass). Keep the Task alive while you hold a reference
+/// to its vocab().
 class Task {
 public:
     /// The task's name, e.g. "reverse".

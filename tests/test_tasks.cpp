@@ -299,7 +299,8 @@ TEST_CASE("exact match needs every answer token", "[tasks]") {
 TEST_CASE("bad task names, lengths and prompts give clear errors", "[tasks]") {
     CHECK_THROWS_WITH(task("revers"), "make_task: unknown task 'revers'; valid tasks are: copy, reverse, sort, add, recall");
     CHECK_THROWS_WITH(default_length("x"), Contains("default_length: unknown task 'x'; valid tasks are: copy"));
-    CHECK_THROWS_WITH(task("reverse", -1), Contains("make_task: reverse length -1 is out of range: it counts digits and must be in [3, 256]"));
+    CHECK_THROWS_WITH(task("reverse", -1),
+                      Contains("make_task: reverse length -1 is out of range: it counts digits and must be in [3, 256]"));
     CHECK_THROWS_WITH(task("add", 65), Contains("add length 65 is out of range: it counts digits per operand and must be in [2, 64]"));
     CHECK_THROWS_WITH(task("recall", 27), Contains("must be in [2, 26]"));
     CHECK_THROWS_WITH(task("reverse", 2), "make_task: reverse with length 2 has only 100 distinct problems; a train/held-out "
@@ -341,7 +342,8 @@ TEST_CASE("corpus: sorted character vocabulary, 90/10 split, next-character targ
     const Batch v = corpus_batch(c, 2, 2, Split::heldout, g);
     for (const auto id : v.inputs.to_vector<std::int32_t>())
         CHECK(std::find(c.validation.begin(), c.validation.end(), id) != c.validation.end());
-    CHECK_THROWS_WITH(corpus_batch(c, 2, 3, Split::heldout, g), "corpus_batch: the heldout part has 3 characters, fewer than context + 1 = 4");
+    CHECK_THROWS_WITH(corpus_batch(c, 2, 3, Split::heldout, g),
+                      "corpus_batch: the heldout part has 3 characters, fewer than context + 1 = 4");
     CHECK_THROWS_WITH(corpus_batch(c, 0, 4, Split::train, g), Contains("batch size must be >= 1"));
     CHECK_THROWS_WITH(corpus_batch(c, 1, 0, Split::train, g), Contains("context length must be >= 1"));
     CHECK_THROWS_WITH(make_corpus(""), "make_corpus: the text is empty");
@@ -360,7 +362,8 @@ TEST_CASE("the shipped corpus loads; missing and empty files fail clearly", "[ta
     Generator g(0);
     CHECK(corpus_batch(c, 32, 64, Split::heldout, g).inputs.shape() == Shape{32, 64});
 
-    CHECK_THROWS_WITH(load_corpus("/nonexistent/corpus.txt"), "load_corpus: cannot open '/nonexistent/corpus.txt' (does the file exist?)");
+    CHECK_THROWS_WITH(load_corpus("/nonexistent/corpus.txt"),
+                      "load_corpus: cannot open '/nonexistent/corpus.txt' (does the file exist?)");
     CHECK_THROWS_WITH(data_file("no-such-file.txt"), Contains("data_file: 'no-such-file.txt' not found (looked in: "));
     const std::string empty_path = "qkv_test_empty_corpus.txt", bad_path = "qkv_test_bad_corpus.txt";
     std::ofstream(empty_path).close();

@@ -70,7 +70,8 @@ Batch batch_from_examples(const std::vector<Example>& examples) {
                  ex.tokens.size(), ex.prompt_length, T, P);
         for (std::int64_t t = 0; t + 1 < T; ++t) {
             in[b * (T - 1) + t] = ex.tokens[static_cast<std::size_t>(t)];
-            tg[b * (T - 1) + t] = t + 1 >= ex.answer_start() ? ex.tokens[static_cast<std::size_t>(t + 1)] : kIgnoreIndex;
+            const std::int32_t next = ex.tokens[static_cast<std::size_t>(t + 1)];
+            tg[b * (T - 1) + t] = t + 1 >= ex.answer_start() ? next : kIgnoreIndex;
         }
         batch.answers.push_back(ex.answer());
     }

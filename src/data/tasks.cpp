@@ -69,7 +69,8 @@ std::string random_digits(std::int64_t n, Generator& gen) {
 
 // "" when s is exactly n digits, else why not.
 std::string check_digits(std::string_view s, std::int64_t n, std::string_view what) {
-    if (static_cast<std::int64_t>(s.size()) != n) return fmt::format("{} must have {} digits, got {}", what, n, s.size());
+    if (static_cast<std::int64_t>(s.size()) != n)
+        return fmt::format("{} must have {} digits, got {}", what, n, s.size());
     for (std::size_t i = 0; i < s.size(); ++i)
         if (!is_digit(s[i])) return fmt::format("{} has '{}' at position {}, expected a digit", what, s[i], i);
     return "";

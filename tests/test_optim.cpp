@@ -234,6 +234,11 @@ TEST_CASE("load_state rejects a state that does not fit, and changes nothing", "
     s.tensors.push_back(s.tensors[0]);
     CHECK_THROWS_WITH(b.load_state(s), Contains("state 'w.exp_avg' appears twice"));
     s = good;
+    s.tensors[2].second = scalar(-1.0, f64);
+    CHECK_THROWS_WITH(b.load_state(s), Contains("state 'w.step' must be a whole number >= 0, got -1"));
+    s.tensors[2].second = scalar(1.5, f64);
+    CHECK_THROWS_WITH(b.load_state(s), Contains("state 'w.step' must be a whole number >= 0, got 1.5"));
+    s = good;
     s.hyper.erase("eps");
     CHECK_THROWS_WITH(b.load_state(s), Contains("hyper-parameter 'eps' is missing"));
     s = good;

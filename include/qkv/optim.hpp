@@ -111,7 +111,7 @@ protected:
     /// \param i index into params()
     /// \param slot index into the slots
     bool has_buffer(std::size_t i, std::size_t slot) const { return buffers_[i][slot].defined(); }
-    /// \brief Throw unless the hyper map has exactly the keys \p names; returns nothing.
+    /// \brief Throw qkv::Error unless \p hyper has exactly the keys \p names (for set_hyper()).
     /// \param hyper the map to check
     /// \param names the expected keys
     void expect_keys(const std::map<std::string, double>& hyper, const std::vector<std::string>& names) const;

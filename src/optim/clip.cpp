@@ -28,18 +28,18 @@ void scale(T* g, std::size_t n, T c) {
     for (std::size_t i = 0; i < n; ++i) g[i] *= c;
 }
 
-}  // namespace
-
 // -------------------------------------------------------------------------------------------------
 // clip_grad_norm     n = √(Σ_p Σ_i g_{p,i}²)      c = max_norm / (n + 10⁻⁶)      if c < 1: g ← c·g
-// The 10⁻⁶ (PyTorch's) keeps c finite when every gradient is zero.
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+// The 10⁻⁶ (PyTorch's) keeps c finite when every gradient is zero. `tensor_of` picks the tensor out
+// of an element of the list, so both overloads share this code without copying the list.
+template <class List, class TensorOf>
+double clip_impl(const List& params, double max_norm, TensorOf tensor_of) {
     if (!(max_norm > 0.0) || !std::isfinite(max_norm))
         fail("clip_grad_norm: max_norm must be a finite number > 0, got {}", max_norm);
     NoGradGuard no_grad;
     double total = 0.0;
-    for (const auto& p : params) {
-        const Tensor g = p.grad();
+    for (const auto& item : params) {
+        const Tensor g = tensor_of(item).grad();
         if (!g.defined()) continue;
         total += g.dtype() == f32 ? sum_of_squares(g.data<float>(), std::size_t(g.numel()))
                                   : sum_of_squares(g.data<double>(), std::size_t(g.numel()));
@@ -47,8 +47,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     const double norm = std::sqrt(total);
     const double c = max_norm / (norm + 1e-6);
     if (!std::isfinite(norm) || c >= 1.0) return norm;
-    for (const auto& p : params) {
-        Tensor g = p.grad();
+    for (const auto& item : params) {
+        Tensor g = tensor_of(item).grad();
         if (!g.defined()) continue;
         if (g.dtype() == f32) scale(g.data<float>(), std::size_t(g.numel()), float(c));
         else scale(g.data<double>(), std::size_t(g.numel()), c);
@@ -56,11 +56,14 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     return norm;
 }
 
+}  // namespace
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+    return clip_impl(params, max_norm, [](const Tensor& t) -> const Tensor& { return t; });
+}
+
 double clip_grad_norm(const std::vector<nn::NamedTensor>& params, double max_norm) {
-    std::vector<Tensor> tensors;
-    tensors.reserve(params.size());
-    for (const auto& [name, p] : params) tensors.push_back(p);
-    return clip_grad_norm(tensors, max_norm);
+    return clip_impl(params, max_norm, [](const nn::NamedTensor& nt) -> const Tensor& { return nt.second; });
 }
 
 }  // namespace qkv::optim

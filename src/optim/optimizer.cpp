@@ -6,6 +6,7 @@
 /// holding the buffers its rule needs (a momentum buffer, Adam's two moment estimates, ...). The
 /// buffers are created the first time a parameter is updated, never before — a parameter that never
 /// receives a gradient costs no memory — and never again, so a training step allocates nothing.
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -123,6 +124,12 @@ void Optimizer::load_state(const OptimizerState& state) {
             if (t.dtype() != want_dtype)
                 fail("{}: state '{}' is {}, expected {}", who_, name, dtype_name(t.dtype()), dtype_name(want_dtype));
             if (found[it->second][k]) fail("{}: state '{}' appears twice", who_, name);
+            // Scalar slots are step counts: a negative or fractional one would skew bias corrections.
+            if (slots_[k].scalar) {
+                const double count = t.item();
+                if (!(count >= 0.0) || !std::isfinite(count) || count != std::floor(count))
+                    fail("{}: state '{}' must be a whole number >= 0, got {}", who_, name, count);
+            }
             found[it->second][k] = &t;
         }
         if (!matched) fail("{}: unexpected state tensor '{}' (no such parameter and slot)", who_, name);

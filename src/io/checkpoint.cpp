@@ -5,6 +5,7 @@
 /// A reader learns here how to make a load all-or-nothing: first match every tensor in the file
 /// to its destination and check shapes and dtypes, then restore the optimizer (which validates its
 /// own state before adopting it), and only then copy the weights — a step that cannot fail.
+#include <array>
 #include <charconv>
 #include <cstring>
 
@@ -46,7 +47,7 @@ std::array<std::uint64_t, 4> parse_rng(const Metadata& meta, std::string_view ct
         const auto r = std::from_chars(p, end, words[i]);
         const bool sep_ok = i < 3 ? (r.ptr != end && *r.ptr == ',') : r.ptr == end;
         if (r.ec != std::errc() || !sep_ok) fail("{}: metadata '{}' must be four comma-separated integers, got \"{}\"", ctx, kTrainRng, s);
-        p = r.ptr + 1;
+        if (i < 3) p = r.ptr + 1;  // skip the comma (never step past the end)
     }
     if (words == std::array<std::uint64_t, 4>{}) fail("{}: metadata '{}' is the all-zero state, which is invalid", ctx, kTrainRng);
     return words;

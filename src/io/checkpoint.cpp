@@ -1,0 +1,158 @@
+/// \file
+/// \brief Checkpoints on top of safetensors: names, metadata encoding, and loading that checks
+/// everything before changing anything.
+///
+/// A reader learns here how to make a load all-or-nothing: first match every tensor in the file
+/// to its destination and check shapes and dtypes, then restore the optimizer (which validates its
+/// own state before adopting it), and only then copy the weights — a step that cannot fail.
+#include <array>
+#include <charconv>
+#include <cstring>
+
+#include "qkv/io/checkpoint.hpp"
+
+namespace qkv::io {
+namespace {
+
+constexpr std::string_view kOptPrefix = "optimizer.";
+constexpr std::string_view kTrainStep = "train.step";
+constexpr std::string_view kTrainRng = "train.rng";
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// ---- numbers in metadata strings ------------------------------------------------------------------
+// fmt prints doubles in the shortest form that reads back to the same bits, and from_chars reads
+// them back exactly, so hyper-parameters survive the trip through text unchanged.
+
+template <class T>
+T parse_number(const Metadata& meta, const std::string& key, std::string_view ctx) {
+    const auto it = meta.find(key);
+    if (it == meta.end()) fail("{}: metadata '{}' is missing", ctx, key);
+    const std::string& s = it->second;
+    T value{};
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty())
+        fail("{}: metadata '{}' is not a valid number: \"{}\"", ctx, key, s);
+    return value;
+}
+
+std::array<std::uint64_t, 4> parse_rng(const Metadata& meta, std::string_view ctx) {
+    const auto it = meta.find(std::string(kTrainRng));
+    if (it == meta.end()) fail("{}: metadata '{}' is missing (the checkpoint has no training state)", ctx, kTrainRng);
+    const std::string& s = it->second;
+    std::array<std::uint64_t, 4> words{};
+    const char* p = s.data();
+    const char* end = s.data() + s.size();
+    for (std::size_t i = 0; i < 4; ++i) {
+        const auto r = std::from_chars(p, end, words[i]);
+        const bool sep_ok = i < 3 ? (r.ptr != end && *r.ptr == ',') : r.ptr == end;
+        if (r.ec != std::errc() || !sep_ok) fail("{}: metadata '{}' must be four comma-separated integers, got \"{}\"", ctx, kTrainRng, s);
+        if (i < 3) p = r.ptr + 1;  // skip the comma (never step past the end)
+    }
+    if (words == std::array<std::uint64_t, 4>{}) fail("{}: metadata '{}' is the all-zero state, which is invalid", ctx, kTrainRng);
+    return words;
+}
+
+// The optimizer's part of the file, as an OptimizerState (validated by Optimizer::load_state).
+optim::OptimizerState optimizer_state(const SafeTensors& file, const optim::Optimizer& opt, std::string_view ctx) {
+    const auto kind = file.metadata.find("optimizer.kind");
+    if (kind == file.metadata.end()) fail("{}: the checkpoint has no optimizer state (metadata 'optimizer.kind' is missing)", ctx);
+    optim::OptimizerState s;
+    s.kind = kind->second;
+    if (s.kind != opt.kind()) fail("{}: the checkpoint holds a {} optimizer, not {}", ctx, s.kind, opt.kind());
+    s.step = parse_number<std::int64_t>(file.metadata, "optimizer.step", ctx);
+    for (const auto& [name, value] : opt.hyper())
+        s.hyper[name] = parse_number<double>(file.metadata, std::string(kOptPrefix) + name, ctx);
+    for (const auto& [name, t] : file.tensors)
+        if (starts_with(name, kOptPrefix)) s.tensors.emplace_back(name.substr(kOptPrefix.size()), t);
+    return s;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
+                     const TrainState* train, const Metadata& extra) {
+    Metadata meta;
+    for (const auto& [key, value] : extra) {
+        if (starts_with(key, kOptPrefix) || starts_with(key, "train.") || starts_with(key, "qkv."))
+            fail("save_checkpoint: metadata key '{}' is reserved (prefixes 'optimizer.', 'train.', 'qkv.')", key);
+        meta[key] = value;
+    }
+    std::vector<nn::NamedTensor> tensors = model.named_parameters();
+    for (const auto& [name, t] : tensors)
+        if (starts_with(name, kOptPrefix))
+            fail("save_checkpoint: parameter '{}' would clash with the optimizer's names (prefix 'optimizer.')", name);
+    if (optimizer) {
+        const optim::OptimizerState s = optimizer->state();
+        meta["optimizer.kind"] = s.kind;
+        meta["optimizer.step"] = fmt::format("{}", s.step);
+        for (const auto& [name, value] : s.hyper) meta[std::string(kOptPrefix) + name] = fmt::format("{}", value);
+        for (const auto& [name, t] : s.tensors) tensors.emplace_back(std::string(kOptPrefix) + name, t);
+    }
+    if (train) {
+        meta[std::string(kTrainStep)] = fmt::format("{}", train->step);
+        meta[std::string(kTrainRng)] = fmt::format("{}", fmt::join(train->rng.state(), ","));
+    }
+    save_safetensors(path, tensors, meta);
+}
+
+Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer, TrainState* train,
+                         bool strict) {
+    const std::string ctx = fmt::format("load_checkpoint: '{}'", path);
+    const SafeTensors file = load_safetensors(path);
+
+    // 1. Match the model's parameters; check shapes and dtypes. Nothing is modified yet.
+    std::vector<std::pair<Tensor, const Tensor*>> copies;  // (destination, source)
+    const auto params = model.named_parameters();
+    for (const auto& [name, p] : params) {
+        const Tensor* src = nullptr;
+        for (const auto& [n, t] : file.tensors)
+            if (n == name) src = &t;
+        if (!src) {
+            if (strict) fail("{}: missing tensor '{}' (the model has it, the file does not)", ctx, name);
+            continue;
+        }
+        if (src->shape() != p.shape())
+            fail("{}: tensor '{}' has shape {} in the file, but the model expects {}", ctx, name, shape_str(src->shape()),
+                 shape_str(p.shape()));
+        if (src->dtype() != p.dtype())
+            fail("{}: tensor '{}' is {} in the file, but the model expects {}", ctx, name, dtype_name(src->dtype()),
+                 dtype_name(p.dtype()));
+        copies.emplace_back(p, src);
+    }
+    if (strict)
+        for (const auto& [n, t] : file.tensors) {
+            if (starts_with(n, kOptPrefix)) continue;
+            bool known = false;
+            for (const auto& [name, p] : params) known = known || name == n;
+            if (!known) fail("{}: unexpected tensor '{}' (the file has it, the model does not)", ctx, n);
+        }
+
+    // 2. Training state and optimizer: parse and check everything, then adopt.
+    std::int64_t step = 0;
+    std::array<std::uint64_t, 4> rng{};
+    if (train) {
+        step = parse_number<std::int64_t>(file.metadata, std::string(kTrainStep), ctx);
+        if (step < 0) fail("{}: metadata '{}' must be >= 0, got {}", ctx, kTrainStep, step);
+        rng = parse_rng(file.metadata, ctx);
+    }
+    if (optimizer) {
+        const optim::OptimizerState s = optimizer_state(file, *optimizer, ctx);
+        try {
+            optimizer->load_state(s);  // all-or-nothing by itself
+        } catch (const Error& e) {
+            fail("{}: {}", ctx, e.what());
+        }
+    }
+
+    // 3. Adopt: copy the weights (shapes and dtypes checked above, so this cannot fail).
+    for (auto& [dst, src] : copies)
+        std::memcpy(dst.raw_data(), src->raw_data(), std::size_t(src->numel()) * dtype_size(src->dtype()));
+    if (train) {
+        train->step = step;
+        train->rng.set_state(rng);
+    }
+    return file.metadata;
+}
+
+}  // namespace qkv::io

@@ -1,0 +1,66 @@
+/// \file
+/// \brief Internals of qkv's file I/O: a small strict JSON reader/writer, CRC-32, and files
+/// written atomically (temporary file + rename).
+///
+/// Nothing here is public API; safetensors.cpp and checkpoint.cpp build on it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace qkv::io::detail {
+
+// ---- JSON ---------------------------------------------------------------------------------------
+
+/// \brief A parsed JSON value — only the kinds a safetensors header uses: objects, arrays,
+/// strings and non-negative integers. (true/false/null, negative numbers and fractions are
+/// rejected as malformed: a header never contains them.)
+struct JsonValue {
+    enum class Kind { object, array, string, integer };
+    Kind kind = Kind::object;                              ///< which kind of value
+    std::string text;                                      ///< the decoded string (kind string)
+    std::uint64_t number = 0;                              ///< the value (kind integer)
+    std::vector<JsonValue> items;                          ///< the elements (kind array)
+    std::vector<std::pair<std::string, JsonValue>> members;  ///< key/value pairs in file order (kind object)
+    std::size_t offset = 0;                                ///< byte offset of the value in the text
+};
+
+/// \brief Name of a JSON kind for messages ("an object", "a string", ...).
+const char* json_kind_name(JsonValue::Kind kind);
+
+/// \brief Parse \p text as one JSON value followed only by whitespace. Strict: duplicate keys,
+/// invalid UTF-8, control characters in strings, lone surrogates and nesting deeper than 16 levels
+/// are errors. Throws qkv::Error "<context>: malformed JSON header: <what> at byte <n>".
+/// \param text the JSON text
+/// \param context prefix for error messages (function and file)
+JsonValue parse_json(std::string_view text, std::string_view context);
+
+/// \brief Append \p s to \p out as a JSON string literal (quotes, escapes for `"`, `\` and control
+/// characters; other bytes, UTF-8 included, are copied as they are).
+void append_json_string(std::string& out, std::string_view s);
+
+// ---- CRC-32 -------------------------------------------------------------------------------------
+
+/// \brief Continue a CRC-32 (IEEE 802.3, as zlib and PNG use) over \p n more bytes. Start with
+/// crc = 0; feeding the bytes in pieces gives the same result as feeding them at once.
+std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size_t n);
+
+// ---- files --------------------------------------------------------------------------------------
+
+/// \brief Read a whole regular file. Throws qkv::Error "<context>: ..." when it cannot.
+std::string read_file(const std::string& path, std::string_view context);
+
+/// \brief Write the pieces one after another to \p path *atomically*: to a temporary file in the
+/// same directory first, flushed to disk (fsync), then renamed over \p path. On any failure the
+/// temporary file is removed and \p path keeps its previous content. Throws qkv::Error.
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces, std::string_view context);
+
+/// Test hook (see io::detail::set_write_fault in safetensors.hpp): bytes to write before a
+/// simulated failure, or −1 for none.
+extern std::int64_t g_write_fault_after;
+
+}  // namespace qkv::io::detail

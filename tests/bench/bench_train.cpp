@@ -61,7 +61,7 @@ double bench_gpt(const Config& c, int steps) {
     g.heads = c.heads;
     g.layers = c.layers;
     nn::GPT model(g);
-    optim::AdamW opt(model.named_parameters(), 1e-3);
+    optim::AdamW opt(model.named_parameters());
     Generator gen(1);
     std::vector<std::int32_t> ids(std::size_t(c.batch * c.T)), tgt(ids.size());
     for (auto& x : ids) x = std::int32_t(gen.below(std::uint64_t(c.vocab)));

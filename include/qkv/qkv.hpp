@@ -3,13 +3,25 @@
 ///
 /// Start reading at tensor.hpp (what a tensor is), then autograd.hpp (how gradients flow),
 /// ops.hpp (the differentiable functions), gradcheck.hpp (how we know they are right), and
-/// kernels/gemm.hpp (the matrix multiply everything runs on).
+/// kernels/gemm.hpp (the matrix multiply everything runs on); then nn/ (layers, attention, the
+/// transformer), optim.hpp, io/ (checkpoints), data/tasks.hpp and train.hpp (the toy-task loop).
 #pragma once
 
 #include "qkv/autograd.hpp"
+#include "qkv/data/tasks.hpp"
 #include "qkv/error.hpp"
 #include "qkv/generator.hpp"
 #include "qkv/gradcheck.hpp"
+#include "qkv/io/checkpoint.hpp"
+#include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/gemm.hpp"
+#include "qkv/nn/attention.hpp"
+#include "qkv/nn/layers.hpp"
+#include "qkv/nn/module.hpp"
+#include "qkv/nn/transformer.hpp"
 #include "qkv/ops.hpp"
+#include "qkv/optim.hpp"
+#include "qkv/parallel.hpp"
 #include "qkv/tensor.hpp"
+#include "qkv/train.hpp"
+#include "qkv/viz/plot.hpp"

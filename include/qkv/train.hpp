@@ -1,0 +1,95 @@
+/// \file
+/// \brief Training a GPT on a toy sequence task: the loop behind `qkv train` and tutorials 9–11.
+///
+/// A reader learns here what a complete training run consists of: a task that draws batches, a
+/// model, an optimizer (AdamW), the step (forward, loss, backward, update), and an evaluation that
+/// decodes answers greedily for a fixed held-out set and counts exact matches — plus saving and
+/// resuming the whole state so a run can continue bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qkv/data/tasks.hpp"
+#include "qkv/io/checkpoint.hpp"
+#include "qkv/nn/transformer.hpp"
+#include "qkv/optim.hpp"
+
+namespace qkv {
+
+/// Everything that defines a training run on a toy task.
+struct TaskTrainConfig {
+    data::TaskConfig task;            ///< which task (name, length, answer order)
+    std::int64_t layers = 2;          ///< transformer blocks
+    std::int64_t heads = 4;           ///< attention heads
+    std::int64_t dim = 64;            ///< d_model
+    std::int64_t batch = 32;          ///< sequences per step
+    std::int64_t max_steps = 3000;    ///< step budget
+    double lr = 1e-3;                 ///< AdamW learning rate (constant, as in the reference recipe)
+    double weight_decay = 0.01;       ///< AdamW decoupled weight decay
+    std::uint64_t seed = 0;           ///< model initialisation and batch sampling
+    std::int64_t eval_every = 100;    ///< evaluate every this many steps
+    std::int64_t eval_size = 1000;    ///< held-out sequences per evaluation
+    double target_accuracy = 1.0;     ///< stop once held-out exact match reaches this
+    DType dtype = f32;                ///< train in f32 (fast) or f64
+};
+
+/// One evaluation during training.
+struct EvalPoint {
+    std::int64_t step = 0;   ///< steps completed
+    double loss = 0;         ///< mean training loss since the previous evaluation
+    double accuracy = 0;     ///< held-out exact-match accuracy, in [0, 1]
+    double seconds = 0;      ///< wall time since the start of this run (evaluation included)
+};
+
+/// \brief A GPT, its task, its optimizer and its progress, with one method per part of the loop.
+class TaskTrainer {
+public:
+    /// \brief Build a fresh model and optimizer for \p config (throws qkv::Error on bad settings).
+    /// \param config the run's settings
+    explicit TaskTrainer(const TaskTrainConfig& config);
+    /// \brief Rebuild a run saved by save(): settings from the checkpoint's metadata, then the
+    /// model, optimizer, step and RNG state. \param path checkpoint file
+    static std::unique_ptr<TaskTrainer> load(const std::string& path);
+    /// \brief Save model, optimizer, step, RNG state and settings (atomically).
+    /// \param path checkpoint file (safetensors)
+    void save(const std::string& path) const;
+
+    /// One training step on a fresh batch; returns its loss.
+    double step();
+    /// \brief Exact-match accuracy of greedy decoding (with the key/value cache) on \p examples.
+    /// \param examples held-out examples
+    double evaluate(const std::vector<data::Example>& examples);
+    /// \brief The model's answer for one prompt (greedy). \param prompt the prompt text, e.g. "1234"
+    std::string answer(const std::string& prompt);
+    /// The fixed held-out evaluation set (eval_size examples, same for every run of this task).
+    const std::vector<data::Example>& heldout() const { return heldout_; }
+
+    /// \brief Train until the target accuracy or the step budget, evaluating every eval_every steps.
+    /// \param on_eval called after every evaluation (for progress output); may be empty
+    /// \param on_step called after every step with (step, loss); may be empty
+    std::vector<EvalPoint> run(const std::function<void(const EvalPoint&)>& on_eval = {},
+                               const std::function<void(std::int64_t, double)>& on_step = {});
+
+    /// The settings.
+    const TaskTrainConfig& config() const { return cfg_; }
+    /// The task.
+    const data::Task& task() const { return *task_; }
+    /// The model.
+    nn::GPT& model() { return *model_; }
+    /// Steps completed so far (continues across save/load).
+    std::int64_t steps_done() const { return state_.step; }
+
+private:
+    TaskTrainConfig cfg_;
+    std::unique_ptr<data::Task> task_;
+    std::unique_ptr<nn::GPT> model_;
+    std::unique_ptr<optim::AdamW> opt_;
+    io::TrainState state_;
+    std::vector<data::Example> heldout_;
+};
+
+}  // namespace qkv

@@ -1,0 +1,47 @@
+/// \file
+/// \brief Pictures without a plotting library: training curves and attention heatmaps as SVG
+/// files, and heatmaps as coloured text in the terminal.
+///
+/// SVG is just text — rectangles, lines and labels with coordinates — so a few dozen lines of code
+/// draw everything qkv needs, and the result opens in any browser.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qkv/tensor.hpp"
+
+namespace qkv::viz {
+
+/// One line of a chart.
+struct Series {
+    std::string name;        ///< legend label
+    std::vector<double> y;   ///< values, one per x
+    bool right_axis = false; ///< plot against the right-hand axis (e.g. accuracy in [0, 1])
+};
+
+/// \brief Write a line chart as SVG: \p x against each series; left axis for the series with
+/// right_axis = false (log scale when \p log_left), right axis for the others.
+/// \param path output file \param title chart title \param x shared x values (e.g. steps)
+/// \param series the lines \param log_left logarithmic left axis (losses)
+void write_line_chart(const std::string& path, const std::string& title, const std::vector<double>& x,
+                      const std::vector<Series>& series, bool log_left = true);
+
+/// One heatmap panel: a matrix with labelled rows and columns.
+struct Heatmap {
+    std::string title;                 ///< e.g. "layer 0, head 1"
+    Tensor values;                     ///< (rows, cols), values in [0, 1]
+    std::vector<std::string> rows;     ///< row labels (queries)
+    std::vector<std::string> cols;     ///< column labels (keys)
+};
+
+/// \brief Write heatmaps side by side (wrapping every \p per_row panels) as one SVG file.
+/// \param path output file \param panels the heatmaps \param per_row panels per row
+void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels, int per_row = 4);
+
+/// \brief A heatmap as text with 256-colour ANSI backgrounds (darker = smaller), one cell per
+/// value, row and column labels included. \param h the heatmap \param color use ANSI colours
+/// (a grey ramp: brighter = larger; otherwise digits 0–9 stand for the value)
+std::string terminal_heatmap(const Heatmap& h, bool color = true);
+
+}  // namespace qkv::viz

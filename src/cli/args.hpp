@@ -1,0 +1,47 @@
+/// \file
+/// \brief A small command-line flag parser for the `qkv` command: `--name value` and `--switch`.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qkv/error.hpp"
+
+namespace qkv::cli {
+
+/// Thrown for bad command-line use; the program prints it and exits with status 2.
+struct UsageError : Error {
+    using Error::Error;
+};
+
+/// One flag a subcommand accepts.
+struct Flag {
+    std::string name;         ///< without the dashes, e.g. "steps"
+    bool takes_value = true;  ///< `--steps 100` (true) or `--quiet` (false)
+};
+
+/// The parsed flags of one subcommand.
+class Args {
+public:
+    /// \brief Parse \p argv against \p flags; unknown flags, missing values and stray words are
+    /// UsageError naming the flag and pointing at `qkv <command> --help`.
+    /// \param command the subcommand (for messages) \param argv its arguments \param flags accepted flags
+    Args(const std::string& command, const std::vector<std::string>& argv, const std::vector<Flag>& flags);
+    /// \brief True when the flag was given. \param name flag name
+    bool has(const std::string& name) const { return values_.count(name) != 0; }
+    /// \brief String value or \p fallback. \param name flag name \param fallback default
+    std::string str(const std::string& name, const std::string& fallback) const;
+    /// \brief Integer value in [lo, hi] or \p fallback. \param name flag \param fallback default
+    /// \param lo smallest allowed \param hi largest allowed
+    long long integer(const std::string& name, long long fallback, long long lo, long long hi) const;
+    /// \brief Real value in [lo, hi] or \p fallback. \param name flag \param fallback default
+    /// \param lo smallest allowed \param hi largest allowed
+    double real(const std::string& name, double fallback, double lo, double hi) const;
+
+private:
+    std::string command_;
+    std::map<std::string, std::string> values_;
+};
+
+}  // namespace qkv::cli

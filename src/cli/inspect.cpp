@@ -1,0 +1,125 @@
+/// \file
+/// \brief `qkv eval`, `qkv sample` and `qkv attention`: look at a trained model.
+#include <unistd.h>
+
+#include <chrono>
+
+#include <fmt/core.h>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "qkv/autograd.hpp"
+#include "qkv/parallel.hpp"
+#include "qkv/train.hpp"
+#include "qkv/viz/plot.hpp"
+
+namespace qkv::cli {
+
+namespace {
+
+constexpr const char* kDefaultCheckpoint = "runs/reverse-seed0.safetensors";
+
+std::unique_ptr<TaskTrainer> open_model(const Args& a) {
+    if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
+    return TaskTrainer::load(a.str("checkpoint", kDefaultCheckpoint));
+}
+
+// Token labels of a sequence, for heatmap rows and columns.
+std::vector<std::string> labels(const data::Vocab& v, const std::vector<std::int32_t>& ids) {
+    std::vector<std::string> out;
+    for (auto id : ids) out.push_back(v.token(id));
+    return out;
+}
+
+}  // namespace
+
+int eval_command(const std::vector<std::string>& argv) {
+    if (wants_help(argv)) {
+        fmt::print("usage: qkv eval [--checkpoint PATH] [--eval-size N] [--threads N]\n\n"
+                   "Exact-match accuracy (greedy decoding) of a saved model on held-out and on training sequences.\n"
+                   "Default checkpoint: {}\n", kDefaultCheckpoint);
+        return 0;
+    }
+    const Args a("eval", argv, {{"checkpoint"}, {"eval-size"}, {"threads"}});
+    auto t = open_model(a);
+    const auto n = a.integer("eval-size", t->config().eval_size, 1, 100000);
+    const auto held = data::heldout_set(t->task(), n, 20261124);
+    std::vector<data::Example> train;
+    Generator g(99);
+    for (std::int64_t i = 0; i < n; ++i) train.push_back(t->task().sample(data::Split::train, g));
+    fmt::print("{} after {} steps: held-out exact match {:.1f}% ({} sequences), training {:.1f}%\n", t->task().name(),
+               t->steps_done(), 100 * t->evaluate(held), n, 100 * t->evaluate(train));
+    return 0;
+}
+
+int sample_command(const std::vector<std::string>& argv) {
+    if (wants_help(argv)) {
+        fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--count N]\n\n"
+                   "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n");
+        return 0;
+    }
+    const Args a("sample", argv, {{"checkpoint"}, {"prompt"}, {"count"}, {"threads"}});
+    auto t = open_model(a);
+    std::vector<std::string> prompts;
+    if (a.has("prompt")) {
+        prompts.push_back(a.str("prompt", ""));
+    } else {
+        Generator g(std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()));
+        for (long long i = 0, n = a.integer("count", 5, 1, 1000); i < n; ++i) {
+            const auto e = t->task().sample(data::Split::heldout, g);
+            prompts.push_back(t->task().vocab().decode(std::vector<std::int32_t>(e.tokens.begin(), e.tokens.begin() + e.prompt_length)));
+        }
+    }
+    for (const auto& p : prompts) {
+        const std::string got = t->answer(p);  // validates the prompt (clear error if malformed)
+        const std::string want = t->task().solve(p);
+        fmt::print("{} = {}   {}\n", p, got, got == want ? "correct" : fmt::format("WRONG (expected {})", want));
+    }
+    return 0;
+}
+
+int attention_command(const std::vector<std::string>& argv) {
+    if (wants_help(argv)) {
+        fmt::print("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--no-color]\n\n"
+                   "Run the model on one input (a held-out prompt by default) followed by its own answer, and show\n"
+                   "every layer's and head's attention weights: rows are the positions that attend (queries),\n"
+                   "columns the positions attended to (keys). Also writes them all to an SVG file.\n");
+        return 0;
+    }
+    const Args a("attention", argv, {{"checkpoint"}, {"prompt"}, {"svg"}, {"no-color", false}, {"threads"}});
+    auto t = open_model(a);
+    std::string prompt = a.str("prompt", "");
+    if (prompt.empty()) {
+        Generator g(1);
+        const auto e = t->task().sample(data::Split::heldout, g);
+        prompt = t->task().vocab().decode(std::vector<std::int32_t>(e.tokens.begin(), e.tokens.begin() + e.prompt_length));
+    }
+    const std::string answer = t->answer(prompt);
+    // The model's input during training: prompt, separator, answer without its last token.
+    auto ids = t->task().example(prompt).context();
+    const auto ans = t->task().vocab().encode(answer);
+    ids.insert(ids.end(), ans.begin(), ans.end() - 1);
+    {
+        NoGradGuard no_grad;
+        t->model().eval();
+        t->model()(from(ids, {1, std::int64_t(ids.size())}));
+    }
+    fmt::print("input: {}={}  (model's answer {}, correct answer {})\n\n", prompt, answer, answer, t->task().solve(prompt));
+    const auto lab = labels(t->task().vocab(), ids);
+    std::vector<viz::Heatmap> panels;
+    const bool color = !a.has("no-color") && isatty(STDOUT_FILENO);
+    for (std::size_t l = 0; l < t->model().blocks().size(); ++l) {
+        const Tensor w = t->model().blocks()[l]->attn.last_weights();  // (1, H, T, T)
+        for (std::int64_t h = 0; h < w.size(1); ++h) {
+            viz::Heatmap hm{fmt::format("layer {}, head {}", l, h), reshape(narrow(w, 1, h, 1), {w.size(2), w.size(3)}), lab, lab};
+            fmt::print("{}\n", viz::terminal_heatmap(hm, color));
+            panels.push_back(std::move(hm));
+        }
+    }
+    const std::string svg = a.str("svg", "runs/attention.svg");
+    viz::write_heatmaps(svg, panels, int(t->model().blocks()[0]->attn.config().heads));
+    fmt::print("heatmaps written to {}\n", svg);
+    return 0;
+}
+
+}  // namespace qkv::cli

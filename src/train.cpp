@@ -1,0 +1,188 @@
+/// \file
+/// \brief The toy-task training loop, evaluation and checkpointing.
+#include "qkv/train.hpp"
+
+#include <chrono>
+
+#include "qkv/autograd.hpp"
+#include "qkv/io/safetensors.hpp"
+
+namespace qkv {
+
+namespace {
+
+constexpr std::uint64_t kHeldoutSeed = 20261124;  // the evaluation set is the same for every run
+
+nn::GPTConfig gpt_config(const TaskTrainConfig& c, const data::Task& task) {
+    nn::GPTConfig g;
+    g.vocab = task.vocab().size();
+    g.block_size = task.sequence_length();
+    g.dim = c.dim;
+    g.heads = c.heads;
+    g.layers = c.layers;
+    g.seed = c.seed;
+    return g;
+}
+
+void validate(const TaskTrainConfig& c) {
+    auto positive = [](const char* what, std::int64_t v) {
+        if (v < 1) fail("train: {} must be >= 1, got {}", what, v);
+    };
+    positive("layers", c.layers);
+    positive("heads", c.heads);
+    positive("dim", c.dim);
+    positive("batch", c.batch);
+    positive("steps", c.max_steps);
+    positive("eval_every", c.eval_every);
+    positive("eval_size", c.eval_size);
+    if (c.dim % c.heads != 0) fail("train: heads ({}) must divide dim ({})", c.heads, c.dim);
+    if (!(c.lr > 0)) fail("train: learning rate must be > 0, got {}", c.lr);
+    if (c.weight_decay < 0) fail("train: weight decay must be >= 0, got {}", c.weight_decay);
+    if (!is_floating(c.dtype)) fail("train: dtype must be f32 or f64");
+}
+
+// Settings ↔ checkpoint metadata (strings), so a saved run can be rebuilt exactly.
+io::Metadata to_metadata(const TaskTrainConfig& c) {
+    return {{"run.task", c.task.name},           {"run.length", std::to_string(c.task.length)},
+            {"run.reversed", c.task.reversed ? "1" : "0"}, {"run.layers", std::to_string(c.layers)},
+            {"run.heads", std::to_string(c.heads)}, {"run.dim", std::to_string(c.dim)},
+            {"run.batch", std::to_string(c.batch)}, {"run.max_steps", std::to_string(c.max_steps)},
+            {"run.lr", fmt::format("{:.17g}", c.lr)}, {"run.weight_decay", fmt::format("{:.17g}", c.weight_decay)},
+            {"run.seed", std::to_string(c.seed)},   {"run.eval_every", std::to_string(c.eval_every)},
+            {"run.eval_size", std::to_string(c.eval_size)}, {"run.dtype", std::string(dtype_name(c.dtype))}};
+}
+
+TaskTrainConfig from_metadata(const io::Metadata& m, const std::string& path) {
+    auto get = [&](const char* key) -> const std::string& {
+        const auto it = m.find(key);
+        if (it == m.end()) fail("{}: not a qkv training checkpoint (metadata '{}' missing)", path, key);
+        return it->second;
+    };
+    auto num = [&](const char* key) {
+        try {
+            return std::stod(get(key));
+        } catch (const std::logic_error&) {
+            fail("{}: metadata '{}' is not a number: '{}'", path, key, get(key));
+        }
+    };
+    TaskTrainConfig c;
+    c.task.name = get("run.task");
+    c.task.length = std::int64_t(num("run.length"));
+    c.task.reversed = get("run.reversed") == "1";
+    c.layers = std::int64_t(num("run.layers"));
+    c.heads = std::int64_t(num("run.heads"));
+    c.dim = std::int64_t(num("run.dim"));
+    c.batch = std::int64_t(num("run.batch"));
+    c.max_steps = std::int64_t(num("run.max_steps"));
+    c.lr = num("run.lr");
+    c.weight_decay = num("run.weight_decay");
+    c.seed = std::uint64_t(num("run.seed"));
+    c.eval_every = std::int64_t(num("run.eval_every"));
+    c.eval_size = std::int64_t(num("run.eval_size"));
+    c.dtype = get("run.dtype") == "f64" ? f64 : f32;
+    return c;
+}
+
+}  // namespace
+
+TaskTrainer::TaskTrainer(const TaskTrainConfig& config) : cfg_(config) {
+    validate(cfg_);
+    task_ = data::make_task(cfg_.task);
+    cfg_.task = task_->config();  // with the default length filled in
+    model_ = std::make_unique<nn::GPT>(gpt_config(cfg_, *task_));
+    if (cfg_.dtype != f32) model_->to(cfg_.dtype);
+    optim::AdamWOptions o;
+    o.lr = cfg_.lr;
+    o.weight_decay = cfg_.weight_decay;
+    opt_ = std::make_unique<optim::AdamW>(model_->named_parameters(), o);
+    state_.rng.manual_seed(cfg_.seed + 7);  // batches: a stream of their own
+    heldout_ = data::heldout_set(*task_, cfg_.eval_size, kHeldoutSeed);
+}
+
+std::unique_ptr<TaskTrainer> TaskTrainer::load(const std::string& path) {
+    const auto meta = io::load_safetensors(path).metadata;
+    auto t = std::make_unique<TaskTrainer>(from_metadata(meta, path));
+    io::load_checkpoint(path, *t->model_, t->opt_.get(), &t->state_);
+    return t;
+}
+
+void TaskTrainer::save(const std::string& path) const {
+    io::save_checkpoint(path, *model_, opt_.get(), &state_, to_metadata(cfg_));
+}
+
+// One step: forward, loss on the answer positions only, backward, AdamW update.
+double TaskTrainer::step() {
+    const data::Batch b = data::make_batch(*task_, cfg_.batch, data::Split::train, state_.rng);
+    opt_->zero_grad();
+    const Tensor loss = model_->loss(b.inputs, b.targets);
+    loss.backward();
+    opt_->step();
+    ++state_.step;
+    return loss.item();
+}
+
+double TaskTrainer::evaluate(const std::vector<data::Example>& examples) {
+    if (examples.empty()) return 0;
+    const bool was_training = model_->is_training();
+    model_->eval();
+    std::vector<std::int32_t> contexts;
+    for (const auto& e : examples) {
+        const auto c = e.context();
+        contexts.insert(contexts.end(), c.begin(), c.end());
+    }
+    const auto B = std::int64_t(examples.size());
+    const std::int64_t ctx_len = std::int64_t(contexts.size()) / B;
+    Generator unused(0);
+    const Tensor out = model_->generate(from(contexts, {B, ctx_len}), task_->answer_length(), nn::SampleOptions{},
+                                        unused, /*use_cache=*/true);
+    const auto flat = out.to_vector<std::int32_t>();
+    std::int64_t correct = 0;
+    const std::int64_t width = out.size(1);
+    for (std::int64_t b = 0; b < B; ++b) {
+        std::vector<std::int32_t> predicted(flat.begin() + b * width + ctx_len, flat.begin() + (b + 1) * width);
+        if (data::exact_match(predicted, examples[std::size_t(b)])) ++correct;
+    }
+    model_->train(was_training);
+    return double(correct) / double(B);
+}
+
+std::string TaskTrainer::answer(const std::string& prompt) {
+    const data::Example e = task_->example(prompt);
+    const auto ctx = e.context();
+    Generator unused(0);
+    const bool was_training = model_->is_training();
+    model_->eval();
+    const Tensor out = model_->generate(from(ctx, {1, std::int64_t(ctx.size())}), task_->answer_length(),
+                                        nn::SampleOptions{}, unused, true);
+    model_->train(was_training);
+    const auto flat = out.to_vector<std::int32_t>();
+    return task_->vocab().decode(std::vector<std::int32_t>(flat.begin() + std::int64_t(ctx.size()), flat.end()));
+}
+
+std::vector<EvalPoint> TaskTrainer::run(const std::function<void(const EvalPoint&)>& on_eval,
+                                        const std::function<void(std::int64_t, double)>& on_step) {
+    std::vector<EvalPoint> history;
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    std::int64_t loss_count = 0;
+    while (state_.step < cfg_.max_steps) {
+        const double loss = step();
+        loss_sum += loss;
+        ++loss_count;
+        if (on_step) on_step(state_.step, loss);
+        if (state_.step % cfg_.eval_every != 0 && state_.step != cfg_.max_steps) continue;
+        EvalPoint p;
+        p.step = state_.step;
+        p.loss = loss_sum / double(loss_count);
+        p.accuracy = evaluate(heldout_);
+        p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        loss_sum = 0;
+        loss_count = 0;
+        history.push_back(p);
+        if (on_eval) on_eval(p);
+        if (p.accuracy >= cfg_.target_accuracy) break;
+    }
+    return history;
+}
+
+}  // namespace qkv

@@ -95,6 +95,19 @@ Tensor* BackwardContext::grad(std::size_t i) {
     return &slot;
 }
 
+Tensor* BackwardContext::grad_overwrite(std::size_t i, bool& accumulate) {
+    accumulate = true;
+    if (!needs(i)) return nullptr;
+    const Tensor& t = node_.inputs[i];
+    Tensor& slot = grad_slot(t);
+    if (slot.defined()) return &slot;
+    for (std::size_t j = 0; j < node_.inputs.size(); ++j)
+        if (j != i && node_.inputs[j].impl() == t.impl()) return grad(i);  // aliased input: zeros + add
+    slot = empty(t.shape(), t.dtype());
+    accumulate = false;
+    return &slot;
+}
+
 // ---- topological order ----------------------------------------------------------------------------
 // Depth-first search with an explicit stack; a node is emitted after all of its inputs' nodes
 // (post-order). Reversed, that is an order in which every node comes before the nodes that produced

@@ -68,6 +68,14 @@ public:
     /// input i does not require a gradient (then skip its work). Backward kernels *add* into it.
     /// \param i the input's position in Node::inputs
     Tensor* grad(std::size_t i);
+    /// \brief For backward kernels that write *every* element of input \p i's gradient: when no
+    /// gradient has reached that input yet, returns a fresh, uninitialised buffer and sets
+    /// \p accumulate to false — the kernel then writes (`=`) instead of adding, which saves zeroing
+    /// the buffer and reading it back. Otherwise returns the existing buffer with \p accumulate true.
+    /// Returns nullptr when input i needs no gradient. (If the same tensor is also another input of
+    /// this op, the buffer is zero-filled and accumulate is true, so both uses can add safely.)
+    /// \param i the input's position \param accumulate set to whether the kernel must add
+    Tensor* grad_overwrite(std::size_t i, bool& accumulate);
     /// \brief True when input \p i exists and requires a gradient.
     /// \param i the input's position
     bool needs(std::size_t i) const;

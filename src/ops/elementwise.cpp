@@ -40,7 +40,8 @@ Tensor unary(const OpDef& op, const Tensor& x, Fwd fwd, Deriv deriv) {
         });
     });
     return record(op, y, {x}, [x, ys = y.detach(), deriv](const Tensor& dy, BackwardContext& ctx) {
-        Tensor* dx = ctx.grad(0);
+        bool add = true;
+        Tensor* dx = ctx.grad_overwrite(0, add);
         if (!dx) return;
         visit_float(x.dtype(), "unary backward", [&]<class T>(T) {
             const T* px = x.data<T>();
@@ -48,7 +49,10 @@ Tensor unary(const OpDef& op, const Tensor& x, Fwd fwd, Deriv deriv) {
             const T* pdy = dy.data<T>();
             T* pdx = dx->data<T>();
             parallel_for(0, x.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
-                for (std::int64_t i = lo; i < hi; ++i) pdx[i] += deriv(px[i], py[i]) * pdy[i];
+                if (add)
+                    for (std::int64_t i = lo; i < hi; ++i) pdx[i] += deriv(px[i], py[i]) * pdy[i];
+                else
+                    for (std::int64_t i = lo; i < hi; ++i) pdx[i] = deriv(px[i], py[i]) * pdy[i];
             });
         });
     });
@@ -350,10 +354,40 @@ T gelu_erf_slope(T v) {
 
 }  // namespace
 
+// The forward already has Φ(x) and φ(x) in hand, so it stores the slope Φ(x) + x·φ(x) next to y
+// and the backward is one multiply: no second erf and exp per element.
 static const OpDef kGeluErf{"gelu_erf"};
 Tensor gelu_erf(const Tensor& x) {
-    return unary(kGeluErf, x, []<class T>(T v) { return gelu_erf_value(v); },
-                 []<class T>(T v, T) { return gelu_erf_slope(v); });
+    check_float_tensor(kGeluErf.name, x);
+    Tensor y = empty(x.shape(), x.dtype());
+    Tensor slope = empty(x.shape(), x.dtype());
+    visit_float(x.dtype(), kGeluErf.name, [&]<class T>(T) {
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        T* ps = slope.data<T>();
+        parallel_for(0, x.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t i = lo; i < hi; ++i) {
+                py[i] = gelu_erf_value(px[i]);
+                ps[i] = gelu_erf_slope(px[i]);
+            }
+        });
+    });
+    return record(kGeluErf, y, {x}, [slope](const Tensor& dy, BackwardContext& ctx) {
+        bool add = true;
+        Tensor* dx = ctx.grad_overwrite(0, add);
+        if (!dx) return;
+        visit_float(dy.dtype(), "gelu_erf backward", [&]<class T>(T) {
+            const T* ps = slope.data<T>();
+            const T* pdy = dy.data<T>();
+            T* pdx = dx->data<T>();
+            parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+                if (add)
+                    for (std::int64_t i = lo; i < hi; ++i) pdx[i] += ps[i] * pdy[i];
+                else
+                    for (std::int64_t i = lo; i < hi; ++i) pdx[i] = ps[i] * pdy[i];
+            });
+        });
+    });
 }
 
 }  // namespace qkv

@@ -51,16 +51,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);
     return record(kLinear, y, std::move(inputs), [x, weight, rows, in, out](const Tensor& dy, BackwardContext& ctx) {
-        Tensor* dx = ctx.grad(0);
-        Tensor* dw = ctx.grad(1);
-        Tensor* db = ctx.grad(2);  // nullptr when there is no bias
+        // Each product overwrites (β = 0) a fresh gradient buffer, or adds (β = 1) to one that
+        // already holds another path's gradient.
+        bool add_x = true, add_w = true, add_b = true;
+        Tensor* dx = ctx.grad_overwrite(0, add_x);
+        Tensor* dw = ctx.grad_overwrite(1, add_w);
+        Tensor* db = ctx.grad_overwrite(2, add_b);  // nullptr when there is no bias
         visit_float(dy.dtype(), "linear backward", [&]<class T>(T) {
             const T* pdy = dy.data<T>();
-            if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(1), dx->data<T>(), in);
-            if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(1), dw->data<T>(), in);
+            if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(add_x), dx->data<T>(), in);
+            if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(add_w), dw->data<T>(), in);
             if (db) {  // column sums: threads split the columns, so no two write the same entry
                 T* pdb = db->data<T>();
                 parallel_for(0, out, 64, [&](std::int64_t lo, std::int64_t hi) {
+                    if (!add_b)
+                        for (std::int64_t j = lo; j < hi; ++j) pdb[j] = T(0);
                     for (std::int64_t r = 0; r < rows; ++r)
                         for (std::int64_t j = lo; j < hi; ++j) pdb[j] += pdy[r * out + j];
                 });

@@ -59,9 +59,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
         });
     });
     return record(kLayerNorm, y, {x, gamma, beta}, [x, gamma, stats, R, C, grain](const Tensor& dy, BackwardContext& ctx) {
-        Tensor* dx = ctx.grad(0);
-        Tensor* dgamma = ctx.grad(1);
-        Tensor* dbeta = ctx.grad(2);
+        bool add_x = true, add_g = true, add_b = true;
+        Tensor* dx = ctx.grad_overwrite(0, add_x);
+        Tensor* dgamma = ctx.grad_overwrite(1, add_g);
+        Tensor* dbeta = ctx.grad_overwrite(2, add_b);
         visit_float(dy.dtype(), "layer_norm backward", [&]<class T>(T) {
             const T* px = x.data<T>();
             const T* pg = gamma.data<T>();
@@ -85,7 +86,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
                     T* pdx = pdx0 + r * C;
                     for (std::int64_t i = 0; i < C; ++i) {
                         const T xhat = (row[i] - mu) * rstd;
-                        pdx[i] += rstd * (pg[i] * drow[i] - mean_g - xhat * mean_gx);
+                        const T g = rstd * (pg[i] * drow[i] - mean_g - xhat * mean_gx);
+                        pdx[i] = add_x ? pdx[i] + g : g;
                     }
                 }
             });
@@ -93,6 +95,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
             T* pdgamma = dgamma ? dgamma->data<T>() : nullptr;
             T* pdbeta = dbeta ? dbeta->data<T>() : nullptr;
             if (pdgamma || pdbeta) parallel_for(0, C, 16, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t i = lo; i < hi; ++i) {  // fresh buffers start from zero
+                    if (pdgamma && !add_g) pdgamma[i] = T(0);
+                    if (pdbeta && !add_b) pdbeta[i] = T(0);
+                }
                 for (std::int64_t r = 0; r < R; ++r) {
                     const T mu = ps[2 * r], rstd = ps[2 * r + 1];
                     const T* drow = pdy + r * C;

@@ -23,8 +23,13 @@ Tensor view_op(const OpDef& op, const Tensor& x, Shape shape) {
     Tensor y = x.detach();
     y.impl()->shape = std::move(shape);
     return record(op, y, {x}, [](const Tensor& dy, BackwardContext& ctx) {
-        Tensor* dx = ctx.grad(0);
+        bool add = true;
+        Tensor* dx = ctx.grad_overwrite(0, add);
         if (!dx) return;
+        if (!add) {  // the gradient is dy itself, just seen through x's shape
+            std::memcpy(dx->raw_data(), dy.raw_data(), std::size_t(dy.numel()) * dtype_size(dy.dtype()));
+            return;
+        }
         visit_float(dy.dtype(), "view backward", [&]<class T>(T) {
             const T* pdy = dy.data<T>();
             T* pdx = dx->data<T>();

@@ -69,7 +69,7 @@ struct BlockCache {
         }
         return ::operator new(size, std::align_val_t{64});
     }
-    void give(void* p, std::size_t size) {
+    void give(void* p, [[maybe_unused]] std::size_t size) {
 #ifndef QKV_SANITIZE_BUILD
         std::lock_guard<std::mutex> lock(mu);
         if (bytes + size <= kCacheLimit) {

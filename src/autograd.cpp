@@ -187,6 +187,7 @@ thread_local bool g_draining = false;
 thread_local std::vector<std::shared_ptr<Node>> g_dying;
 }  // namespace
 
+/// \cond INTERNAL
 Node::~Node() {
     backward = nullptr;  // drop tensors the backward captured first, so use counts below are exact
     for (Tensor& in : inputs) {
@@ -203,5 +204,6 @@ Node::~Node() {
     }
     g_draining = false;
 }
+/// \endcond
 
 }  // namespace qkv

@@ -37,7 +37,7 @@ struct DotOptions {
     int precision = 4;
     /// Names for tensors, e.g. `{{"W", W}, {"x", x}}`: a leaf (or the root) that is one of these
     /// handles, or shares its storage and shape, is labelled with the name.
-    std::vector<std::pair<std::string, Tensor>> names;
+    std::vector<std::pair<std::string, Tensor>> names = {};
     /// Graphviz layout direction: "LR" (left to right, the default) or "TB" (top to bottom).
     std::string rankdir = "LR";
 };

@@ -200,6 +200,7 @@ thread_local bool g_draining = false;
 thread_local std::vector<std::shared_ptr<Node>> g_dying;
 }  // namespace
 
+/// \cond INTERNAL
 Node::~Node() {
     backward = nullptr;  // drop tensors the backward captured first, so use counts below are exact
     for (Tensor& in : inputs) {
@@ -216,5 +217,6 @@ Node::~Node() {
     }
     g_draining = false;
 }
+/// \endcond
 
 }  // namespace qkv

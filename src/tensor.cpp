@@ -93,9 +93,11 @@ BlockCache& block_cache() {
 std::size_t padded_size(std::size_t bytes) { return (bytes + 63) / 64 * 64 + 64; }
 }  // namespace
 
+/// \cond INTERNAL
 Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {}
 
 Storage::~Storage() { block_cache().give(data, padded_size(nbytes)); }
+/// \endcond
 
 // ---- accessors ----------------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ const T* Tensor::data() const {
     return const_cast<Tensor*>(this)->data<T>();
 }
 
+/// \cond INTERNAL
 template float* Tensor::data<float>();
 template double* Tensor::data<double>();
 template std::int32_t* Tensor::data<std::int32_t>();
@@ -134,6 +137,7 @@ template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 template const std::int32_t* Tensor::data<std::int32_t>() const;
 template const std::uint8_t* Tensor::data<std::uint8_t>() const;
+/// \endcond
 
 void* Tensor::raw_data() { return checked().storage->data; }
 const void* Tensor::raw_data() const { return checked().storage->data; }
@@ -179,11 +183,13 @@ std::vector<T> Tensor::to_vector() const {
     });
     return out;
 }
+/// \cond INTERNAL
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>() const;
 template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
 template std::vector<std::uint8_t> Tensor::to_vector<std::uint8_t>() const;
+/// \endcond
 
 Tensor Tensor::to(DType target) const {
     Tensor out = empty(shape(), target);
@@ -315,11 +321,13 @@ Tensor from(const std::vector<T>& values, const Shape& shape) {
     for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<E>(values[i]);
     return t;
 }
+/// \cond INTERNAL
 template Tensor from(const std::vector<float>&, const Shape&);
 template Tensor from(const std::vector<double>&, const Shape&);
 template Tensor from(const std::vector<std::int32_t>&, const Shape&);
 template Tensor from(const std::vector<std::uint8_t>&, const Shape&);
 template Tensor from(const std::vector<bool>&, const Shape&);
+/// \endcond
 
 Tensor from(std::initializer_list<double> values, const Shape& shape, DType dtype) {
     return from(std::vector<double>(values), shape).to(dtype);

@@ -24,4 +24,5 @@
 #include "qkv/parallel.hpp"
 #include "qkv/tensor.hpp"
 #include "qkv/train.hpp"
+#include "qkv/viz/dot.hpp"
 #include "qkv/viz/plot.hpp"

@@ -28,6 +28,7 @@ Run 'qkv <command> --help' for the options of a command.
 
 }  // namespace
 
+/// The `qkv` command: dispatch to a subcommand; qkv::Error exits 1, bad command-line use exits 2.
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {

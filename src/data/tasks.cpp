@@ -235,12 +235,14 @@ std::unique_ptr<Task> make_task(const TaskConfig& config) {
 
 // ---- Task -------------------------------------------------------------------------------------
 
+/// \cond INTERNAL
 Task::Task(TaskConfig config, const detail::TaskKind& kind)
     : config_(std::move(config)),
       kind_(&kind),
       vocab_(kind.symbols),
       prompt_length_(kind.prompt_length(config_.length)),
       answer_length_(kind.answer_length(config_.length)) {}
+/// \endcond
 
 double Task::problem_count() const { return kind_->problem_count(config_.length); }
 

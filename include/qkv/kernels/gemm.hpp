@@ -63,6 +63,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 /// Batches of small products (one attention head each, say) are spread over the threads one
 /// product per task; batches of large products run in turn, each on all threads.
 /// Other parameters as in gemm().
+/// \param trans_a,trans_b,M,N,K,alpha,A,lda,B,ldb,beta,C,ldc as in gemm(), for each product
 /// \param batch number of products
 /// \param stride_a elements between consecutive A matrices
 /// \param stride_b elements between consecutive B matrices

@@ -55,8 +55,12 @@ public:
     Tensor operator()(const Tensor& x, const Tensor& mask = Tensor()) { return forward(x, mask); }
     /// The attention weights of the last forward, (B, 1, T, T) (one head).
     const Tensor& last_weights() const { return weights_; }
+    ///@{
     Linear query, key, value;  ///< the projections C → D
+    ///@}
+    ///@{
     bool causal, fused;         ///< settings
+    ///@}
 
 private:
     Tensor weights_;

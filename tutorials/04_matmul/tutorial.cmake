@@ -1,0 +1,1 @@
+qkv_tutorial(04_matmul)

@@ -1,0 +1,1 @@
+qkv_tutorial(05_softmax_attention)

@@ -1,0 +1,1 @@
+qkv_tutorial(06_self_attention)

@@ -1,0 +1,1 @@
+qkv_tutorial(07_multi_head)

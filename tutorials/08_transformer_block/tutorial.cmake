@@ -1,0 +1,1 @@
+qkv_tutorial(08_transformer_block)

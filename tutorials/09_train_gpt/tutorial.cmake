@@ -1,0 +1,1 @@
+qkv_tutorial(09_train_gpt)

@@ -1,0 +1,1 @@
+qkv_tutorial(10_addition ARGS --short)

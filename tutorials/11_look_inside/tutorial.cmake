@@ -1,0 +1,1 @@
+qkv_tutorial(11_look_inside)

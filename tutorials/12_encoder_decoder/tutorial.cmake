@@ -1,0 +1,1 @@
+qkv_tutorial(12_encoder_decoder)

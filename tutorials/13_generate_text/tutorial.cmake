@@ -1,0 +1,1 @@
+qkv_tutorial(13_generate_text ARGS --short)

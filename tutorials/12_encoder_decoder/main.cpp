@@ -89,7 +89,7 @@ int main(int, char** argv) {
         // Encoder 2 blocks, decoder 2 blocks, d_model 64, 4 heads: the sizes of config S.
         nn::Seq2SeqConfig mc;
         mc.src_vocab = mc.tgt_vocab = kVocab.size();
-        mc.max_len = kMax;
+        mc.max_len = kMax + 1;  // greedy_decode holds the start token and 12 outputs
         mc.dim = 64;
         mc.heads = 4;
         mc.encoder_layers = mc.decoder_layers = 2;

@@ -7,7 +7,7 @@
 /// writes: greedily, and by sampling. Finally the same sampling runs twice — recomputing the whole
 /// sequence for every new character, and with a cache of the keys and values already computed —
 /// to show that the outputs are identical and the cached one is faster. `--short` trains for
-/// 200 steps instead of 1500 (what ctest runs). See README.md.
+/// 200 steps instead of 1 000 (what ctest runs); `--steps N` for N. See README.md.
 #include <qkv/qkv.hpp>
 
 #include <chrono>
@@ -60,12 +60,19 @@ std::string one_line(const std::string& s) {
 
 int main(int argc, char** argv) {
     try {
-        const std::string mode = argc > 1 ? argv[1] : "";
-        if (argc > 2 || (argc == 2 && mode != "--short")) {
-            fmt::print(stderr, "usage: 13_generate_text [--short]\n");
+        // Training steps: 1 000, or 200 with --short, or N with --steps N.
+        std::int64_t steps = 1000;
+        const std::vector<std::string> args(argv + 1, argv + argc);
+        if (args.size() == 1 && args[0] == "--short") {
+            steps = 200;
+        } else if (args.size() == 2 && args[0] == "--steps" && !args[1].empty() &&
+                   args[1].find_first_not_of("0123456789") == std::string::npos && args[1].size() < 7 &&
+                   std::stoll(args[1]) > 0) {
+            steps = std::stoll(args[1]);
+        } else if (!args.empty()) {
+            fmt::print(stderr, "usage: 13_generate_text [--short | --steps N]\n");
             return 2;
         }
-        const std::int64_t steps = mode == "--short" ? 200 : 1500;
 
         // [corpus]
         // Every distinct character of the text is a token; the first 90% is for training.

@@ -8,7 +8,6 @@
 /// steps (what ctest runs); without it each run goes on to 100% or its budget. See README.md.
 #include <qkv/qkv.hpp>
 
-#include <array>
 #include <string>
 #include <vector>
 
@@ -72,7 +71,7 @@ std::int64_t train(bool reversed, std::int64_t budget, std::int64_t print_every)
     TaskTrainer trainer(c);
     fmt::print("{}\n", trainer.task().description());
     std::int64_t reached = 0;
-    const auto history = trainer.run([&](const EvalPoint& p) {
+    trainer.run([&](const EvalPoint& p) {
         if (p.accuracy >= 1.0) reached = p.step;
         if (p.step % print_every == 0 || p.accuracy >= 1.0 || p.step == budget)
             fmt::print("step {:>5}  loss {:.4f}  held-out exact match {:5.1f}%  ({:.0f} s)\n", p.step, p.loss,
@@ -90,7 +89,6 @@ std::int64_t train(bool reversed, std::int64_t budget, std::int64_t print_every)
         fmt::print("  {} = {}  (correct: {})\n", prompt, trainer.answer(prompt), trainer.task().solve(prompt));
     fmt::print("{}\n\n", reached ? fmt::format("reached 100% at step {}", reached)
                                  : fmt::format("not at 100% after {} steps", trainer.steps_done()));
-    (void)history;
     return reached;
 }
 // [train]

@@ -36,7 +36,7 @@ std::string draw(data::Split split, Generator& gen) {
 
 // A batch of problems as tensors, everything padded with '_' to kMax positions:
 //   src          (B, 12) the digits                            e.g. 31415_______
-//   src_padding  (B, 12) b8, true where src is padding          ....   ........ (true from 5 on)
+//   src_padding  (B, 12) b8, true where src is padding          (here: from position 5 on)
 //   tgt_in       (B, 12) '=' then the answer, shifted right     =51413_______
 //   tgt_out      (B, 12) the answer, then '_' to the end        51413________
 // The decoder reads tgt_in and must predict tgt_out at every position — including the padding
@@ -103,6 +103,7 @@ int main(int, char** argv) {
         optim::AdamW opt(model.named_parameters(), ao);
         // [model]
 
+        // 500 held-out problems, drawn once (the same every run), and one row of a batch.
         Generator gen(1);
         std::vector<std::string> heldout;
         for (int i = 0; i < 500; ++i) heldout.push_back(draw(data::Split::heldout, gen));
@@ -116,8 +117,7 @@ int main(int, char** argv) {
         // The loop of tutorial 9, with the two inputs of an encoder-decoder.
         const auto t0 = std::chrono::steady_clock::now();
         double loss_sum = 0;
-        std::int64_t step = 0;
-        for (step = 1; step <= 3000; ++step) {
+        for (std::int64_t step = 1; step <= 3000; ++step) {
             std::vector<std::string> problems;
             for (int i = 0; i < 32; ++i) problems.push_back(draw(data::Split::train, gen));
             const Seq2SeqBatch b = make_batch(problems);
@@ -178,7 +178,8 @@ int main(int, char** argv) {
         for (auto id : one.tgt_in.to_vector<std::int32_t>()) rows.push_back(kVocab.token(id));
         for (auto id : one.src.to_vector<std::int32_t>()) cols.push_back(kVocab.token(id));
         const Tensor w = model.decoder()[std::size_t(best_layer)]->cross->last_weights();
-        const viz::Heatmap hm{fmt::format("\ncross-attention, decoder layer {}, head {}: decoder input (rows) x source (columns)",
+        fmt::print("\n");
+        const viz::Heatmap hm{fmt::format("cross-attention, decoder layer {}, head {}: decoder input (rows) x source (columns)",
                                           best_layer, best_head),
                               reshape(narrow(w, 1, best_head, 1), {kMax, kMax}), rows, cols};
         fmt::print("{}\n", viz::terminal_heatmap(hm, isatty(STDOUT_FILENO)));

@@ -51,6 +51,7 @@ foreach(name ${TUTORIALS})
   string(REGEX REPLACE "\\]\\(\\.\\./([0-9][0-9]_[A-Za-z0-9_]+)/README\\.md\\)" "](@ref tutorial_\\1)" text "${text}")
   string(REGEX REPLACE "\\]\\(([0-9][0-9]_[A-Za-z0-9_]+)/README\\.md\\)" "](@ref tutorial_\\1)" text "${text}")
   string(REGEX REPLACE "\\]\\(\\.\\./README\\.md\\)" "](@ref index)" text "${text}")
+  string(REGEX REPLACE "\\]\\(\\.\\./targets/README\\.md\\)" "](@ref tutorial_targets)" text "${text}")
 
   # The whole program.
   if(EXISTS ${SOURCE_DIR}/tutorials/${name}/main.cpp)
@@ -82,6 +83,19 @@ foreach(name ${TUTORIALS})
   file(WRITE ${OUT_DIR}/${label}.md "${text}")
   math(EXPR index "${index} + 1")
 endforeach()
+
+# The training-targets program (tutorials/targets): a page of its own, outside the numbered path.
+if(EXISTS ${SOURCE_DIR}/tutorials/targets/README.md)
+  file(READ ${SOURCE_DIR}/tutorials/targets/README.md text)
+  string(FIND "${text}" "\n" eol)
+  string(SUBSTRING "${text}" 0 ${eol} first_line)
+  string(SUBSTRING "${text}" ${eol} -1 rest)
+  set(text "${first_line} {#tutorial_targets}${rest}")
+  string(REGEX REPLACE "\\]\\(\\.\\./([0-9][0-9]_[A-Za-z0-9_]+)/README\\.md\\)" "](@ref tutorial_\\1)" text "${text}")
+  string(REGEX REPLACE "\\]\\(\\.\\./README\\.md\\)" "](@ref index)" text "${text}")
+  string(APPEND text "\n\n<hr>\n\nUp: [the learning path](@ref index)\n")
+  file(WRITE ${OUT_DIR}/tutorial_targets.md "${text}")
+endif()
 
 # The front page: the numbered list of tutorials, and a line about the ones still to come.
 set(QKV_TUTORIAL_LIST "")

@@ -10,10 +10,14 @@
 /// ones a small transformer runs: squares for reference, tall-skinny linear layers, and the
 /// attention products with the transposes backward uses.
 ///
-/// One more trap on a 2-core machine: after a multi-threaded call, OpenBLAS's worker keeps
-/// spinning for about 130 ms (measured here), holding a whole core, so whatever runs next with
-/// two threads finds only one free core. The benchmark therefore sleeps `--settle` ms (default
-/// 150) after every multi-threaded OpenBLAS sample; qkv's own workers stop spinning after 0.1 ms.
+/// Two more traps on a 2-core VM, both measured here. After a multi-threaded call, OpenBLAS's
+/// worker keeps spinning for about 130 ms, holding a whole core; and a thread that has gone to
+/// sleep is often woken on the *caller's* core, where it waits behind the caller (qkv's pool
+/// counters this by keeping its workers off the caller's core, see parallel.cpp; OpenBLAS does
+/// not). So letting OpenBLAS's workers fall asleep between its samples (`--settle MS` sleeps
+/// after each multi-threaded OpenBLAS sample) makes OpenBLAS slower, not fairer: the default
+/// is 0, which keeps its workers spinning through the interleaved qkv samples, as they would in
+/// a loop of back-to-back calls.
 ///
 /// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...] [--cputime] [--settle MS]`.
 #include <algorithm>
@@ -206,7 +210,7 @@ struct Options {
     double target = 0.004;  // seconds per sample
     std::string filter;
     std::string only;  // comma-separated contender names; empty: all
-    int settle_ms = 150;  // sleep after each multi-threaded OpenBLAS sample
+    int settle_ms = 0;  // sleep after each multi-threaded OpenBLAS sample
 };
 
 Options parse(int argc, char** argv) {

@@ -171,11 +171,16 @@ void batched(Gemm gemm_one, bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, cons
              N, ldc);
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) *
                          static_cast<double>(K);
-    const auto grain = static_cast<i64>(kMinFlopsPerThread / (flops + 1.0)) + 1;
-    parallel_for(0, batch, grain, [&](i64 lo, i64 hi) {
+    auto one_by_one = [&](i64 lo, i64 hi) {
         for (i64 b = lo; b < hi; ++b)
             gemm_one(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
-    });
+    };
+    // A product big enough for gemm to split between threads (f32, AVX2) is split there:
+    // splitting the batch instead would leave cores idle whenever the batch count is not a
+    // multiple of the thread count.
+    if (flops >= 2 * kMinFlopsPerThread) return one_by_one(0, batch);
+    const auto grain = static_cast<i64>(kMinFlopsPerThread / (flops + 1.0)) + 1;
+    parallel_for(0, batch, grain, one_by_one);
 }
 
 }  // namespace

@@ -13,6 +13,9 @@
 /// matter to anybody else — then sleep on a futex (std::atomic::wait), which costs some tens of
 /// microseconds to wake. Spinning with sched_yield instead was tried and rejected: when another
 /// process keeps the second core busy, a yielding worker hands it its core and never gets to run.
+/// Two more defences against a busy machine: chunks are claimed dynamically (a late worker takes
+/// fewer), and workers are kept off the caller's CPU, because Linux likes to wake a sleeping
+/// thread right next to the thread that woke it, where it can only wait.
 #include "qkv/parallel.hpp"
 
 #include <atomic>

@@ -283,12 +283,14 @@ int run(int argc, char** argv) {
         print_ratio(r, q2, b2);
         std::printf("\n");
         std::fflush(stdout);
-        if (b1 >= 0) ratios1.push_back(r[static_cast<std::size_t>(q1)] / r[static_cast<std::size_t>(b1)]);
-        if (b2 >= 0) ratios2.push_back(r[static_cast<std::size_t>(q2)] / r[static_cast<std::size_t>(b2)]);
+        auto at = [&](int i) { return r[static_cast<std::size_t>(i)]; };
+        if (q1 >= 0 && b1 >= 0) ratios1.push_back(at(q1) / at(b1));
+        if (q2 >= 0 && b2 >= 0) ratios2.push_back(at(q2) / at(b2));
     }
     if (!ratios1.empty())
-        std::printf("median ratio qkv/OpenBLAS: 1 thread %.3f, 2 threads %.3f\n", median(ratios1),
-                    median(ratios2));
+        std::printf("median ratio qkv/OpenBLAS, 1 thread: %.3f\n", median(ratios1));
+    if (!ratios2.empty())
+        std::printf("median ratio qkv/OpenBLAS, 2 threads: %.3f\n", median(ratios2));
     return 0;
 }
 

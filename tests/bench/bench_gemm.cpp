@@ -19,7 +19,8 @@
 /// is 0, which keeps its workers spinning through the interleaved qkv samples, as they would in
 /// a loop of back-to-back calls.
 ///
-/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...] [--cputime] [--settle MS]`.
+/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...]
+/// [--cputime] [--settle MS]`.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -56,7 +57,8 @@ struct Shape {
 
 std::vector<Shape> shape_table() {
     std::vector<Shape> shapes;
-    for (i64 n : {32, 64, 128, 256, 512, 1024, 2048}) shapes.push_back({"square", n, n, n, false, false});
+    for (i64 n : {32, 64, 128, 256, 512, 1024, 2048})
+        shapes.push_back({"square", n, n, n, false, false});
     // A linear layer on 1024 tokens: forward X·W, and backward dX = dY·Wᵀ, dW = Xᵀ·dY.
     for (i64 k : {64, 256})
         for (i64 n : {64, 256}) shapes.push_back({"linear", 1024, n, k, false, false});
@@ -232,7 +234,8 @@ Options parse(int argc, char** argv) {
         } else if (arg == "--filter" && i + 1 < argc) {
             o.filter = argv[++i];
         } else {
-            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] [--only NAME,...] [--cputime] [--settle MS]; bad argument '{}'",
+            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] "
+                      "[--only NAME,...] [--cputime] [--settle MS]; bad argument '{}'",
                       arg);
         }
     }

@@ -118,15 +118,16 @@ void avx2_threaded(const detail::GemmF32& g) {
     const i64 count = (extent + unit - 1) / unit;
     const double flops_per_unit = flops / static_cast<double>(count);
     // Every block packs the whole shared operand (B when splitting rows, A when splitting
-    // columns) again. While that operand fits in L2, the copy is cheap and blocks of 96 rows or
+    // columns) again. While that operand fits easily in L2, the copy is cheap and blocks of 96 rows or
     // columns keep it to a few percent; then there are several blocks per thread, claimed
     // dynamically, so a thread slowed by another program takes fewer. A larger shared operand is
     // copied from L3 or memory, about 30 times slower than multiplying with it: then each thread
     // gets exactly one block (measured at 2048³: 8 blocks ≈ 170 GFLOP/s, 2 blocks ≈ 205).
     const double shared_bytes = 4.0 * static_cast<double>(g.K) *
                                 static_cast<double>(split_rows ? g.N : g.M);
+    const i64 per_thread = std::max<i64>(1, count / num_threads());
     const i64 min_units =
-        shared_bytes > kL2Bytes ? std::max<i64>(1, count / num_threads()) : 96 / unit;
+        shared_bytes > kL2Bytes / 2 ? per_thread : std::min<i64>(96 / unit, per_thread);
     const i64 grain =
         std::max(static_cast<i64>(kMinFlopsPerThread / flops_per_unit) + 1, min_units);
     parallel_for(0, count, grain, [&](i64 lo, i64 hi) {

@@ -2,13 +2,14 @@
 /// \brief Threads in qkv: how many to use, and `parallel_for`, the one helper every kernel uses.
 ///
 /// A reader learns here the whole threading policy of the library. There is a single knob, the
-/// number of threads (`QKV_NUM_THREADS` or set_num_threads(), default: one per hardware core), and
-/// a single primitive, parallel_for(), which cuts an index range into a few contiguous chunks
-/// per thread that the threads claim one at a time. It deliberately refuses to parallelise work that is too small to pay for waking the
-/// threads (below `grain`), and work that is already running inside a parallel region: nested
-/// parallelism on a 2-core machine only oversubscribes the cores and makes everything slower.
-/// The header is free of OpenMP so that code including it needs no special flags; the body
-/// (src/kernels/parallel.cpp) uses OpenMP's thread pool.
+/// number of threads (`QKV_NUM_THREADS` or set_num_threads(), default: one per hardware core),
+/// and a single primitive, parallel_for(), which cuts an index range into a few contiguous
+/// chunks per thread that the threads claim one at a time. It deliberately refuses to
+/// parallelise work that is too small to pay for waking the threads (below `grain`), and work
+/// that is already running inside a parallel region: nested parallelism on a 2-core machine only
+/// oversubscribes the cores and makes everything slower. The header is free of OpenMP and of
+/// thread types, so code including it needs no special flags; the body (src/kernels/parallel.cpp)
+/// keeps a small pool of worker threads.
 #pragma once
 
 #include <cstdint>

@@ -31,6 +31,9 @@ using i64 = std::int64_t;
 // up to ≈ 100³ stay on one thread, and attention-sized products always do.
 constexpr double kMinFlopsPerThread = 2.0e6;
 
+// The per-core L2 of the machine the block sizes were chosen for (AMD Zen 5: 1 MB).
+constexpr double kL2Bytes = 1024.0 * 1024.0;
+
 // -1: not chosen yet. The environment is read on first use, so that a bad QKV_GEMM becomes a
 // qkv::Error the program can catch instead of an abort before main().
 std::atomic<int> g_backend{-1};
@@ -99,10 +102,9 @@ void avx2_serial(const detail::GemmF32& g) {
 }
 
 // Splits C into blocks, of rows when C is tall, of columns when it is wide, in whole micro-tiles
-// (6 rows or 16 columns); parallel_for hands the blocks to the threads a few per thread. Each
-// block runs the serial algorithm with the thread's own packed buffers: no synchronisation at
-// all, at the price of packing the shared operand once per block (K·N or M·K copies, about
-// 1/96 of the block's M·N·K work).
+// (6 rows or 16 columns); parallel_for hands the blocks to the threads. Each block runs the
+// serial algorithm with the thread's own packed buffers: no synchronisation at all, at the
+// price of packing the shared operand once per block (see below for what that costs).
 void avx2_threaded(const detail::GemmF32& g) {
     const double flops = 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) *
                          static_cast<double>(g.K);
@@ -115,10 +117,19 @@ void avx2_threaded(const detail::GemmF32& g) {
     const i64 extent = split_rows ? g.M : g.N;
     const i64 count = (extent + unit - 1) / unit;
     const double flops_per_unit = flops / static_cast<double>(count);
-    // Every block packs the whole shared operand again, an overhead of about 1/(its rows or
-    // columns): blocks of at least 96 keep it to about 1 %.
-    const i64 min_units = 96 / unit;
-    const i64 grain = std::max(static_cast<i64>(kMinFlopsPerThread / flops_per_unit) + 1, min_units);
+    // Every block packs the whole shared operand (B when splitting rows, A when splitting
+    // columns) again. While that operand fits easily in L2, the copy is cheap and blocks of 96 rows or
+    // columns keep it to a few percent; then there are several blocks per thread, claimed
+    // dynamically, so a thread slowed by another program takes fewer. A larger shared operand is
+    // copied from L3 or memory, about 30 times slower than multiplying with it: then each thread
+    // gets exactly one block (measured at 2048³: 8 blocks ≈ 170 GFLOP/s, 2 blocks ≈ 205).
+    const double shared_bytes = 4.0 * static_cast<double>(g.K) *
+                                static_cast<double>(split_rows ? g.N : g.M);
+    const i64 per_thread = std::max<i64>(1, count / num_threads());
+    const i64 min_units =
+        shared_bytes > kL2Bytes / 2 ? per_thread : std::min<i64>(96 / unit, per_thread);
+    const i64 grain =
+        std::max(static_cast<i64>(kMinFlopsPerThread / flops_per_unit) + 1, min_units);
     parallel_for(0, count, grain, [&](i64 lo, i64 hi) {
         detail::GemmF32 part = g;
         const i64 first = lo * unit;
@@ -171,11 +182,16 @@ void batched(Gemm gemm_one, bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, cons
              N, ldc);
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) *
                          static_cast<double>(K);
-    const auto grain = static_cast<i64>(kMinFlopsPerThread / (flops + 1.0)) + 1;
-    parallel_for(0, batch, grain, [&](i64 lo, i64 hi) {
+    auto one_by_one = [&](i64 lo, i64 hi) {
         for (i64 b = lo; b < hi; ++b)
             gemm_one(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
-    });
+    };
+    // A product big enough for gemm to split between threads (f32, AVX2) is split there:
+    // splitting the batch instead would leave cores idle whenever the batch count is not a
+    // multiple of the thread count.
+    if (flops >= 2 * kMinFlopsPerThread) return one_by_one(0, batch);
+    const auto grain = static_cast<i64>(kMinFlopsPerThread / (flops + 1.0)) + 1;
+    parallel_for(0, batch, grain, one_by_one);
 }
 
 }  // namespace

@@ -13,6 +13,9 @@
 /// matter to anybody else — then sleep on a futex (std::atomic::wait), which costs some tens of
 /// microseconds to wake. Spinning with sched_yield instead was tried and rejected: when another
 /// process keeps the second core busy, a yielding worker hands it its core and never gets to run.
+/// Two more defences against a busy machine: chunks are claimed dynamically (a late worker takes
+/// fewer), and workers are kept off the caller's CPU, because Linux likes to wake a sleeping
+/// thread right next to the thread that woke it, where it can only wait.
 #include "qkv/parallel.hpp"
 
 #include <atomic>
@@ -262,6 +265,9 @@ void parallel_for_impl(std::int64_t begin, std::int64_t end, std::int64_t grain,
     std::int64_t chunks = length / grain;  // every chunk gets at least `grain` indices
     const int threads = num_threads();
     if (chunks > kChunksPerThread * threads) chunks = kChunksPerThread * threads;
+    // A multiple of the thread count, so that threads running at the same speed finish together
+    // (5 chunks on 2 threads would leave one thread idle for a fifth of the time).
+    if (chunks > threads) chunks -= chunks % threads;
     if (threads < 2 || chunks < 2 || in_parallel_region()) {
         fn(ctx, begin, end);
         return;

@@ -10,12 +10,17 @@
 /// ones a small transformer runs: squares for reference, tall-skinny linear layers, and the
 /// attention products with the transposes backward uses.
 ///
-/// One more trap on a 2-core machine: after a multi-threaded call, OpenBLAS's worker keeps
-/// spinning for about 130 ms (measured here), holding a whole core, so whatever runs next with
-/// two threads finds only one free core. The benchmark therefore sleeps `--settle` ms (default
-/// 150) after every multi-threaded OpenBLAS sample; qkv's own workers stop spinning after 0.1 ms.
+/// Two more traps on a 2-core VM, both measured here. After a multi-threaded call, OpenBLAS's
+/// worker keeps spinning for about 130 ms, holding a whole core; and a thread that has gone to
+/// sleep is often woken on the *caller's* core, where it waits behind the caller (qkv's pool
+/// counters this by keeping its workers off the caller's core, see parallel.cpp; OpenBLAS does
+/// not). So letting OpenBLAS's workers fall asleep between its samples (`--settle MS` sleeps
+/// after each multi-threaded OpenBLAS sample) makes OpenBLAS slower, not fairer: the default
+/// is 0, which keeps its workers spinning through the interleaved qkv samples, as they would in
+/// a loop of back-to-back calls.
 ///
-/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...] [--cputime] [--settle MS]`.
+/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...]
+/// [--cputime] [--settle MS]`.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -52,7 +57,8 @@ struct Shape {
 
 std::vector<Shape> shape_table() {
     std::vector<Shape> shapes;
-    for (i64 n : {32, 64, 128, 256, 512, 1024, 2048}) shapes.push_back({"square", n, n, n, false, false});
+    for (i64 n : {32, 64, 128, 256, 512, 1024, 2048})
+        shapes.push_back({"square", n, n, n, false, false});
     // A linear layer on 1024 tokens: forward X·W, and backward dX = dY·Wᵀ, dW = Xᵀ·dY.
     for (i64 k : {64, 256})
         for (i64 n : {64, 256}) shapes.push_back({"linear", 1024, n, k, false, false});
@@ -206,7 +212,7 @@ struct Options {
     double target = 0.004;  // seconds per sample
     std::string filter;
     std::string only;  // comma-separated contender names; empty: all
-    int settle_ms = 150;  // sleep after each multi-threaded OpenBLAS sample
+    int settle_ms = 0;  // sleep after each multi-threaded OpenBLAS sample
 };
 
 Options parse(int argc, char** argv) {
@@ -228,7 +234,8 @@ Options parse(int argc, char** argv) {
         } else if (arg == "--filter" && i + 1 < argc) {
             o.filter = argv[++i];
         } else {
-            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] [--only NAME,...] [--cputime] [--settle MS]; bad argument '{}'",
+            qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] "
+                      "[--only NAME,...] [--cputime] [--settle MS]; bad argument '{}'",
                       arg);
         }
     }
@@ -279,12 +286,14 @@ int run(int argc, char** argv) {
         print_ratio(r, q2, b2);
         std::printf("\n");
         std::fflush(stdout);
-        if (b1 >= 0) ratios1.push_back(r[static_cast<std::size_t>(q1)] / r[static_cast<std::size_t>(b1)]);
-        if (b2 >= 0) ratios2.push_back(r[static_cast<std::size_t>(q2)] / r[static_cast<std::size_t>(b2)]);
+        auto at = [&](int i) { return r[static_cast<std::size_t>(i)]; };
+        if (q1 >= 0 && b1 >= 0) ratios1.push_back(at(q1) / at(b1));
+        if (q2 >= 0 && b2 >= 0) ratios2.push_back(at(q2) / at(b2));
     }
     if (!ratios1.empty())
-        std::printf("median ratio qkv/OpenBLAS: 1 thread %.3f, 2 threads %.3f\n", median(ratios1),
-                    median(ratios2));
+        std::printf("median ratio qkv/OpenBLAS, 1 thread: %.3f\n", median(ratios1));
+    if (!ratios2.empty())
+        std::printf("median ratio qkv/OpenBLAS, 2 threads: %.3f\n", median(ratios2));
     return 0;
 }
 

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/core.h>
 #include <fmt/format.h>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "qkv/io/safetensors.hpp"
 #include "qkv/parallel.hpp"
 #include "qkv/train.hpp"
 #include "qkv/viz/plot.hpp"
@@ -82,14 +82,9 @@ TaskTrainConfig config_from(const Args& a) {
 }
 
 void write_csv(const std::string& path, const std::vector<EvalPoint>& h) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp);
-        f << "step,train_loss,heldout_accuracy,seconds\n";
-        for (const auto& p : h) f << fmt::format("{},{:.6f},{:.4f},{:.3f}\n", p.step, p.loss, p.accuracy, p.seconds);
-        if (!f) fail("cannot write '{}'", path);
-    }
-    std::filesystem::rename(tmp, path);
+    std::string text = "step,train_loss,heldout_accuracy,seconds\n";
+    for (const auto& p : h) text += fmt::format("{},{:.6f},{:.4f},{:.3f}\n", p.step, p.loss, p.accuracy, p.seconds);
+    io::write_text_file(path, text, "qkv train");
 }
 
 std::string fmt_seconds(double s) { return s < 120 ? fmt::format("{:.0f} s", s) : fmt::format("{:.1f} min", s / 60); }

@@ -147,3 +147,11 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
 }
 
 }  // namespace qkv::io::detail
+
+namespace qkv::io {
+
+void write_text_file(const std::string& path, std::string_view text, std::string_view context) {
+    detail::write_file_atomic(path, {text}, context);
+}
+
+}  // namespace qkv::io

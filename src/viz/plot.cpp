@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include "qkv/io/safetensors.hpp"
 
@@ -24,24 +23,6 @@ std::string escape(const std::string& s) {
         else out += c;
     }
     return out;
-}
-
-// Write to a temporary file and rename, like every file qkv saves.
-void write_file(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary);
-        f << text;
-        f.flush();
-        if (!f) {
-            std::remove(tmp.c_str());
-            fail("plot: cannot write '{}'", path);
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        fail("plot: cannot rename '{}' to '{}'", tmp, path);
-    }
 }
 
 // A colour from white (0) to dark blue (1).
@@ -98,7 +79,7 @@ void write_line_chart(const std::string& path, const std::string& title, const s
         svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{}{}</text>\n", L + 10, T + 18 + 16 * double(k), c,
                            escape(s.name), s.right_axis ? " (right axis)" : "");
     }
-    write_file(path, svg + "</svg>\n");
+    io::write_text_file(path, svg + "</svg>\n", "plot");
 }
 
 void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels, int per_row) {
@@ -137,7 +118,7 @@ void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels,
             svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", ox + cell * (double(j) + 0.5), oy - 6,
                                escape(p.cols[std::size_t(j)]));
     }
-    write_file(path, svg + "</svg>\n");
+    io::write_text_file(path, svg + "</svg>\n", "plot");
 }
 
 std::string terminal_heatmap(const Heatmap& h, bool color) {

@@ -44,6 +44,13 @@ struct SafeTensors {
 /// \param dtype the dtype
 std::string_view safetensors_dtype(DType dtype);
 
+/// \brief Write \p text to \p path atomically, the way every file qkv saves is written: to a
+/// temporary file in the same directory, flushed to disk, then renamed over \p path. On failure
+/// \p path keeps its previous content, no temporary file is left, and qkv::Error is thrown.
+/// \param path the file to write \param text its whole content
+/// \param context what is being saved, for error messages (e.g. "plot")
+void write_text_file(const std::string& path, std::string_view text, std::string_view context);
+
 /// \brief Write \p tensors (and \p metadata) to \p path in the safetensors format, atomically:
 /// the bytes go to a temporary file in the same directory, which is flushed to disk and renamed
 /// over \p path only when complete. If anything fails, \p path keeps its previous content, no

@@ -20,7 +20,8 @@
 /// a loop of back-to-back calls.
 ///
 /// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...]
-/// [--cputime] [--settle MS]`.
+/// [--cputime] [--settle MS] [--shape M,N,K[,OP]]...`; each `--shape` (repeatable) replaces the
+/// built-in table, e.g. `--shape 2048,384,128,NT` for a linear layer's forward product.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -213,7 +214,19 @@ struct Options {
     std::string filter;
     std::string only;  // comma-separated contender names; empty: all
     int settle_ms = 0;  // sleep after each multi-threaded OpenBLAS sample
+    std::vector<Shape> shapes;  // from --shape; empty: the built-in table
 };
+
+// "M,N,K" or "M,N,K,OP" with OP two letters of N/T (op(A), op(B)), e.g. "2048,384,128,NT".
+Shape parse_shape(const std::string& text) {
+    long long m = 0, n = 0, k = 0;
+    char op[3] = {'N', 'N', 0};
+    const int got = std::sscanf(text.c_str(), "%lld,%lld,%lld,%2c", &m, &n, &k, op);
+    const bool op_ok = (op[0] == 'N' || op[0] == 'T') && (op[1] == 'N' || op[1] == 'T');
+    if (got < 3 || m < 1 || n < 1 || k < 1 || !op_ok)
+        qkv::fail("bench_gemm: --shape expects M,N,K[,NN|NT|TN|TT] with sizes >= 1, got '{}'", text);
+    return {"custom", m, n, k, op[0] == 'T', op[1] == 'T'};
+}
 
 Options parse(int argc, char** argv) {
     Options o;
@@ -233,9 +246,12 @@ Options parse(int argc, char** argv) {
             o.only.assign(1, ',').append(argv[++i]).append(1, ',');
         } else if (arg == "--filter" && i + 1 < argc) {
             o.filter = argv[++i];
+        } else if (arg == "--shape" && i + 1 < argc) {
+            o.shapes.push_back(parse_shape(argv[++i]));
         } else {
             qkv::fail("usage: bench_gemm [--quick] [--samples N] [--filter TEXT] "
-                      "[--only NAME,...] [--cputime] [--settle MS]; bad argument '{}'",
+                      "[--only NAME,...] [--cputime] [--settle MS] [--shape M,N,K[,OP]]...; "
+                      "bad argument '{}'",
                       arg);
         }
     }
@@ -274,7 +290,7 @@ int run(int argc, char** argv) {
     std::printf(" %6s %6s\n", "r1t", "r2t");
     std::mt19937 rng(1);
     std::vector<double> ratios1, ratios2;
-    for (const Shape& s : shape_table()) {
+    for (const Shape& s : options.shapes.empty() ? shape_table() : options.shapes) {
         const std::string label = s.group + " " + std::to_string(s.M);
         if (!options.filter.empty() && label.find(options.filter) == std::string::npos) continue;
         const auto r = measure(s, list, options.samples, options.target, options.settle_ms, rng);

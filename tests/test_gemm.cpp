@@ -1,5 +1,5 @@
 /// \file
-/// \brief Tests of the GEMM kernels (both backends) and of qkv::parallel_for.
+/// \brief Tests of the GEMM kernels (every backend the CPU runs) and of qkv::parallel_for.
 ///
 /// A reader learns here how to test a floating-point kernel without tautologies: every result
 /// is compared with an independent float64 computation, and the allowed error is not a magic
@@ -16,9 +16,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qkv/error.hpp"
@@ -150,25 +152,30 @@ private:
     int threads_;
 };
 
-const char* name(GemmBackend b) { return b == GemmBackend::avx2 ? "avx2" : "reference"; }
+const char* name(GemmBackend b) { return qkv::kernels::gemm_backend_name(b); }
 
 /// True when \p backend can run here; otherwise says why the section is skipped.
 bool available(GemmBackend backend) {
-    if (backend == GemmBackend::avx2 && !qkv::kernels::cpu_has_avx2_fma()) {
-        WARN("skipping the avx2 backend: this CPU or build has no AVX2+FMA");
+    if (!qkv::kernels::gemm_backend_available(backend)) {
+        WARN("skipping the " << name(backend) << " backend: this CPU or build does not have it");
         return false;
     }
     return true;
 }
 
-// Shapes that hit the kernel's edges: 1, tiles (6×16) and one past them, primes, K = 0, K just
-// past the KC = 384 block, M past the MC = 144 block, shapes big enough for the packed path and
-// for two threads (split by rows when M ≥ N, by columns otherwise).
+// Every backend; the tests skip (with a warning) those this CPU cannot run.
+#define ALL_BACKENDS GemmBackend::reference, GemmBackend::avx2, GemmBackend::avx512
+
+// Shapes that hit the kernels' edges: 1, tiles (6×16 for AVX2, 6×32 for AVX-512) and one past
+// them, primes, K = 0, K just past the KC blocks (384 for AVX2, 256 for AVX-512), M past the MC
+// blocks (144, 192), shapes big enough for the packed path and for two threads (split by rows
+// when M ≥ N, by columns otherwise).
 const std::vector<std::vector<i64>> kShapes = {
     {1, 1, 1},     {1, 1, 0},     {3, 2, 0},      {1, 17, 5},     {7, 1, 3},      {6, 16, 8},
     {5, 15, 1},    {7, 17, 9},    {13, 17, 19},   {31, 29, 37},   {12, 32, 64},   {64, 64, 64},
     {97, 101, 103}, {6, 16, 385}, {11, 23, 400},  {150, 40, 390}, {1, 300, 1000}, {300, 1, 700},
-    {20, 520, 300}, {310, 200, 513}, {145, 47, 64}, {700, 37, 200},
+    {20, 520, 300}, {310, 200, 513}, {145, 47, 64}, {700, 37, 200}, {6, 32, 257},
+    {13, 33, 260},  {193, 31, 100}, {200, 65, 300}, {5, 48, 520},
 };
 
 }  // namespace
@@ -190,7 +197,7 @@ TEST_CASE("the result checker rejects a slightly wrong product", "[gemm]") {
 }
 
 TEST_CASE("gemm matches a float64 reference on edge shapes", "[gemm]") {
-    const auto backend = GENERATE(GemmBackend::reference, GemmBackend::avx2);
+    const auto backend = GENERATE(ALL_BACKENDS);
     const int threads = GENERATE(1, 2);
     if (!available(backend)) return;
     const Setting setting(backend, threads);
@@ -211,7 +218,7 @@ TEST_CASE("gemm matches a float64 reference on edge shapes", "[gemm]") {
 }
 
 TEST_CASE("gemm matches a float64 reference on random shapes", "[gemm]") {
-    const auto backend = GENERATE(GemmBackend::reference, GemmBackend::avx2);
+    const auto backend = GENERATE(ALL_BACKENDS);
     const int threads = GENERATE(1, 2);
     if (!available(backend)) return;
     const Setting setting(backend, threads);
@@ -228,8 +235,34 @@ TEST_CASE("gemm matches a float64 reference on random shapes", "[gemm]") {
     }
 }
 
+TEST_CASE("the AVX2 and AVX-512 kernels give bit-identical results", "[gemm]") {
+    // Both sum each element of C in the same order (one FMA chain per KC = 384 block of k), so
+    // a training run does not depend on which kernel the CPU picks.
+    if (!available(GemmBackend::avx2) || !available(GemmBackend::avx512)) return;
+    const int threads = GENERATE(1, 2);
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<i64> size(1, 300), inner(1, 900), pad(0, 3);
+    std::uniform_int_distribution<int> coin(0, 1);
+    for (int trial = 0; trial < 25; ++trial) {
+        const Problem p{coin(rng) == 1, coin(rng) == 1, size(rng), size(rng), inner(rng),
+                        0.5f, trial % 2 == 0 ? 0.0f : 1.0f, pad(rng)};
+        const Operands o = make_operands(rng, p);
+        Matrix c2 = o.C, c512 = o.C;
+        for (auto [backend, c] : {std::pair{GemmBackend::avx2, &c2}, {GemmBackend::avx512, &c512}}) {
+            const Setting setting(backend, threads);
+            qkv::kernels::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, o.A.data.data(), o.A.ld,
+                               o.B.data.data(), o.B.ld, p.beta, c->data.data(), c->ld);
+        }
+        INFO("threads=" << threads << " " << describe(p));
+        bool same = true;
+        for (i64 i = 0; i < p.M; ++i)
+            for (i64 j = 0; j < p.N; ++j) same = same && c2.at(i, j) == c512.at(i, j);
+        CHECK(same);
+    }
+}
+
 TEST_CASE("gemm follows the BLAS rules for alpha = 0, beta = 0 and K = 0", "[gemm]") {
-    const auto backend = GENERATE(GemmBackend::reference, GemmBackend::avx2);
+    const auto backend = GENERATE(ALL_BACKENDS);
     if (!available(backend)) return;
     const Setting setting(backend, 1);
     const float nan = kNaN;
@@ -252,7 +285,7 @@ TEST_CASE("gemm follows the BLAS rules for alpha = 0, beta = 0 and K = 0", "[gem
 }
 
 TEST_CASE("gemm_batched matches per-matrix references, including broadcast operands", "[gemm]") {
-    const auto backend = GENERATE(GemmBackend::reference, GemmBackend::avx2);
+    const auto backend = GENERATE(ALL_BACKENDS);
     const int threads = GENERATE(1, 2);
     if (!available(backend)) return;
     const Setting setting(backend, threads);
@@ -332,14 +365,33 @@ TEST_CASE("gemm rejects bad arguments with qkv::Error", "[gemm]") {
 
 TEST_CASE("the backend can be switched and reports what it runs", "[gemm]") {
     const GemmBackend before = qkv::kernels::gemm_backend();
+    // Chosen by CPU (unless QKV_GEMM forced one): the widest vectors the CPU has.
+    const char* env = std::getenv("QKV_GEMM");
+    if (env == nullptr || *env == '\0' || std::string(env) == "auto") {
+        const GemmBackend best = qkv::kernels::cpu_has_avx512()     ? GemmBackend::avx512
+                                 : qkv::kernels::cpu_has_avx2_fma() ? GemmBackend::avx2
+                                                                    : GemmBackend::reference;
+        CHECK(before == best);
+    }
     qkv::kernels::set_gemm_backend(GemmBackend::reference);
     CHECK(qkv::kernels::gemm_backend() == GemmBackend::reference);
-    if (qkv::kernels::cpu_has_avx2_fma()) {
-        qkv::kernels::set_gemm_backend(GemmBackend::avx2);
-        CHECK(qkv::kernels::gemm_backend() == GemmBackend::avx2);
-    } else {
-        CHECK_THROWS_AS(qkv::kernels::set_gemm_backend(GemmBackend::avx2), qkv::Error);
+    CHECK(qkv::kernels::gemm_backend_available(GemmBackend::reference));
+    CHECK(qkv::kernels::gemm_backend_available(GemmBackend::avx2) ==
+          qkv::kernels::cpu_has_avx2_fma());
+    CHECK(qkv::kernels::gemm_backend_available(GemmBackend::avx512) ==
+          qkv::kernels::cpu_has_avx512());
+    // Every AVX-512 CPU has AVX2 and FMA, and the kernel may use them.
+    if (qkv::kernels::cpu_has_avx512()) CHECK(qkv::kernels::cpu_has_avx2_fma());
+    for (const GemmBackend b : {GemmBackend::avx2, GemmBackend::avx512}) {
+        INFO(name(b));
+        if (qkv::kernels::gemm_backend_available(b)) {
+            qkv::kernels::set_gemm_backend(b);
+            CHECK(qkv::kernels::gemm_backend() == b);
+        } else {
+            CHECK_THROWS_AS(qkv::kernels::set_gemm_backend(b), qkv::Error);
+        }
     }
+    CHECK(std::string(name(GemmBackend::avx512)) == "avx512");
     qkv::kernels::set_gemm_backend(before);
 }
 

@@ -6,7 +6,8 @@
 /// set_gemm_backend()), how the BLAS corner cases are settled once for every backend (K = 0 or
 /// α = 0 give C ← βC without touching A or B; β = 0 never reads C), when a product is big enough
 /// to split between cores and how it is split, and where the kernel's scratch memory comes from.
-/// This file is portable C++; it calls into gemm_avx2.cpp only after cpu_has_avx2_fma().
+/// This file is portable C++; it calls into gemm_avx2.cpp only after cpu_has_avx2_fma(), and into
+/// gemm_avx512.cpp only after cpu_has_avx512().
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -17,8 +18,9 @@
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/parallel.hpp"
 
-#ifdef QKV_HAVE_AVX2_KERNEL
-#include "gemm_avx2.hpp"
+#if defined(QKV_HAVE_AVX2_KERNEL) || defined(QKV_HAVE_AVX512_KERNEL)
+#define QKV_HAVE_SIMD_KERNEL 1
+#include "gemm_simd.hpp"
 #endif
 
 namespace qkv::kernels {
@@ -38,18 +40,28 @@ constexpr double kL2Bytes = 1024.0 * 1024.0;
 // qkv::Error the program can catch instead of an abort before main().
 std::atomic<int> g_backend{-1};
 
+constexpr GemmBackend kAllBackends[] = {GemmBackend::reference, GemmBackend::avx2,
+                                         GemmBackend::avx512};
+
+// The fastest backend this CPU runs: wider vectors first.
+GemmBackend best_backend() {
+    if (cpu_has_avx512()) return GemmBackend::avx512;
+    if (cpu_has_avx2_fma()) return GemmBackend::avx2;
+    return GemmBackend::reference;
+}
+
 GemmBackend backend_from_environment() {
     const char* env = std::getenv("QKV_GEMM");
-    if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0)
-        return cpu_has_avx2_fma() ? GemmBackend::avx2 : GemmBackend::reference;
-    if (std::strcmp(env, "reference") == 0) return GemmBackend::reference;
-    if (std::strcmp(env, "avx2") == 0) {
-        if (!cpu_has_avx2_fma())
-            fail("QKV_GEMM=avx2: this CPU (or this build) has no AVX2+FMA kernel; "
-                 "use QKV_GEMM=reference");
-        return GemmBackend::avx2;
+    if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0) return best_backend();
+    for (const GemmBackend b : kAllBackends) {
+        if (std::strcmp(env, gemm_backend_name(b)) != 0) continue;
+        if (!gemm_backend_available(b))
+            fail("QKV_GEMM={}: this CPU (or this build) has no {} kernel; use QKV_GEMM=auto or "
+                 "QKV_GEMM=reference",
+                 env, b == GemmBackend::avx2 ? "AVX2+FMA" : "AVX-512");
+        return b;
     }
-    fail("QKV_GEMM: expected 'reference', 'avx2' or 'auto', got '{}'", env);
+    fail("QKV_GEMM: expected 'reference', 'avx2', 'avx512' or 'auto', got '{}'", env);
 }
 
 // The checks every entry point shares. Strides are checked against the stored shapes: a
@@ -75,7 +87,7 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
         for (i64 j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
-#ifdef QKV_HAVE_AVX2_KERNEL
+#ifdef QKV_HAVE_SIMD_KERNEL
 
 // Per-thread scratch for the packed panels, 64-byte aligned (one cache line; also what the
 // aligned AVX stores need). It only grows, so steady-state calls never allocate.
@@ -97,23 +109,34 @@ float* scratch(i64 floats) {
     return buffer.data;
 }
 
-void avx2_serial(const detail::GemmF32& g) {
-    detail::gemm_avx2(g, scratch(detail::gemm_avx2_scratch_floats(g)));
+// The kernel of a SIMD backend. Asked for only after the CPU check (the ISA file may use its
+// instructions even in the function that describes the kernel).
+const detail::GemmKernel& simd_kernel(GemmBackend backend) {
+    if (backend == GemmBackend::avx512) {
+        static const detail::GemmKernel k = detail::gemm_avx512_kernel();
+        return k;
+    }
+    static const detail::GemmKernel k = detail::gemm_avx2_kernel();
+    return k;
+}
+
+void simd_serial(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
+    kernel.run(g, scratch(kernel.scratch_floats(g)));
 }
 
 // Splits C into blocks, of rows when C is tall, of columns when it is wide, in whole micro-tiles
-// (6 rows or 16 columns); parallel_for hands the blocks to the threads. Each block runs the
-// serial algorithm with the thread's own packed buffers: no synchronisation at all, at the
+// (MR = 6 rows, or NR = 16 (AVX2) / 32 (AVX-512) columns); parallel_for hands the blocks to the
+// threads. Each block runs the serial algorithm with the thread's own packed buffers: no synchronisation at all, at the
 // price of packing the shared operand once per block (see below for what that costs).
-void avx2_threaded(const detail::GemmF32& g) {
+void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
     const double flops = 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) *
                          static_cast<double>(g.K);
     if (num_threads() < 2 || flops < 2 * kMinFlopsPerThread || in_parallel_region()) {
-        avx2_serial(g);
+        simd_serial(kernel, g);
         return;
     }
     const bool split_rows = g.M >= g.N;
-    const i64 unit = split_rows ? 6 : 16;
+    const i64 unit = split_rows ? kernel.mr : kernel.nr;
     const i64 extent = split_rows ? g.M : g.N;
     const i64 count = (extent + unit - 1) / unit;
     const double flops_per_unit = flops / static_cast<double>(count);
@@ -143,7 +166,7 @@ void avx2_threaded(const detail::GemmF32& g) {
             part.B = g.trans_b ? g.B + first * g.ldb : g.B + first;
             part.C = g.C + first;
         }
-        avx2_serial(part);
+        simd_serial(kernel, part);
     });
 }
 
@@ -154,9 +177,10 @@ void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A
               const float* B, i64 ldb, float beta, float* C, i64 ldc) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
-#ifdef QKV_HAVE_AVX2_KERNEL
-    if (gemm_backend() == GemmBackend::avx2)
-        return avx2_threaded({ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+#ifdef QKV_HAVE_SIMD_KERNEL
+    if (const GemmBackend backend = gemm_backend(); backend != GemmBackend::reference)
+        return simd_threaded(simd_kernel(backend),
+                             {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
 #endif
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -186,7 +210,7 @@ void batched(Gemm gemm_one, bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, cons
         for (i64 b = lo; b < hi; ++b)
             gemm_one(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
     };
-    // A product big enough for gemm to split between threads (f32, AVX2) is split there:
+    // A product big enough for gemm to split between threads (f32, SIMD) is split there:
     // splitting the batch instead would leave cores idle whenever the batch count is not a
     // multiple of the thread count.
     if (flops >= 2 * kMinFlopsPerThread) return one_by_one(0, batch);
@@ -205,11 +229,31 @@ GemmBackend gemm_backend() {
     return static_cast<GemmBackend>(b);
 }
 
+const char* gemm_backend_name(GemmBackend backend) {
+    switch (backend) {
+        case GemmBackend::reference: return "reference";
+        case GemmBackend::avx2: return "avx2";
+        case GemmBackend::avx512: return "avx512";
+    }
+    return "unknown";
+}
+
+bool gemm_backend_available(GemmBackend backend) {
+    switch (backend) {
+        case GemmBackend::reference: return true;
+        case GemmBackend::avx2: return cpu_has_avx2_fma();
+        case GemmBackend::avx512: return cpu_has_avx512();
+    }
+    return false;
+}
+
 void set_gemm_backend(GemmBackend backend) {
-    if (backend == GemmBackend::avx2 && !cpu_has_avx2_fma())
-        fail("set_gemm_backend: this CPU (or this build) has no AVX2+FMA kernel");
-    if (backend != GemmBackend::avx2 && backend != GemmBackend::reference)
+    if (backend != GemmBackend::reference && backend != GemmBackend::avx2 &&
+        backend != GemmBackend::avx512)
         fail("set_gemm_backend: unknown backend {}", static_cast<int>(backend));
+    if (!gemm_backend_available(backend))
+        fail("set_gemm_backend: this CPU (or this build) has no {} kernel",
+             backend == GemmBackend::avx2 ? "AVX2+FMA" : "AVX-512");
     g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
 }
 

@@ -1,5 +1,6 @@
 /// \file
-/// \brief Benchmark: GFLOP/s of qkv's GEMM (AVX2 at 1 and 2 threads, reference) against OpenBLAS.
+/// \brief Benchmark: GFLOP/s of qkv's GEMM (AVX-512 and AVX2 at 1 and 2 threads, reference)
+/// against OpenBLAS.
 ///
 /// A reader learns here how to time a kernel honestly on a small shared machine. Every
 /// contender runs on the same data in the same process; measurements are *interleaved* (sample 1
@@ -19,7 +20,11 @@
 /// is 0, which keeps its workers spinning through the interleaved qkv samples, as they would in
 /// a loop of back-to-back calls.
 ///
-/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only qkv1t,blas1t,...]
+/// Contenders: `q512-1t`, `q512-2t` (the AVX-512 backend, when the CPU has it), `avx2-1t`,
+/// `avx2-2t`, `blas1t`, `blas2t` and `ref1t`. The ratio columns compare the fastest qkv backend
+/// this CPU runs (the one `QKV_GEMM=auto` picks) with OpenBLAS at the same thread count.
+///
+/// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only q512-1t,blas1t,...]
 /// [--cputime] [--settle MS] [--shape M,N,K[,OP]]...`; each `--shape` (repeatable) replaces the
 /// built-in table, e.g. `--shape 2048,384,128,NT` for a linear layer's forward product.
 #include <algorithm>
@@ -109,17 +114,26 @@ void run_qkv(const Shape& s, Data& d) {
                        d.C.data(), d.ldc);
 }
 
+// The contender name of a qkv SIMD backend at a thread count: "q512-1t", "avx2-2t".
+std::string qkv_name(qkv::kernels::GemmBackend b, int threads) {
+    return std::string(b == qkv::kernels::GemmBackend::avx512 ? "q512" : "avx2") + "-" +
+           std::to_string(threads) + "t";
+}
+
 std::vector<Contender> contenders() {
     std::vector<Contender> list;
     auto always = [](const Shape&) { return true; };
     for (int threads : {1, 2}) {
-        list.push_back({"qkv" + std::to_string(threads) + "t",
-                        [threads](const Shape& s, Data& d) {
-                            qkv::kernels::set_gemm_backend(qkv::kernels::GemmBackend::avx2);
-                            qkv::set_num_threads(threads);
-                            run_qkv(s, d);
-                        },
-                        always});
+        for (const auto backend : {qkv::kernels::GemmBackend::avx512, qkv::kernels::GemmBackend::avx2}) {
+            if (!qkv::kernels::gemm_backend_available(backend)) continue;
+            list.push_back({qkv_name(backend, threads),
+                            [threads, backend](const Shape& s, Data& d) {
+                                qkv::kernels::set_gemm_backend(backend);
+                                qkv::set_num_threads(threads);
+                                run_qkv(s, d);
+                            },
+                            always});
+        }
 #ifdef QKV_BENCH_OPENBLAS
         list.push_back({"blas" + std::to_string(threads) + "t",
                         [threads](const Shape& s, Data& d) {
@@ -281,10 +295,12 @@ int run(int argc, char** argv) {
             item.append(c.name).append(1, ',');
             return options.only.find(item) == std::string::npos;
         });
-    const int q1 = index_of(list, "qkv1t"), q2 = index_of(list, "qkv2t");
+    const auto best = qkv::kernels::cpu_has_avx512() ? qkv::kernels::GemmBackend::avx512
+                                                      : qkv::kernels::GemmBackend::avx2;
+    const int q1 = index_of(list, qkv_name(best, 1)), q2 = index_of(list, qkv_name(best, 2));
     const int b1 = index_of(list, "blas1t"), b2 = index_of(list, "blas2t");
-    std::printf("GFLOP/s, median of %d interleaved samples; ratio = qkv / OpenBLAS\n",
-                options.samples);
+    std::printf("GFLOP/s, median of %d interleaved samples; ratio = qkv %s / OpenBLAS\n",
+                options.samples, qkv::kernels::gemm_backend_name(best));
     std::printf("%-11s %5s %5s %5s %2s", "group", "M", "N", "K", "op");
     for (const auto& c : list) std::printf(" %7s", c.name.c_str());
     std::printf(" %6s %6s\n", "r1t", "r2t");

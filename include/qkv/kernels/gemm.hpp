@@ -4,8 +4,8 @@
 /// This header is the whole interface between qkv's tensors and its fastest loops. A reader learns
 /// here the BLAS-style contract \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$
 /// on raw row-major pointers with leading dimensions, why transposed operands are flags rather than
-/// copies (backward needs \f$ dA = dC\,B^\top \f$ and \f$ dB = A^\top dC \f$), and how the fast AVX2
-/// path is chosen at run time with a portable reference path always available.
+/// copies (backward needs \f$ dA = dC\,B^\top \f$ and \f$ dB = A^\top dC \f$), and how the fast
+/// AVX-512 or AVX2 path is chosen at run time with a portable reference path always available.
 /// Kernels know nothing of tensors: only pointers, sizes and strides.
 #pragma once
 
@@ -17,6 +17,7 @@ namespace qkv::kernels {
 enum class GemmBackend {
     reference,  ///< the plain loops in gemm_reference.cpp: portable, readable, slow
     avx2,       ///< the packed, blocked, register-tiled AVX2/FMA kernel in gemm_avx2.cpp
+    avx512,     ///< the same algorithm on 512-bit vectors (6×32 tiles), in gemm_avx512.cpp
 };
 
 /// \brief \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$ in float32, row-major.
@@ -28,7 +29,7 @@ enum class GemmBackend {
 /// with \p beta = 1 the product is accumulated into C (how backward adds gradients in place).
 /// K = 0 or \p alpha = 0 give \f$ C \leftarrow \beta C \f$ without reading A or B.
 ///
-/// Runs on the backend gemm_backend() names. On the AVX2 backend, products of more than about
+/// Runs on the backend gemm_backend() names. On the SIMD backends, products of more than about
 /// 4 MFLOP (2·M·N·K; roughly 128³) are split between qkv::num_threads() threads; smaller ones,
 /// and every call made from inside a qkv::parallel_for, stay on the calling thread.
 /// Bad sizes or strides (negative sizes, ld smaller than the stored row, null pointers with a
@@ -90,18 +91,35 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, 
                     double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
                     double beta, double* C, std::int64_t ldc);
 
-/// \brief The backend gemm() uses now. Chosen on first use: `avx2` when the CPU has AVX2 and
-/// FMA, unless the environment variable `QKV_GEMM` says otherwise: `reference` forces the
-/// portable path, `avx2` insists on the fast one (qkv::Error if the CPU lacks it), `auto` or
-/// unset picks by CPU; any other value throws qkv::Error.
+/// \brief The backend gemm() uses now. Chosen on first use, by CPU: `avx512` when the CPU has
+/// AVX-512F (and AVX2+FMA), else `avx2` when it has AVX2 and FMA, else `reference`; unless the
+/// environment variable `QKV_GEMM` says otherwise: `reference` forces the portable path, `avx2` or
+/// `avx512` insists on that kernel (qkv::Error if the CPU lacks it), `auto` or unset picks by CPU;
+/// any other value throws qkv::Error.
+/// \return the backend in use
 GemmBackend gemm_backend();
 
-/// \brief Force a backend (tests and the matmul tutorial compare both in one binary).
-/// Throws qkv::Error when asking for `avx2` on a CPU without AVX2+FMA.
+/// \brief Force a backend (tests and the matmul tutorial compare them in one binary).
+/// Throws qkv::Error when asking for a SIMD backend the CPU (or the build) lacks.
 /// \param backend the backend to use from now on
 void set_gemm_backend(GemmBackend backend);
 
 /// \brief True when this CPU supports AVX2 and FMA (and the binary was built with the AVX2 kernel).
 bool cpu_has_avx2_fma();
+
+/// \brief Whether this CPU supports AVX-512F, AVX2 and FMA (and the binary was built with the
+/// AVX-512 kernel).
+/// \return true when GemmBackend::avx512 can run
+bool cpu_has_avx512();
+
+/// \brief The backend's name as `QKV_GEMM` spells it: "reference", "avx2" or "avx512".
+/// \param backend a backend
+/// \return its name (a static string)
+const char* gemm_backend_name(GemmBackend backend);
+
+/// \brief Whether \p backend can run on this CPU and build (reference always can).
+/// \param backend a backend
+/// \return true when set_gemm_backend(backend) would succeed
+bool gemm_backend_available(GemmBackend backend);
 
 }  // namespace qkv::kernels

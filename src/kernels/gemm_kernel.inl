@@ -1,0 +1,503 @@
+/// \file
+/// \brief The fast single-precision GEMM, written once for any SIMD width: packing, cache
+/// blocking and an MR×NR register-tiled FMA micro-kernel.
+///
+/// This file is the end of a ladder that every optimised BLAS climbs. A reader learns here why
+/// each rung exists and what it buys. It is not compiled on its own: gemm_avx2.cpp and
+/// gemm_avx512.cpp each describe their instruction set in a small *traits* struct (the vector
+/// type, how many floats it holds, load/store/FMA/broadcast, masked load/store for edge tiles,
+/// and the block sizes that suit it) and then include this file, so the same algorithm is
+/// compiled twice, once per ISA, with no copy of it to drift apart. The ladder, with the numbers
+/// of the machines qkv was measured on:
+///
+/// 1. **Naive i-j-k** (gemm_reference.cpp): the inner loop walks B down a column, a new cache
+///    line per multiply-add, and its sum is one long dependency chain the compiler may not
+///    reorder: 5–9 GFLOP/s at 32³–128³ (the `ref1t` column of bench_gemm), far less once B
+///    no longer fits in cache.
+/// 2. **Loop order i-k-j**: the inner loop now walks a row of B and a row of C contiguously, so the
+///    compiler can vectorise it; but every step loads and stores C, so memory traffic, not
+///    arithmetic, sets the speed.
+/// 3. **Blocking**: work on tiles small enough to stay in cache, so each float fetched from memory
+///    is used many times instead of once. Three levels, one per cache (KC, MC, NC in the traits).
+/// 4. **Packing**: copy each tile into a contiguous, aligned buffer in exactly the order the inner
+///    kernel reads it. Strides, transposes and TLB misses are paid once per tile, during the copy;
+///    the inner loop then reads two sequential streams. Edge tiles are zero-padded, so the inner
+///    loop never needs a bounds check.
+/// 5. **Register tiling (the micro-kernel)**: a 6×NR block of C lives in 12 vector registers for
+///    the whole K loop, NR = 2 vectors (16 floats with AVX2, 32 with AVX-512). Each step loads one
+///    row of B (2 loads), broadcasts 6 floats of A, and issues 12 FMAs: 12 FMAs per 8 loads, enough
+///    to keep both FMA pipes busy every cycle. AVX2 reaches ~90 % of a Zen 5 core's 117 GFLOP/s.
+/// 6. **Wider vectors** (AVX-512, gemm_avx512.cpp): the same 12 FMAs now each do 16 multiply-adds
+///    instead of 8, so the same loop does twice the work per cycle, on a core whose two FMA pipes
+///    are 512 bits wide (Intel Sapphire Rapids: 246 GFLOP/s per core against 132 with AVX2). The
+///    packed panels of B get twice as wide, so the cache blocks are re-sized (see the traits).
+/// 7. **Threads** (gemm_dispatch.cpp): split C between cores. Each core runs this file's serial
+///    algorithm on its own block of C.
+///
+/// The shapes in a small transformer are often too small for rung 4 to pay (attention products
+/// with T = 16–128 and head size 16–64): copying A costs about as much as using it a few times.
+/// For those, a *direct* path runs the same micro-kernel straight on A as stored and packs B only
+/// when it must (transposed B, or a last panel narrower than NR columns).
+///
+/// Rules for this file (see gemm_simd.hpp): only intrinsics, the traits and plain functions; no
+/// library templates; everything inside the anonymous namespace, so that each ISA file gets a
+/// private copy. The including file instantiates `Gemm<Traits>` with its own traits struct.
+// NOLINTBEGIN(misc-definitions-in-headers): an implementation file included once per ISA file.
+#include <immintrin.h>
+
+#include "gemm_simd.hpp"
+
+namespace qkv::detail {
+namespace {
+
+using i64 = std::int64_t;
+
+constexpr i64 imin(i64 a, i64 b) { return a < b ? a : b; }
+constexpr i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
+constexpr i64 round_up(i64 a, i64 b) { return ceil_div(a, b) * b; }
+
+/// The whole algorithm for one ISA, as static functions of a class template: `Gemm<Avx2>` and
+/// `Gemm<Avx512>` are two independent instantiations, each compiled in its own file with its own
+/// compiler flags.
+template <class Isa>
+struct Gemm {
+    using Vec = typename Isa::Vec;
+    using Mask = typename Isa::Mask;
+
+    // -----------------------------------------------------------------------------------------
+    // Block sizes (chosen, and explained, in the traits of each ISA)
+    //
+    // MR×NR is the register tile: MR rows of C, NR = 2 vectors of columns. With 6 rows the tile
+    // needs 12 accumulators, one row of B 2 registers and the broadcast element of A 1: 15, which
+    // fits AVX2's 16 registers (AVX-512 has 32 and could hold a bigger tile). 12 independent FMAs
+    // per step hide the 4-cycle FMA latency on 2 pipes (at least 8 are needed).
+    // -----------------------------------------------------------------------------------------
+    static constexpr i64 kLanes = Isa::kLanes;
+    static constexpr i64 kMR = 6;
+    static constexpr i64 kNR = 2 * kLanes;
+    // KC also fixes the rounding: each element of C is summed as one FMA chain per KC block of
+    // k, in order, whatever the vector width. Both ISAs use KC = 384, so the AVX2 and AVX-512
+    // kernels return bit-identical results (a test checks it).
+    static constexpr i64 kKC = Isa::kKC;
+    static constexpr i64 kMC = Isa::kMC;
+    static constexpr i64 kNC = Isa::kNC;
+
+    // The direct (unpacked) path is used when the whole K dimension fits one KC block and one
+    // of the operands is small enough to stay in L2 while it is re-read (see gemm_direct).
+    static constexpr i64 kDirectMaxK = kKC;
+    static constexpr i64 kDirectMaxBytes = Isa::kDirectMaxBytes;
+
+    static_assert(kMC % kMR == 0 && kNC % kNR == 0, "blocks must hold whole panels");
+    static_assert(kNR % 8 == 0, "B panels are transposed 8 columns at a time");
+
+    // Splits `total` into ceil(total/block) near-equal pieces rounded up to `unit`, so that e.g.
+    // K = 400 runs as 2 blocks of 200 rather than 384 and a wasteful 16.
+    static constexpr i64 balanced_block(i64 total, i64 block, i64 unit) {
+        const i64 pieces = ceil_div(total, block);
+        return round_up(ceil_div(total, pieces), unit);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Packing
+    // -----------------------------------------------------------------------------------------
+
+    // Copies rows [i0, i0+mc) × columns [k0, k0+kc) of op(A) into MR-row panels: panel p holds
+    // rows i0+p·MR ... as kc columns of MR consecutive floats (element (r, k) at
+    // panel[k·MR + r]), which is the order the micro-kernel broadcasts them. Rows past the edge
+    // are zero, so the last panel multiplies harmlessly.
+    static void pack_a(const GemmF32& g, i64 i0, i64 mc, i64 k0, i64 kc, float* out) {
+        for (i64 ip = 0; ip < mc; ip += kMR) {
+            const i64 m = imin(kMR, mc - ip);
+            float* panel = out + ip * kc;
+            if (g.trans_a) {
+                // A is stored (K, M): the MR floats needed at each k are contiguous.
+                const float* src = g.A + k0 * g.lda + i0 + ip;
+                for (i64 k = 0; k < kc; ++k, src += g.lda)
+                    for (i64 r = 0; r < kMR; ++r) panel[k * kMR + r] = r < m ? src[r] : 0.0f;
+            } else {
+                // A is stored (M, K): read each of the m rows sequentially, scatter with stride MR.
+                for (i64 r = 0; r < kMR; ++r) {
+                    const float* src = g.A + (i0 + ip + r) * g.lda + k0;
+                    if (r < m)
+                        for (i64 k = 0; k < kc; ++k) panel[k * kMR + r] = src[k];
+                    else
+                        for (i64 k = 0; k < kc; ++k) panel[k * kMR + r] = 0.0f;
+                }
+            }
+        }
+    }
+
+    // Writes the 8×8 transpose of the rows src[0], src[ld], ... (8 floats each) to dst with row
+    // stride kNR: the classic unpack/shuffle/permute sequence, 24 instructions for 64 floats.
+    // Written with AVX (256-bit) intrinsics, which every ISA this file is compiled for has.
+    static void transpose_8x8(const float* src, i64 ld, float* dst) {
+        const __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
+        const __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+        const __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+        const __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+        // Interleave pairs of rows: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5] ...
+        const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+        // Gather 4-element columns within each 128-bit lane.
+        const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        // Join the low lanes (columns 0-3) and the high lanes (columns 4-7).
+        _mm256_store_ps(dst + 0 * kNR, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_store_ps(dst + 1 * kNR, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_store_ps(dst + 2 * kNR, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_store_ps(dst + 3 * kNR, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_store_ps(dst + 4 * kNR, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_store_ps(dst + 5 * kNR, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_store_ps(dst + 6 * kNR, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_store_ps(dst + 7 * kNR, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+
+    // Packs one NR-column panel of op(B) stored transposed, (N, K): column j of op(B) is row j
+    // of B, so every full group of 8 columns × 8 k is transposed in registers and the rest is
+    // copied element by element (zero past column n).
+    static void pack_b_panel_transposed(const GemmF32& g, i64 k0, i64 kc, i64 j0, i64 n,
+                                        float* panel) {
+        const float* src = g.B + j0 * g.ldb + k0;
+        const i64 full = n - n % 8;  // columns in whole groups of 8
+        i64 k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            for (i64 c = 0; c < full; c += 8)
+                transpose_8x8(src + c * g.ldb + k, g.ldb, panel + k * kNR + c);
+            for (i64 kk = k; kk < k + 8; ++kk)
+                for (i64 c = full; c < kNR; ++c)
+                    panel[kk * kNR + c] = c < n ? src[c * g.ldb + kk] : 0.0f;
+        }
+        for (; k < kc; ++k)
+            for (i64 c = 0; c < kNR; ++c) panel[k * kNR + c] = c < n ? src[c * g.ldb + k] : 0.0f;
+    }
+
+    // Packs one NR-column panel of op(B) stored as (K, N): each k contributes NR contiguous
+    // floats.
+    static void pack_b_panel(const GemmF32& g, i64 k0, i64 kc, i64 j0, i64 n, float* panel) {
+        const float* src = g.B + k0 * g.ldb + j0;
+        for (i64 k = 0; k < kc; ++k, src += g.ldb, panel += kNR) {
+            if (n == kNR) {
+                Isa::store_aligned(panel, Isa::load(src));
+                Isa::store_aligned(panel + kLanes, Isa::load(src + kLanes));
+            } else {
+                for (i64 c = 0; c < kNR; ++c) panel[c] = c < n ? src[c] : 0.0f;
+            }
+        }
+    }
+
+    // Copies columns [j0, j0+nc) × rows [k0, k0+kc) of op(B) into NR-column panels of kc×NR
+    // floats (element (k, c) at panel[k·NR + c]): one NR-float row per k step of the
+    // micro-kernel.
+    static void pack_b(const GemmF32& g, i64 k0, i64 kc, i64 j0, i64 nc, float* out) {
+        for (i64 jp = 0; jp < nc; jp += kNR) {
+            const i64 n = imin(kNR, nc - jp);
+            if (g.trans_b)
+                pack_b_panel_transposed(g, k0, kc, j0 + jp, n, out + jp * kc);
+            else
+                pack_b_panel(g, k0, kc, j0 + jp, n, out + jp * kc);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The micro-kernel
+    // -----------------------------------------------------------------------------------------
+
+    /// Where a micro-tile of C goes and how it is combined with the old C.
+    struct Tile {
+        float* c;     // top-left element of the tile in C
+        i64 ldc;      // row stride of C
+        i64 m, n;     // valid rows (≤ MR) and columns (≤ NR); the rest of the tile is discarded
+        float alpha;  // scale of the product
+        float beta;   // scale of the old C; 0 means C is not read
+    };
+
+    /// How the accumulators reach C: scales, and lane masks for a tile narrower than NR columns.
+    struct Store {
+        Vec alpha, beta;
+        Mask mask_lo, mask_hi;  // lane j is on when column j (resp. kLanes + j) is inside C
+        bool read_c;            // beta ≠ 0
+        bool full;              // all NR columns valid: plain loads and stores
+    };
+
+    static Store make_store(const Tile& t) {
+        return {Isa::set1(t.alpha), Isa::set1(t.beta), Isa::first_lanes(t.n),
+                Isa::first_lanes(t.n - kLanes), t.beta != 0.0f, t.n == kNR};
+    }
+
+    // One row of C ← alpha·acc (+ beta·C). Narrow edge tiles use masked loads and stores, which
+    // neither read nor write the masked-off columns (so they cannot fault past the end of C).
+    static void update_row(float* c, Vec lo, Vec hi, const Store& s) {
+        lo = Isa::mul(lo, s.alpha);
+        hi = Isa::mul(hi, s.alpha);
+        if (s.full) {
+            if (s.read_c) {
+                lo = Isa::fma(s.beta, Isa::load(c), lo);
+                hi = Isa::fma(s.beta, Isa::load(c + kLanes), hi);
+            }
+            Isa::store(c, lo);
+            Isa::store(c + kLanes, hi);
+            return;
+        }
+        if (s.read_c) {
+            lo = Isa::fma(s.beta, Isa::load_masked(c, s.mask_lo), lo);
+            hi = Isa::fma(s.beta, Isa::load_masked(c + kLanes, s.mask_hi), hi);
+        }
+        Isa::store_masked(c, s.mask_lo, lo);
+        Isa::store_masked(c + kLanes, s.mask_hi, hi);
+    }
+
+    // The heart of the library: C tile (kRows×NR) ← alpha · A panel (kRows×kc) · B panel
+    // (kc×NR) + beta · C, with kRows = 6 except in the last row strip of C (templated, so an edge
+    // tile of 4 rows does 8 FMAs per step instead of computing 2 rows of zeros).
+    //
+    // A's element (r, k) is read at a[row_offset[r] + k·a_step]; B's row k is NR contiguous
+    // floats at b + k·b_step. Packed operands use a = panel, row offsets 0..5, a_step = MR and
+    // b_step = NR; the direct path points straight into the caller's matrices.
+    //
+    // The twelve accumulators are twelve *named* variables, not an array: with `Vec c[6][2]`
+    // g++ 12 keeps the array in memory and reloads/stores it around every FMA, halving the speed.
+    // (Verify with `objdump -d --no-show-raw-insn gemm_avx2.cpp.o` (or gemm_avx512.cpp.o): the
+    // loop must contain 12 vfmadd231ps with register operands only, 2 vmovups loads and 6
+    // vbroadcastss.)
+    template <bool kPacked, int kRows>
+    static void micro_kernel(i64 kc, const float* a, const i64* row_offset, i64 a_step,
+                             const float* b, i64 b_step, const Tile& t) {
+        // For packed A the offsets and step are compile-time constants, so the compiler
+        // addresses all six broadcasts from one pointer.
+        const i64 o0 = kPacked ? 0 : row_offset[0], o1 = kPacked ? 1 : row_offset[1];
+        const i64 o2 = kPacked ? 2 : row_offset[2], o3 = kPacked ? 3 : row_offset[3];
+        const i64 o4 = kPacked ? 4 : row_offset[4], o5 = kPacked ? 5 : row_offset[5];
+        if (kPacked) a_step = kMR;
+        // Ask for the C tile now, so that its cache lines arrive while the k loop runs instead
+        // of stalling the write-back at the end (C rows are far apart: every row is a separate
+        // miss). First, middle and last column: a row of NR ≤ 32 floats spans at most 3 lines.
+        for (i64 r = 0; r < kRows; ++r) {
+            const char* row = reinterpret_cast<const char*>(t.c + r * t.ldc);
+            _mm_prefetch(row, _MM_HINT_T0);
+            _mm_prefetch(row + 4 * (t.n / 2), _MM_HINT_T0);
+            _mm_prefetch(row + 4 * (t.n - 1), _MM_HINT_T0);
+        }
+
+        Vec c00 = Isa::zero(), c01 = Isa::zero();
+        Vec c10 = Isa::zero(), c11 = Isa::zero();
+        Vec c20 = Isa::zero(), c21 = Isa::zero();
+        Vec c30 = Isa::zero(), c31 = Isa::zero();
+        Vec c40 = Isa::zero(), c41 = Isa::zero();
+        Vec c50 = Isa::zero(), c51 = Isa::zero();
+
+        // Unrolled 4×: the loop's own add/compare/branch then costs 5 instructions per 80, not
+        // per 20.
+#pragma GCC unroll 4
+        for (i64 k = 0; k < kc; ++k) {
+            const Vec b0 = Isa::load(b);
+            const Vec b1 = Isa::load(b + kLanes);
+            Vec x;
+            if constexpr (kRows > 0) {
+                x = Isa::broadcast(a + o0);
+                c00 = Isa::fma(x, b0, c00);
+                c01 = Isa::fma(x, b1, c01);
+            }
+            if constexpr (kRows > 1) {
+                x = Isa::broadcast(a + o1);
+                c10 = Isa::fma(x, b0, c10);
+                c11 = Isa::fma(x, b1, c11);
+            }
+            if constexpr (kRows > 2) {
+                x = Isa::broadcast(a + o2);
+                c20 = Isa::fma(x, b0, c20);
+                c21 = Isa::fma(x, b1, c21);
+            }
+            if constexpr (kRows > 3) {
+                x = Isa::broadcast(a + o3);
+                c30 = Isa::fma(x, b0, c30);
+                c31 = Isa::fma(x, b1, c31);
+            }
+            if constexpr (kRows > 4) {
+                x = Isa::broadcast(a + o4);
+                c40 = Isa::fma(x, b0, c40);
+                c41 = Isa::fma(x, b1, c41);
+            }
+            if constexpr (kRows > 5) {
+                x = Isa::broadcast(a + o5);
+                c50 = Isa::fma(x, b0, c50);
+                c51 = Isa::fma(x, b1, c51);
+            }
+            a += a_step;
+            b += b_step;
+        }
+
+        const Store s = make_store(t);
+        if constexpr (kRows > 0) update_row(t.c + 0 * t.ldc, c00, c01, s);
+        if constexpr (kRows > 1) update_row(t.c + 1 * t.ldc, c10, c11, s);
+        if constexpr (kRows > 2) update_row(t.c + 2 * t.ldc, c20, c21, s);
+        if constexpr (kRows > 3) update_row(t.c + 3 * t.ldc, c30, c31, s);
+        if constexpr (kRows > 4) update_row(t.c + 4 * t.ldc, c40, c41, s);
+        if constexpr (kRows > 5) update_row(t.c + 5 * t.ldc, c50, c51, s);
+    }
+
+    // Picks the kernel instance for the tile's number of rows.
+    template <bool kPacked>
+    static void micro_tile(i64 kc, const float* a, const i64* row_offset, i64 a_step,
+                           const float* b, i64 b_step, const Tile& t) {
+        switch (t.m) {
+            case 1: return micro_kernel<kPacked, 1>(kc, a, row_offset, a_step, b, b_step, t);
+            case 2: return micro_kernel<kPacked, 2>(kc, a, row_offset, a_step, b, b_step, t);
+            case 3: return micro_kernel<kPacked, 3>(kc, a, row_offset, a_step, b, b_step, t);
+            case 4: return micro_kernel<kPacked, 4>(kc, a, row_offset, a_step, b, b_step, t);
+            case 5: return micro_kernel<kPacked, 5>(kc, a, row_offset, a_step, b, b_step, t);
+            default: return micro_kernel<kPacked, 6>(kc, a, row_offset, a_step, b, b_step, t);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The packed (Goto/BLIS) path: five loops around the micro-kernel
+    // -----------------------------------------------------------------------------------------
+
+    // Loops 4 and 5: every MR×NR tile of one packed MC×KC block of A times one packed KC×NC
+    // block of B. The NR loop is outside, so an NR-column panel of B stays in L1 while the
+    // panels of A stream past it from L2.
+    static void macro_kernel(const float* a_pack, const float* b_pack, i64 mc, i64 nc, i64 kc,
+                             float* c, i64 ldc, float alpha, float beta) {
+        for (i64 jr = 0; jr < nc; jr += kNR) {
+            for (i64 ir = 0; ir < mc; ir += kMR) {
+                const Tile t{c + ir * ldc + jr, ldc, imin(kMR, mc - ir), imin(kNR, nc - jr), alpha,
+                             beta};
+                micro_tile<true>(kc, a_pack + ir * kc, nullptr, kMR, b_pack + jr * kc, kNR, t);
+            }
+        }
+    }
+
+    // The packed A block comes first in the scratch buffer; rounding its size up to 16 floats
+    // keeps the B block that follows on a 64-byte boundary (the aligned stores in pack_b need
+    // 32 bytes with AVX2, 64 with AVX-512).
+    static constexpr i64 a_pack_floats(i64 mc, i64 kc) { return round_up(mc * kc, 16); }
+
+    // Loops 1-3: NC columns of B at a time (L3), KC of the inner dimension at a time (L1
+    // panels), MC rows of A at a time (L2). Only the first KC block applies the caller's beta;
+    // later blocks add to what the first one wrote (beta = 1).
+    static void gemm_packed(const GemmF32& g, float* scratch) {
+        const i64 kc_max = balanced_block(g.K, kKC, 1);
+        const i64 mc_max = balanced_block(g.M, kMC, kMR);
+        float* a_pack = scratch;
+        float* b_pack = scratch + a_pack_floats(mc_max, kc_max);
+        for (i64 jc = 0; jc < g.N; jc += kNC) {
+            const i64 nc = imin(kNC, g.N - jc);
+            for (i64 pc = 0; pc < g.K; pc += kc_max) {
+                const i64 kc = imin(kc_max, g.K - pc);
+                pack_b(g, pc, kc, jc, nc, b_pack);
+                const float beta = pc == 0 ? g.beta : 1.0f;
+                for (i64 ic = 0; ic < g.M; ic += mc_max) {
+                    const i64 mc = imin(mc_max, g.M - ic);
+                    pack_a(g, ic, mc, pc, kc, a_pack);
+                    macro_kernel(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha,
+                                 beta);
+                }
+            }
+        }
+    }
+
+    static i64 packed_scratch_floats(const GemmF32& g) {
+        const i64 kc = balanced_block(g.K, kKC, 1);
+        const i64 mc = balanced_block(g.M, kMC, kMR);
+        const i64 nc = round_up(imin(kNC, g.N), kNR);
+        return a_pack_floats(mc, kc) + kc * nc;
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The direct path for small and skinny shapes
+    // -----------------------------------------------------------------------------------------
+
+    // Without packing, the operand that is re-read must come from L2: A (M×K) when the B panels
+    // are the outer loop, or B (K×N) when the A row strips are.
+    static bool a_fits_l2(const GemmF32& g) { return g.M * g.K * 4 <= kDirectMaxBytes; }
+    static bool b_fits_l2(const GemmF32& g) { return g.K * g.N * 4 <= kDirectMaxBytes; }
+
+    static bool use_direct(const GemmF32& g) {
+        return g.K <= kDirectMaxK && (a_fits_l2(g) || b_fits_l2(g));
+    }
+
+    // B panels need a copy only when op(B)'s rows are not contiguous (B transposed) or the
+    // panel is narrower than NR columns; these copies are K×NR floats each, a small fraction of
+    // the work.
+    static bool panel_needs_pack(const GemmF32& g, i64 n) { return g.trans_b || n < kNR; }
+
+    /// A view of op(A) as stored: row r starts at base + r·row_stride, consecutive k are a_step
+    /// apart.
+    struct DirectA {
+        const float* base;
+        i64 row_stride, a_step;
+    };
+
+    /// One NR-column panel of op(B): row k at panel + k·step.
+    struct DirectB {
+        const float* panel;
+        i64 step;
+    };
+
+    static DirectB direct_b(const GemmF32& g, const float* packed, i64 jr, i64 n) {
+        if (panel_needs_pack(g, n)) return {packed + jr * g.K, kNR};
+        return {g.B + jr, g.ldb};
+    }
+
+    // One micro-tile at (ir, jr), straight from A as stored. Rows past the bottom edge repeat
+    // the last valid row, so the kernel never reads outside A; the tile's m discards their
+    // results.
+    static void direct_tile(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i64 jr) {
+        const i64 m = imin(kMR, g.M - ir), n = imin(kNR, g.N - jr);
+        i64 offsets[kMR];
+        for (i64 r = 0; r < kMR; ++r) offsets[r] = imin(r, m - 1) * a.row_stride;
+        const Tile t{g.C + ir * g.ldc + jr, g.ldc, m, n, g.alpha, g.beta};
+        micro_tile<false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
+    }
+
+    // All of K in one go (K ≤ KC), A read in place: row r of op(A) starts at A + r·lda (k step
+    // 1) or, transposed, at A + r (k step lda). The loop order decides which operand is re-read:
+    // with the B panels outside, a K×NR panel stays in L1 and all of A is re-read from L2 once
+    // per panel; with the A strips outside, a 6×K strip stays in L1 and all of B is re-read once
+    // per strip.
+    static void gemm_direct(const GemmF32& g, float* scratch) {
+        const DirectA a{g.A, g.trans_a ? 1 : g.lda, g.trans_a ? g.lda : 1};
+        for (i64 jr = 0; jr < g.N; jr += kNR) {
+            const i64 n = imin(kNR, g.N - jr);
+            if (panel_needs_pack(g, n)) pack_b(g, 0, g.K, jr, n, scratch + jr * g.K);
+        }
+        // Re-read whichever operand is smaller (it is then the likelier to stay in L1 or L2).
+        if (a_fits_l2(g) && (!b_fits_l2(g) || g.M <= g.N)) {
+            for (i64 jr = 0; jr < g.N; jr += kNR) {
+                const DirectB b = direct_b(g, scratch, jr, imin(kNR, g.N - jr));
+                for (i64 ir = 0; ir < g.M; ir += kMR) direct_tile(g, a, b, ir, jr);
+            }
+        } else {
+            for (i64 ir = 0; ir < g.M; ir += kMR)
+                for (i64 jr = 0; jr < g.N; jr += kNR)
+                    direct_tile(g, a, direct_b(g, scratch, jr, imin(kNR, g.N - jr)), ir, jr);
+        }
+    }
+
+    static i64 direct_scratch_floats(const GemmF32& g) { return g.K * round_up(g.N, kNR); }
+
+    // -----------------------------------------------------------------------------------------
+    // Entry points
+    // -----------------------------------------------------------------------------------------
+
+    static i64 scratch_floats(const GemmF32& g) {
+        return use_direct(g) ? direct_scratch_floats(g) : packed_scratch_floats(g);
+    }
+
+    static void run(const GemmF32& g, float* scratch) {
+        if (use_direct(g))
+            gemm_direct(g, scratch);
+        else
+            gemm_packed(g, scratch);
+    }
+
+    static GemmKernel kernel() { return {kMR, kNR, &scratch_floats, &run}; }
+};
+
+}  // namespace
+}  // namespace qkv::detail
+// NOLINTEND(misc-definitions-in-headers)

@@ -376,35 +376,54 @@ struct Gemm {
     // 32 bytes with AVX2, 64 with AVX-512).
     static constexpr i64 a_pack_floats(i64 mc, i64 kc) { return round_up(mc * kc, 16); }
 
-    // Loops 1-3: NC columns of B at a time (L3), KC of the inner dimension at a time (L1
-    // panels), MC rows of A at a time (L2). Only the first KC block applies the caller's beta;
-    // later blocks add to what the first one wrote (beta = 1).
-    static void gemm_packed(const GemmF32& g, float* scratch) {
-        const i64 kc_max = balanced_block(g.K, kKC, 1);
+    // The packed path's blocks of B are cut at these sizes (KC balanced over K, see above).
+    static BlockSizes b_blocks(const GemmF32& g) {
+        const i64 kc = balanced_block(g.K, kKC, 1);
+        return {kc, kNC, kc * round_up(imin(kNC, g.N), kNR),
+                a_pack_floats(balanced_block(g.M, kMC, kMR), kc)};
+    }
+
+    // Packs NR-column panels [p0, p1) of the (pc, jc) block of B into b_pack, at the place the
+    // whole block's packing would put them: threads can pack disjoint panels of one block.
+    static void pack_b_panels(const GemmF32& g, i64 pc, i64 kc, i64 jc, i64 nc, i64 p0, i64 p1,
+                              float* b_pack) {
+        const i64 j0 = p0 * kNR, j1 = imin(p1 * kNR, nc);
+        if (j1 > j0) pack_b(g, pc, kc, jc + j0, j1 - j0, b_pack + j0 * kc);
+    }
+
+    // Loop 3 for rows [i0, i1) of C: MC rows of A at a time (L2), each packed into a_pack and
+    // multiplied with the packed (pc, jc) block of B. Only the first KC block applies the
+    // caller's beta; later blocks add to what the first one wrote (beta = 1).
+    static void multiply_rows(const GemmF32& g, const float* b_pack, i64 pc, i64 kc, i64 jc,
+                              i64 nc, i64 i0, i64 i1, float* a_pack) {
         const i64 mc_max = balanced_block(g.M, kMC, kMR);
+        const float beta = pc == 0 ? g.beta : 1.0f;
+        for (i64 ic = i0; ic < i1; ic += mc_max) {
+            const i64 mc = imin(mc_max, i1 - ic);
+            pack_a(g, ic, mc, pc, kc, a_pack);
+            macro_kernel(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha, beta);
+        }
+    }
+
+    // Loops 1-3: NC columns of B at a time (L3), KC of the inner dimension at a time (L1
+    // panels), MC rows of A at a time (L2).
+    static void gemm_packed(const GemmF32& g, float* scratch) {
+        const BlockSizes bs = b_blocks(g);
         float* a_pack = scratch;
-        float* b_pack = scratch + a_pack_floats(mc_max, kc_max);
-        for (i64 jc = 0; jc < g.N; jc += kNC) {
-            const i64 nc = imin(kNC, g.N - jc);
-            for (i64 pc = 0; pc < g.K; pc += kc_max) {
-                const i64 kc = imin(kc_max, g.K - pc);
-                pack_b(g, pc, kc, jc, nc, b_pack);
-                const float beta = pc == 0 ? g.beta : 1.0f;
-                for (i64 ic = 0; ic < g.M; ic += mc_max) {
-                    const i64 mc = imin(mc_max, g.M - ic);
-                    pack_a(g, ic, mc, pc, kc, a_pack);
-                    macro_kernel(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha,
-                                 beta);
-                }
+        float* b_pack = scratch + bs.a_pack_floats;
+        for (i64 jc = 0; jc < g.N; jc += bs.nc) {
+            const i64 nc = imin(bs.nc, g.N - jc);
+            for (i64 pc = 0; pc < g.K; pc += bs.kc) {
+                const i64 kc = imin(bs.kc, g.K - pc);
+                pack_b_panels(g, pc, kc, jc, nc, 0, ceil_div(nc, kNR), b_pack);
+                multiply_rows(g, b_pack, pc, kc, jc, nc, 0, g.M, a_pack);
             }
         }
     }
 
     static i64 packed_scratch_floats(const GemmF32& g) {
-        const i64 kc = balanced_block(g.K, kKC, 1);
-        const i64 mc = balanced_block(g.M, kMC, kMR);
-        const i64 nc = round_up(imin(kNC, g.N), kNR);
-        return a_pack_floats(mc, kc) + kc * nc;
+        const BlockSizes bs = b_blocks(g);
+        return bs.a_pack_floats + bs.b_pack_floats;
     }
 
     // -----------------------------------------------------------------------------------------
@@ -495,7 +514,12 @@ struct Gemm {
             gemm_packed(g, scratch);
     }
 
-    static GemmKernel kernel() { return {kMR, kNR, &scratch_floats, &run}; }
+    static bool packs(const GemmF32& g) { return !use_direct(g); }
+
+    static GemmKernel kernel() {
+        return {kMR,  kNR,      &scratch_floats, &run, &packs, &b_blocks, &pack_b_panels,
+                &multiply_rows};
+    }
 };
 
 }  // namespace

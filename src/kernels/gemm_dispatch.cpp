@@ -40,9 +40,14 @@ constexpr double kL2Bytes = 1024.0 * 1024.0;
 // qkv::Error the program can catch instead of an abort before main().
 std::atomic<int> g_backend{-1};
 
-// Set by the benchmark's hidden switch QKV_GEMM_PRIVATE_B=1: threads pack their own copy of B
-// (the older scheme), to measure what sharing it buys.
-std::atomic<bool> g_private_b_blocks{std::getenv("QKV_GEMM_PRIVATE_B") != nullptr};
+// QKV_GEMM_SHARED_B=1 (an experiment switch, read once at start-up) makes tall packed products
+// share one packed B between the threads (shared_b_threaded) instead of each thread packing its
+// own copy. Measured on Intel Sapphire Rapids, 2 threads, AVX-512 / AVX2, GFLOP/s, private vs
+// shared: 512³ 372/224 vs 339/220, 1024³ 336/224 vs 353/225, 384×128×2048 TN 282/205 vs
+// 272/191, 2048×128×512 319/210 vs 320/214: no gain (packing B is a few percent of the time, and
+// reading panels the other core packed costs cross-core traffic), so private copies stay the
+// default.
+std::atomic<bool> g_shared_b_blocks{std::getenv("QKV_GEMM_SHARED_B") != nullptr};
 
 constexpr GemmBackend kAllBackends[] = {GemmBackend::reference, GemmBackend::avx2,
                                          GemmBackend::avx512};
@@ -165,11 +170,11 @@ void shared_b_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& 
 }
 
 // Splits C into blocks, of rows when C is tall, of columns when it is wide, in whole micro-tiles
-// (MR = 6 rows, or NR = 16 (AVX2) / 32 (AVX-512) columns). A tall product on the packed path
-// shares one packed B between the threads (shared_b_threaded). Otherwise (wide C, or the direct
-// path, which packs little) parallel_for hands the blocks to the threads and each block runs the
-// serial algorithm with the thread's own packed buffers: no synchronisation at all, at the price
-// of packing the shared operand once per block (see below for what that costs).
+// (MR = 6 rows, or NR = 16 (AVX2) / 32 (AVX-512) columns); parallel_for hands the blocks to the
+// threads and each block runs the serial algorithm with the thread's own packed buffers: no
+// synchronisation at all, at the price of packing the shared operand once per block (see below
+// for what that costs). With QKV_GEMM_SHARED_B=1, a tall product on the packed path shares one
+// packed B instead (shared_b_threaded).
 void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
     const double flops = 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) *
                          static_cast<double>(g.K);
@@ -178,7 +183,7 @@ void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
         return;
     }
     const bool split_rows = g.M >= g.N;
-    if (split_rows && kernel.packs(g) && !g_private_b_blocks.load(std::memory_order_relaxed))
+    if (split_rows && kernel.packs(g) && g_shared_b_blocks.load(std::memory_order_relaxed))
         return shared_b_threaded(kernel, g, flops);
     const i64 unit = split_rows ? kernel.mr : kernel.nr;
     const i64 extent = split_rows ? g.M : g.N;

@@ -57,22 +57,28 @@ public:
     /// \brief Zero every parameter's gradient (the buffers are kept, so the next backward does not
     /// allocate). Note that a zeroed gradient is still *defined*: step() then updates with g = 0.
     void zero_grad();
-    /// The current learning rate \f$ \eta \f$.
+    /// \brief The current learning rate \f$ \eta \f$.
+    /// \return \f$ \eta \f$, as last set by the constructor, set_lr() or load_state()
     double lr() const { return lr_; }
     /// \brief Change the learning rate (what a schedule does before each step). Must be ≥ 0.
     /// \param lr the new learning rate
     void set_lr(double lr);
-    /// Number of step() calls so far (restored by load_state()).
+    /// \brief Number of step() calls so far (restored by load_state()).
+    /// \return the number of completed step() calls
     std::int64_t step_count() const { return step_; }
-    /// The parameters being optimised, with their names.
+    /// \brief The parameters being optimised, with their names.
+    /// \return the (name, tensor) pairs given to the constructor, in order
     const std::vector<nn::NamedTensor>& params() const { return params_; }
-    /// The optimizer's name: "SGD", "Adam" or "AdamW".
+    /// \brief The optimizer's name: "SGD", "Adam" or "AdamW".
+    /// \return the kind, as stored in OptimizerState::kind
     virtual std::string kind() const = 0;
-    /// Hyper-parameters by name, including "lr" (what checkpoints store in their metadata).
+    /// \brief Hyper-parameters by name, including "lr" (what checkpoints store in their metadata).
+    /// \return the hyper-parameters, keyed by name
     virtual std::map<std::string, double> hyper() const = 0;
 
     /// \brief A snapshot of the state: kind, step, hyper-parameters and *copies* of the buffers of
     /// every parameter updated so far, named `<param>.<slot>`.
+    /// \return the state; its tensors are copies, so later steps do not change it
     OptimizerState state() const;
     /// \brief Restore a state from state() (typically read back from a checkpoint). Checks
     /// everything first and changes nothing when it throws: the kind must match, the
@@ -106,10 +112,12 @@ protected:
     /// \brief Buffer \p slot of parameter \p i, created (zero-filled) on first use.
     /// \param i index into params()
     /// \param slot index into the slots given to the constructor
+    /// \return the buffer: a 0-d f64 tensor () for a scalar slot, else shaped like the parameter
     Tensor& buffer(std::size_t i, std::size_t slot);
     /// \brief True when buffer \p slot of parameter \p i exists already.
     /// \param i index into params()
     /// \param slot index into the slots
+    /// \return whether the buffer has been created
     bool has_buffer(std::size_t i, std::size_t slot) const { return buffers_[i][slot].defined(); }
     /// \brief Throw qkv::Error unless \p hyper has exactly the keys \p names (for set_hyper()).
     /// \param hyper the map to check
@@ -146,11 +154,14 @@ public:
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
     explicit SGD(std::vector<nn::NamedTensor> params, SGDOptions options = {});
-    /// "SGD"
+    /// \brief "SGD"
+    /// \return "SGD"
     std::string kind() const override { return "SGD"; }
-    /// lr, momentum, dampening, weight_decay, nesterov (0 or 1)
+    /// \brief lr, momentum, dampening, weight_decay, nesterov (0 or 1)
+    /// \return the five values keyed by those names
     std::map<std::string, double> hyper() const override;
-    /// The options in use (lr as set by set_lr()).
+    /// \brief The options in use (lr as set by set_lr()).
+    /// \return a copy of the options, with lr equal to lr()
     SGDOptions options() const;
 
 private:
@@ -188,11 +199,14 @@ public:
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
     explicit Adam(std::vector<nn::NamedTensor> params, AdamOptions options = {});
-    /// "Adam" (or "AdamW" for the derived class)
+    /// \brief "Adam" (or "AdamW" for the derived class)
+    /// \return "Adam", or "AdamW" when the weight decay is decoupled
     std::string kind() const override { return decoupled_ ? "AdamW" : "Adam"; }
-    /// lr, beta1, beta2, eps, weight_decay
+    /// \brief lr, beta1, beta2, eps, weight_decay
+    /// \return the five values keyed by those names
     std::map<std::string, double> hyper() const override;
-    /// The options in use (lr as set by set_lr()).
+    /// \brief The options in use (lr as set by set_lr()).
+    /// \return a copy of the options, with lr equal to lr()
     AdamOptions options() const;
 
 protected:
@@ -232,10 +246,13 @@ public:
 /// caller should skip that step. Returns n, the norm *before* clipping (worth logging).
 /// \param params the parameters whose gradients to clip
 /// \param max_norm the largest allowed norm (> 0)
+/// \return n, the global norm of the gradients before clipping (0 when none is defined; inf or NaN
+/// when a gradient is not finite)
 double clip_grad_norm(const std::vector<nn::NamedTensor>& params, double max_norm);
 /// \brief The same for unnamed parameters (`module.parameters()`).
 /// \param params the parameters whose gradients to clip
 /// \param max_norm the largest allowed norm (> 0)
+/// \return n, the global norm of the gradients before clipping
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 /// \brief A constant learning rate: lr_at(s) = lr for every step s.
@@ -243,6 +260,7 @@ struct ConstantLR {
     double lr = 1e-3;  ///< the learning rate
     /// \brief The learning rate for step \p step (counted from 0).
     /// \param step the step about to run
+    /// \return lr, whatever the step
     double lr_at(std::int64_t step) const;
 };
 
@@ -263,6 +281,7 @@ struct WarmupCosineLR {
     std::int64_t total_steps = 1;   ///< S (≥ W): where the decay ends
     /// \brief The learning rate for step \p step (counted from 0). Throws on invalid fields.
     /// \param step the step about to run (≥ 0)
+    /// \return lr(step), by the formula above
     double lr_at(std::int64_t step) const;
 };
 

@@ -29,14 +29,20 @@ public:
     /// \param command the subcommand (for messages) \param argv its arguments \param flags accepted flags
     Args(const std::string& command, const std::vector<std::string>& argv, const std::vector<Flag>& flags);
     /// \brief True when the flag was given. \param name flag name
+    /// \return whether `--name` appeared on the command line
     bool has(const std::string& name) const { return values_.count(name) != 0; }
     /// \brief String value or \p fallback. \param name flag name \param fallback default
+    /// \return the flag's value, or \p fallback when it was not given
     std::string str(const std::string& name, const std::string& fallback) const;
     /// \brief Integer value in [lo, hi] or \p fallback. \param name flag \param fallback default
     /// \param lo smallest allowed \param hi largest allowed
+    /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a
+    /// whole number or outside [lo, hi])
     long long integer(const std::string& name, long long fallback, long long lo, long long hi) const;
     /// \brief Real value in [lo, hi] or \p fallback. \param name flag \param fallback default
     /// \param lo smallest allowed \param hi largest allowed
+    /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a
+    /// number or outside [lo, hi])
     double real(const std::string& name, double fallback, double lo, double hi) const;
 
 private:

@@ -7,16 +7,23 @@
 
 namespace qkv::cli {
 
-/// `qkv train`: train a GPT on a toy task until it is perfect on held-out data. \param argv flags
+/// \brief `qkv train`: train a GPT on a toy task until it is perfect on held-out data. \param argv flags
+/// \return the exit status: 0 when the target accuracy was reached (or for `--help`), 1 when the
+/// step budget ran out first
 int train_command(const std::vector<std::string>& argv);
-/// `qkv eval`: held-out exact-match accuracy of a checkpoint. \param argv flags
+/// \brief `qkv eval`: held-out exact-match accuracy of a checkpoint. \param argv flags
+/// \return the exit status, 0 (errors are thrown)
 int eval_command(const std::vector<std::string>& argv);
-/// `qkv sample`: the model's answers to prompts. \param argv flags
+/// \brief `qkv sample`: the model's answers to prompts. \param argv flags
+/// \return the exit status, 0 (errors are thrown)
 int sample_command(const std::vector<std::string>& argv);
-/// `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
+/// \brief `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
+/// \return the exit status, 0 (errors are thrown)
 int attention_command(const std::vector<std::string>& argv);
 
-/// True when argv asks for help.
+/// \brief True when argv asks for help.
+/// \param argv a subcommand's arguments
+/// \return whether any of them is `--help` or `-h`
 bool wants_help(const std::vector<std::string>& argv);
 
 }  // namespace qkv::cli

@@ -17,8 +17,10 @@
 /// heads sit side by side in the channels (no transposes needed around multi-head attention).
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "detail.hpp"
+#include "vec.hpp"
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/ops.hpp"
 #include "qkv/parallel.hpp"
@@ -42,63 +44,74 @@ struct Layout {
     Operand q, k, v, o;
 };
 
-// The mask broadcast to (N, T_q, T_k) bytes, with the causal rule folded in (1 = blocked).
-// Empty when nothing is blocked.
+// The user's boolean mask broadcast to (N, T_q, T_k) bytes (1 = blocked); empty without one.
+// The causal rule needs no bytes: a causal row i simply ends after key i + T_k − T_q (see
+// causal_keys), and both rules together block a pair when either does.
 std::vector<std::uint8_t> build_mask(const char* op, const AttentionOptions& opt, const Shape& full, const Layout& L) {
     std::vector<std::uint8_t> m;
-    if (!opt.mask.defined() && !opt.causal) return m;
+    if (!opt.mask.defined()) return m;
+    if (opt.mask.dtype() != DType::b8)
+        fail("{}: mask must be a b8 tensor (true = blocked), got {} {}", op, dtype_name(opt.mask.dtype()),
+             shape_str(opt.mask.shape()));
+    const Shape b = broadcast_shapes(op, {&full, &opt.mask.shape()});
+    if (b != full)
+        fail("{}: mask {} does not broadcast to the scores' shape {}", op, shape_str(opt.mask.shape()), shape_str(full));
     m.assign(std::size_t(L.N * L.Tq * L.Tk), 0);
-    if (opt.mask.defined()) {
-        if (opt.mask.dtype() != DType::b8)
-            fail("{}: mask must be a b8 tensor (true = blocked), got {} {}", op, dtype_name(opt.mask.dtype()),
-                 shape_str(opt.mask.shape()));
-        const Shape b = broadcast_shapes(op, {&full, &opt.mask.shape()});
-        if (b != full)
-            fail("{}: mask {} does not broadcast to the scores' shape {}", op, shape_str(opt.mask.shape()), shape_str(full));
-        const BroadcastPlan<2> plan(full, {&full, &opt.mask.shape()});
-        const std::uint8_t* pm = opt.mask.data<std::uint8_t>();
-        plan.for_each_row([&](const auto& off, std::int64_t n, const auto& st) {
-            for (std::int64_t i = 0; i < n; ++i) m[std::size_t(off[0] + i)] = pm[off[1] + i * st[1]] ? 1 : 0;
-        });
-    }
-    if (opt.causal)
-        for (std::int64_t n = 0; n < L.N; ++n)
-            for (std::int64_t i = 0; i < L.Tq; ++i)
-                for (std::int64_t j = i + L.Tk - L.Tq + 1; j < L.Tk; ++j) m[std::size_t((n * L.Tq + i) * L.Tk + j)] = 1;
+    const BroadcastPlan<2> plan(full, {&full, &opt.mask.shape()});
+    const std::uint8_t* pm = opt.mask.data<std::uint8_t>();
+    plan.for_each_row([&](const auto& off, std::int64_t n, const auto& st) {
+        for (std::int64_t i = 0; i < n; ++i) m[std::size_t(off[0] + i)] = pm[off[1] + i * st[1]] ? 1 : 0;
+    });
     return m;
 }
 
-// Row softmax of S in place, −∞ at blocked pairs; an all-blocked row becomes zeros.
+// Keys query row i may see under the causal rule: 0 … i + T_k − T_q (the last T_q keys are the
+// queries' own positions), clamped to [0, T_k].
+std::int64_t causal_keys(std::int64_t i, std::int64_t Tq, std::int64_t Tk, bool causal) {
+    if (!causal) return Tk;
+    return std::clamp<std::int64_t>(i + Tk - Tq + 1, 0, Tk);
+}
+
+// Row softmax of S in place, −∞ at blocked pairs; an all-blocked row becomes zeros. Under the
+// causal rule only the first causal_keys() entries of a row take part; the rest become 0.
 template <class T>
-void masked_softmax_rows(T* S, const std::uint8_t* mask, std::int64_t Tq, std::int64_t Tk) {
+void masked_softmax_rows(T* S, const std::uint8_t* mask, bool causal, std::int64_t Tq, std::int64_t Tk) {
     for (std::int64_t i = 0; i < Tq; ++i) {
         T* row = S + i * Tk;
-        const std::uint8_t* mrow = mask ? mask + i * Tk : nullptr;
-        T m = -std::numeric_limits<T>::infinity();
-        for (std::int64_t j = 0; j < Tk; ++j)
-            if (!(mrow && mrow[j])) m = std::max(m, row[j]);
-        if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend to
-            for (std::int64_t j = 0; j < Tk; ++j) row[j] = 0;
-            continue;
+        const std::uint8_t* blocked = mask ? mask + i * Tk : nullptr;
+        const std::int64_t keys = causal_keys(i, Tq, Tk, causal);
+        if constexpr (std::is_same_v<T, float>)
+            softmax_row_f32(row, keys, blocked);
+        else
+            softmax_fibre(row, row, keys, 1, false, blocked);
+        std::fill(row + keys, row + Tk, T(0));
+    }
+}
+
+// dS = P ⊙ (dP − rowsum(dP ⊙ P)), row by row, in place over dP.
+template <class T>
+void softmax_rows_backward(const T* P, T* dS, std::int64_t Tq, std::int64_t Tk) {
+    for (std::int64_t i = 0; i < Tq; ++i) {
+        const T* prow = P + i * Tk;
+        T* drow = dS + i * Tk;
+        if constexpr (std::is_same_v<T, float>) {
+            softmax_row_backward_f32(prow, drow, drow, Tk, false);
+        } else {
+            T dot = 0;
+            for (std::int64_t j = 0; j < Tk; ++j) dot += drow[j] * prow[j];
+            for (std::int64_t j = 0; j < Tk; ++j) drow[j] = prow[j] * (drow[j] - dot);
         }
-        T s = 0;
-        for (std::int64_t j = 0; j < Tk; ++j) {
-            row[j] = (mrow && mrow[j]) ? T(0) : std::exp(row[j] - m);
-            s += row[j];
-        }
-        const T inv = T(1) / s;
-        for (std::int64_t j = 0; j < Tk; ++j) row[j] *= inv;
     }
 }
 
 // Forward of slice n:  S = scale·Q·Kᵀ,  P = softmax(S + M),  O = P·V
 template <class T>
 void forward_slice(const Layout& L, std::int64_t n, T scale, const T* q, const T* k, const T* v, T* o, T* P,
-                   const std::uint8_t* mask) {
+                   const std::uint8_t* mask, bool causal) {
     T* Pn = P + n * L.Tq * L.Tk;
     gemm(false, true, L.Tq, L.Tk, L.D, scale, q + L.q.offset(n, L.H), L.q.ld, k + L.k.offset(n, L.H), L.k.ld, T(0),
          Pn, L.Tk);
-    masked_softmax_rows(Pn, mask ? mask + n * L.Tq * L.Tk : nullptr, L.Tq, L.Tk);
+    masked_softmax_rows(Pn, mask ? mask + n * L.Tq * L.Tk : nullptr, causal, L.Tq, L.Tk);
     gemm(false, false, L.Tq, L.Dv, L.Tk, T(1), Pn, L.Tk, v + L.v.offset(n, L.H), L.v.ld, T(0), o + L.o.offset(n, L.H),
          L.o.ld);
 }
@@ -113,13 +126,7 @@ void backward_slice(const Layout& L, std::int64_t n, T scale, const T* q, const 
     if (dv) gemm(true, false, L.Tk, L.Dv, L.Tq, T(1), Pn, L.Tk, dOn, L.o.ld, T(1), dv + L.v.offset(n, L.H), L.v.ld);
     if (!dq && !dk) return;
     gemm(false, true, L.Tq, L.Tk, L.Dv, T(1), dOn, L.o.ld, v + L.v.offset(n, L.H), L.v.ld, T(0), dS, L.Tk);
-    for (std::int64_t i = 0; i < L.Tq; ++i) {
-        const T* prow = Pn + i * L.Tk;
-        T* drow = dS + i * L.Tk;
-        T dot = 0;
-        for (std::int64_t j = 0; j < L.Tk; ++j) dot += drow[j] * prow[j];
-        for (std::int64_t j = 0; j < L.Tk; ++j) drow[j] = prow[j] * (drow[j] - dot);
-    }
+    softmax_rows_backward(Pn, dS, L.Tq, L.Tk);
     if (dq) gemm(false, false, L.Tq, L.D, L.Tk, scale, dS, L.Tk, k + L.k.offset(n, L.H), L.k.ld, T(1), dq + L.q.offset(n, L.H), L.q.ld);
     if (dk) gemm(true, false, L.Tk, L.D, L.Tq, scale, dS, L.Tk, q + L.q.offset(n, L.H), L.q.ld, T(1), dk + L.k.offset(n, L.H), L.k.ld);
 }
@@ -145,7 +152,7 @@ Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const 
         T* pp = P.data<T>();
         const std::uint8_t* pm = mask.empty() ? nullptr : mask.data();
         parallel_for(0, L.N, kSliceGrain, [&](std::int64_t lo, std::int64_t hi) {
-            for (std::int64_t n = lo; n < hi; ++n) forward_slice(L, n, T(scale), pq, pk, pv, po, pp, pm);
+            for (std::int64_t n = lo; n < hi; ++n) forward_slice(L, n, T(scale), pq, pk, pv, po, pp, pm, opt.causal);
         });
     });
     if (opt.weights) *opt.weights = P.detach();

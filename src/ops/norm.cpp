@@ -56,6 +56,27 @@ void layer_norm_row_backward(const T* x, const T* gamma, const T* dy, const T* s
     }
 }
 
+// dγ_i (+)= Σ_rows dy_i·x̂_i and dβ_i (+)= Σ_rows dy_i for the columns i in [lo, hi), rows in order.
+// Either output may be null (not needed).
+template <class T>
+[[gnu::always_inline]] inline void layer_norm_param_grads(const T* x, const T* dy, const T* stats, std::int64_t R,
+                                                          std::int64_t C, std::int64_t lo, std::int64_t hi, T* dgamma,
+                                                          bool add_g, T* dbeta, bool add_b) {
+    for (std::int64_t i = lo; i < hi; ++i) {  // fresh buffers start from zero
+        if (dgamma && !add_g) dgamma[i] = T(0);
+        if (dbeta && !add_b) dbeta[i] = T(0);
+    }
+    for (std::int64_t r = 0; r < R; ++r) {
+        const T mu = stats[2 * r], rstd = stats[2 * r + 1];
+        const T* drow = dy + r * C;
+        const T* row = x + r * C;
+        if (dgamma)
+            for (std::int64_t i = lo; i < hi; ++i) dgamma[i] += drow[i] * (row[i] - mu) * rstd;
+        if (dbeta)
+            for (std::int64_t i = lo; i < hi; ++i) dbeta[i] += drow[i];
+    }
+}
+
 // The same two rows in f32, many rows per call, compiled per CPU level, with sums in lane_sum's
 // fixed order (vec.hpp): same formulas as above, and the same bits on every CPU.
 QKV_CLONES void layer_norm_rows_f32(const float* x, const float* gamma, const float* beta, float* y,
@@ -84,6 +105,12 @@ QKV_CLONES void layer_norm_rows_backward_f32(const float* x, const float* gamma,
             dx[i] = accumulate ? dx[i] + g : g;
         }
     }
+}
+
+QKV_CLONES void layer_norm_param_grads_f32(const float* x, const float* dy, const float* stats, std::int64_t R,
+                                           std::int64_t C, std::int64_t lo, std::int64_t hi, float* dgamma, bool add_g,
+                                           float* dbeta, bool add_b) {
+    layer_norm_param_grads(x, dy, stats, R, C, lo, hi, dgamma, add_g, dbeta, add_b);
 }
 
 }  // namespace
@@ -145,19 +172,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
             T* pdgamma = dgamma ? dgamma->data<T>() : nullptr;
             T* pdbeta = dbeta ? dbeta->data<T>() : nullptr;
             if (pdgamma || pdbeta) parallel_for(0, C, 16, [&](std::int64_t lo, std::int64_t hi) {
-                for (std::int64_t i = lo; i < hi; ++i) {  // fresh buffers start from zero
-                    if (pdgamma && !add_g) pdgamma[i] = T(0);
-                    if (pdbeta && !add_b) pdbeta[i] = T(0);
-                }
-                for (std::int64_t r = 0; r < R; ++r) {
-                    const T mu = ps[2 * r], rstd = ps[2 * r + 1];
-                    const T* drow = pdy + r * C;
-                    const T* row = px + r * C;
-                    if (pdgamma)
-                        for (std::int64_t i = lo; i < hi; ++i) pdgamma[i] += drow[i] * (row[i] - mu) * rstd;
-                    if (pdbeta)
-                        for (std::int64_t i = lo; i < hi; ++i) pdbeta[i] += drow[i];
-                }
+                if constexpr (std::is_same_v<T, float>)
+                    layer_norm_param_grads_f32(px, pdy, ps, R, C, lo, hi, pdgamma, add_g, pdbeta, add_b);
+                else
+                    layer_norm_param_grads(px, pdy, ps, R, C, lo, hi, pdgamma, add_g, pdbeta, add_b);
             });
         });
     });

@@ -27,7 +27,9 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// (Define QKV_NO_CLONES to build the baseline version only: that is how we checked that every
+// clone gives the same bits as the baseline build.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(QKV_NO_CLONES)
 /// Compile the function for AVX-512, AVX2+FMA and baseline x86-64; the loader picks one at start-up.
 #define QKV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -1,5 +1,12 @@
 /// \file
 /// \brief Tensor storage, accessors and creation functions.
+///
+/// A reader learns here what a Tensor is: a shared_ptr to a TensorImpl (shape, dtype, element count,
+/// autograd fields) that points at a shared Storage block, so copying a Tensor copies a handle and
+/// detach() shares the data without the history. Typed access goes through `data<T>()`, which checks T
+/// against the dtype; dtype-generic functions (to(), at(), full(), ...) dispatch once per call with
+/// detail::visit_all, not per element. Storage is 64-byte aligned, padded so SIMD loads may run one
+/// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
 #include <cstring>
 #include <mutex>
 #include <new>

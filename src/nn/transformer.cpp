@@ -1,5 +1,12 @@
 /// \file
 /// \brief Transformer blocks, GPT (with key/value-cached generation) and the encoder–decoder model.
+///
+/// A reader learns here how the layers assemble into models. A TransformerBlock is two or three
+/// residual sublayers (self-attention, optional cross-attention, MLP), pre-LN, x + f(LN(x)), or post-LN
+/// as in the paper, LN(x + f(x)). GPT puts causal blocks between token + learned position embeddings
+/// and an LM head, initialised as GPT-2; generate() with the key/value cache feeds only the newest
+/// token per step. The encoder–decoder follows Vaswani et al.: sinusoidal positions, embeddings scaled
+/// by √C, source padding as a key mask. Both constructors check their config before building layers.
 #include "qkv/nn/transformer.hpp"
 
 #include <algorithm>

@@ -55,7 +55,8 @@ std::size_t dtype_size(DType dtype);
 /// \return whether \p dtype is f32 or f64
 constexpr bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
 
-/// \brief The C++ element type of a dtype: `float`, `double`, `std::int32_t` or `std::uint8_t`.
+/// \brief The dtype of the C++ element type \p T: `float` → f32, `double` → f64, `std::int32_t` →
+/// i32, `std::uint8_t` or `bool` → b8 (any other type fails to compile).
 /// \tparam T `float`, `double`, `std::int32_t`, `std::uint8_t` or `bool`
 /// \return the dtype whose elements are \p T (f32, f64, i32 or b8)
 template <class T>

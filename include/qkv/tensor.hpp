@@ -141,7 +141,7 @@ public:
     /// \brief Set the element at a multi-index (bounds-checked). Writes through to every handle
     /// that shares this storage; do not modify tensors a recorded graph still needs.
     /// \param index one index per dimension
-    /// \param value the new value (converted to the dtype)
+    /// \param value the new value (converted to the dtype; for b8, nonzero becomes 1)
     void set(std::initializer_list<std::int64_t> index, double value);
     /// \brief All elements, row-major, converted to T.
     /// \tparam T the element type of the result (each element is converted with `static_cast`)
@@ -149,7 +149,8 @@ public:
     template <class T>
     std::vector<T> to_vector() const;
     /// \brief A copy converted to another dtype. The copy has no autograd history (it is a new
-    /// leaf); float↔int conversion truncates toward zero.
+    /// leaf); float↔int conversion truncates toward zero, and conversion to b8 is a truth test:
+    /// every nonzero value (NaN included) becomes 1, as with PyTorch's `.bool()`.
     /// \param dtype target dtype
     /// \return a new leaf tensor with the same shape and values converted to \p dtype
     Tensor to(DType dtype) const;
@@ -264,7 +265,7 @@ Tensor zeros(const Shape& shape, DType dtype = f32);
 Tensor ones(const Shape& shape, DType dtype = f32);
 /// \brief Every element equal to \p value.
 /// \param shape its shape
-/// \param value the fill value
+/// \param value the fill value (for b8, nonzero becomes 1)
 /// \param dtype element type
 /// \return a new tensor of shape \p shape filled with \p value
 Tensor full(const Shape& shape, double value, DType dtype = f32);

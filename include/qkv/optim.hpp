@@ -52,7 +52,10 @@ public:
 
     /// \brief Apply one update to every parameter that has a gradient. Parameters whose grad() is
     /// undefined (not reached by the last backward) are left alone and their state does not
-    /// advance. Runs without recording a graph. Increments step_count().
+    /// advance. Runs without recording a graph. Increments step_count(). Throws qkv::Error when a
+    /// gradient's size or dtype differs from its parameter's, or a parameter's dtype has changed
+    /// since its state was created (Module::to() after a step); the parameters before it in the list
+    /// have then been updated already, and step_count() is unchanged.
     void step();
     /// \brief Zero every parameter's gradient (the buffers are kept, so the next backward does not
     /// allocate). Note that a zeroed gradient is still *defined*: step() then updates with g = 0.
@@ -60,7 +63,8 @@ public:
     /// \brief The current learning rate \f$ \eta \f$.
     /// \return \f$ \eta \f$, as last set by the constructor, set_lr() or load_state()
     double lr() const { return lr_; }
-    /// \brief Change the learning rate (what a schedule does before each step). Must be ≥ 0.
+    /// \brief Change the learning rate (what a schedule does before each step). Throws
+    /// qkv::Error, keeping the old rate, unless \p lr is finite and ≥ 0.
     /// \param lr the new learning rate
     void set_lr(double lr);
     /// \brief Number of step() calls so far (restored by load_state()).
@@ -95,9 +99,11 @@ protected:
         std::string name;  ///< suffix of the buffer's name, e.g. "exp_avg"
         bool scalar;       ///< true: 0-d f64; false: same shape and dtype as the parameter
     };
-    /// \brief Check and take the parameters; \p who names the optimizer in messages.
+    /// \brief Check and take the parameters; \p who names the optimizer in messages. Throws
+    /// qkv::Error when \p lr is negative or not finite, \p params is empty, or a parameter has an
+    /// empty or repeated name or is undefined, not f32/f64, not a leaf, or the same tensor as another.
     /// \param who the optimizer's name for error messages
-    /// \param params named parameters (defined, f32/f64, unique names, unique tensors)
+    /// \param params named parameters (defined, f32/f64 leaves, unique non-empty names, unique tensors)
     /// \param lr the learning rate
     /// \param slots the names of the per-parameter state buffers
     Optimizer(const std::string& who, std::vector<nn::NamedTensor> params, double lr, std::vector<Slot> slots);
@@ -109,7 +115,8 @@ protected:
     /// changing anything if a value is invalid or a name is missing or unknown.
     /// \param hyper hyper-parameters by name
     virtual void set_hyper(const std::map<std::string, double>& hyper) = 0;
-    /// \brief Buffer \p slot of parameter \p i, created (zero-filled) on first use.
+    /// \brief Buffer \p slot of parameter \p i, created (zero-filled) on first use. Throws
+    /// qkv::Error when the parameter's dtype is no longer the buffer's.
     /// \param i index into params()
     /// \param slot index into the slots given to the constructor
     /// \return the buffer: a 0-d f64 tensor () for a scalar slot, else shaped like the parameter
@@ -150,7 +157,8 @@ struct SGDOptions {
 /// State per parameter: `momentum_buffer` (only when μ > 0).
 class SGD : public Optimizer {
 public:
-    /// \brief Create the optimizer. Throws qkv::Error on invalid options.
+    /// \brief Create the optimizer. Throws qkv::Error on invalid options (outside the ranges given
+    /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
     explicit SGD(std::vector<nn::NamedTensor> params, SGDOptions options = {});
@@ -195,7 +203,8 @@ struct AdamWOptions {
 /// State per parameter: `exp_avg` (m), `exp_avg_sq` (v) and `step` (t, a 0-d f64).
 class Adam : public Optimizer {
 public:
-    /// \brief Create the optimizer. Throws qkv::Error on invalid options.
+    /// \brief Create the optimizer. Throws qkv::Error on invalid options (outside the ranges given
+    /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
     explicit Adam(std::vector<nn::NamedTensor> params, AdamOptions options = {});
@@ -231,7 +240,8 @@ private:
 /// decayed; AdamW decays every weight at the same rate.
 class AdamW : public Adam {
 public:
-    /// \brief Create the optimizer. Throws qkv::Error on invalid options.
+    /// \brief Create the optimizer. Throws qkv::Error on invalid options (outside the ranges given
+    /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters (weight decay 0.01 by default)
     explicit AdamW(std::vector<nn::NamedTensor> params, AdamWOptions options = {});
@@ -244,12 +254,14 @@ public:
 /// direction is kept and the norm becomes (just under) max_norm. A non-finite norm (an inf or NaN
 /// gradient) is returned without touching the gradients: scaling would only spread the NaN; the
 /// caller should skip that step. Returns n, the norm *before* clipping (worth logging).
+/// Throws qkv::Error unless max_norm is finite and > 0.
 /// \param params the parameters whose gradients to clip
 /// \param max_norm the largest allowed norm (> 0)
 /// \return n, the global norm of the gradients before clipping (0 when none is defined; inf or NaN
 /// when a gradient is not finite)
 double clip_grad_norm(const std::vector<nn::NamedTensor>& params, double max_norm);
-/// \brief The same for unnamed parameters (`module.parameters()`).
+/// \brief The same for unnamed parameters (`module.parameters()`). Throws qkv::Error unless
+/// \p max_norm is finite and > 0.
 /// \param params the parameters whose gradients to clip
 /// \param max_norm the largest allowed norm (> 0)
 /// \return n, the global norm of the gradients before clipping
@@ -257,9 +269,10 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 /// \brief A constant learning rate: lr_at(s) = lr for every step s.
 struct ConstantLR {
-    double lr = 1e-3;  ///< the learning rate
-    /// \brief The learning rate for step \p step (counted from 0).
-    /// \param step the step about to run
+    double lr = 1e-3;  ///< the learning rate (finite, ≥ 0)
+    /// \brief The learning rate for step \p step (counted from 0). Throws qkv::Error when lr is
+    /// negative or not finite, or \p step is negative.
+    /// \param step the step about to run (≥ 0)
     /// \return lr, whatever the step
     double lr_at(std::int64_t step) const;
 };
@@ -279,7 +292,9 @@ struct WarmupCosineLR {
     double min_lr = 0.0;            ///< η_min, the floor (0 ≤ η_min ≤ η)
     std::int64_t warmup_steps = 0;  ///< W (≥ 0)
     std::int64_t total_steps = 1;   ///< S (≥ W): where the decay ends
-    /// \brief The learning rate for step \p step (counted from 0). Throws on invalid fields.
+    /// \brief The learning rate for step \p step (counted from 0). Throws qkv::Error when a field
+    /// is out of its range (peak_lr and min_lr must be finite, 0 ≤ min_lr ≤ peak_lr,
+    /// 0 ≤ warmup_steps ≤ total_steps) or \p step is negative.
     /// \param step the step about to run (≥ 0)
     /// \return lr(step), by the formula above
     double lr_at(std::int64_t step) const;

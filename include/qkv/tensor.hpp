@@ -55,7 +55,8 @@ std::size_t dtype_size(DType dtype);
 /// \return whether \p dtype is f32 or f64
 constexpr bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
 
-/// \brief The C++ element type of a dtype: `float`, `double`, `std::int32_t` or `std::uint8_t`.
+/// \brief The dtype of the C++ element type \p T: `float` → f32, `double` → f64, `std::int32_t` →
+/// i32, `std::uint8_t` or `bool` → b8 (any other type fails to compile).
 /// \tparam T `float`, `double`, `std::int32_t`, `std::uint8_t` or `bool`
 /// \return the dtype whose elements are \p T (f32, f64, i32 or b8)
 template <class T>
@@ -140,7 +141,7 @@ public:
     /// \brief Set the element at a multi-index (bounds-checked). Writes through to every handle
     /// that shares this storage; do not modify tensors a recorded graph still needs.
     /// \param index one index per dimension
-    /// \param value the new value (converted to the dtype)
+    /// \param value the new value (converted to the dtype; for b8, nonzero becomes 1)
     void set(std::initializer_list<std::int64_t> index, double value);
     /// \brief All elements, row-major, converted to T.
     /// \tparam T the element type of the result (each element is converted with `static_cast`)
@@ -148,7 +149,8 @@ public:
     template <class T>
     std::vector<T> to_vector() const;
     /// \brief A copy converted to another dtype. The copy has no autograd history (it is a new
-    /// leaf); float↔int conversion truncates toward zero.
+    /// leaf); float↔int conversion truncates toward zero, and conversion to b8 is a truth test:
+    /// every nonzero value (NaN included) becomes 1, as with PyTorch's `.bool()`.
     /// \param dtype target dtype
     /// \return a new leaf tensor with the same shape and values converted to \p dtype
     Tensor to(DType dtype) const;
@@ -263,7 +265,7 @@ Tensor zeros(const Shape& shape, DType dtype = f32);
 Tensor ones(const Shape& shape, DType dtype = f32);
 /// \brief Every element equal to \p value.
 /// \param shape its shape
-/// \param value the fill value
+/// \param value the fill value (for b8, nonzero becomes 1)
 /// \param dtype element type
 /// \return a new tensor of shape \p shape filled with \p value
 Tensor full(const Shape& shape, double value, DType dtype = f32);

@@ -1,5 +1,11 @@
 /// \file
 /// \brief A small command-line flag parser for the `qkv` command: `--name value` and `--switch`.
+///
+/// A reader learns here how little a command-line parser needs: each subcommand lists the flags it
+/// accepts (a name, and whether a value follows), Args checks argv against that list once, and typed
+/// accessors read a value with a fallback and an allowed range. Only `--name value` and `--switch`
+/// are understood (no `--name=value`, no short options; wants_help() looks for `-h` and `--help`
+/// before parsing). Bad use throws UsageError, which main() reports with exit status 2, not 1.
 #pragma once
 
 #include <map>

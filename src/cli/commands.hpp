@@ -1,5 +1,11 @@
 /// \file
 /// \brief The subcommands of the `qkv` program.
+///
+/// A reader learns here the shape of the program: each subcommand is one function from its argument
+/// words to an exit status, defined in train.cpp or inspect.cpp (the three that load a checkpoint)
+/// and called by main.cpp. The functions print their own `--help` and throw on errors rather than
+/// printing them, so every error message and exit code (1 for errors, 2 for bad command-line use)
+/// comes from one place, main().
 #pragma once
 
 #include <string>

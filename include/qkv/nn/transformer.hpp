@@ -95,6 +95,8 @@ class GPT : public Module {
     Generator init_gen_;
 
 public:
+    /// \brief Build and initialise the model. Throws qkv::Error, naming the field, when vocab,
+    /// block_size, dim, heads or layers is < 1 or heads does not divide dim.
     /// \param config sizes and options
     explicit GPT(const GPTConfig& config);
     /// \brief Logits for every position. \param ids (B, T) i32, T ≤ block_size \return (B, T, V)
@@ -156,6 +158,8 @@ class Transformer : public Module {
     Generator init_gen_;
 
 public:
+    /// \brief Build and initialise the model. Throws qkv::Error, naming the field, when a vocabulary,
+    /// max_len, dim, heads or a layer count is < 1 or heads does not divide dim.
     /// \param config sizes and options
     explicit Transformer(const Seq2SeqConfig& config);
     /// \brief Encode. \param src (B, S) i32 \param src_padding (B, S) b8, true at padding (or undefined)

@@ -1,5 +1,12 @@
 /// \file
 /// \brief The backward pass: iterative topological sort, gradient accumulation, graph teardown.
+///
+/// A reader learns here how `loss.backward()` runs. A depth-first search with an explicit stack (no
+/// recursion, so a chain of 100 000 ops cannot overflow the stack) orders the graph so that every node
+/// runs before the nodes that produced its inputs; inputs are visited in order, so the order is the
+/// same on every run. An intermediate tensor's gradient is collected in its producing node and freed
+/// as soon as that node has run; only leaves keep theirs, accumulated with `+=`. Node's destructor
+/// avoids the same recursion when a long graph dies. Also here: the op registry and grad mode.
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>

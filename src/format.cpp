@@ -1,5 +1,12 @@
 /// \file
 /// \brief Printing tensors in PyTorch's layout: nested brackets, aligned columns, summarised middles.
+///
+/// A reader learns here how to_string() (which the fmt formatter for Tensor calls) lays a tensor out
+/// like PyTorch: one pair of brackets per dimension, each row on its own line, blank lines between
+/// slices of 3-d and higher tensors, and every value padded to the widest so columns line up. Two
+/// passes make that work: the first picks the format (4 decimals, or scientific when a magnitude is
+/// ≥ 1e5 or < 1e-4) and the width, the second prints. Above 1000 elements each long dimension shows
+/// only its first and last 3 entries around `...`. A dtype other than f32 and the grad_fn follow.
 #include <cmath>
 
 #include "detail.hpp"

@@ -1,5 +1,12 @@
 /// \file
 /// \brief xoshiro256** with splitmix64 seeding, and Box–Muller normals.
+///
+/// A reader learns here that a good random number generator fits in a page. xoshiro256** keeps four
+/// 64-bit words and mixes them with shifts, xors and rotations; seeding passes the seed through
+/// splitmix64, so even seed 0 gives a well-mixed, non-zero state. Everything else builds on
+/// next_u64(): uniform() keeps the top 53 bits (a double's precision), below(n) rejects the
+/// 2^64 mod n lowest values so that `x % n` favours no result, and normal() is Box–Muller, using one
+/// value of each pair. Nothing is global: two Generators never disturb each other's streams.
 #include <cmath>
 #include <numbers>
 

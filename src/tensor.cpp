@@ -1,5 +1,12 @@
 /// \file
 /// \brief Tensor storage, accessors and creation functions.
+///
+/// A reader learns here what a Tensor is: a shared_ptr to a TensorImpl (shape, dtype, element count,
+/// autograd fields) that points at a shared Storage block, so copying a Tensor copies a handle and
+/// detach() shares the data without the history. Typed access goes through `data<T>()`, which checks T
+/// against the dtype; dtype-generic functions (to(), at(), full(), ...) dispatch once per call with
+/// detail::visit_all, not per element. Storage is 64-byte aligned, padded so SIMD loads may run one
+/// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -99,6 +106,19 @@ Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes)
 Storage::~Storage() { block_cache().give(data, padded_size(nbytes)); }
 /// \endcond
 
+// ---- element conversion -------------------------------------------------------------------------
+// b8 holds 0 or 1, so converting to it is a truth test, like C++'s bool(x) and PyTorch's .bool():
+// every nonzero value (NaN included) becomes 1. A plain static_cast would keep 2 as 2, and is
+// undefined for values outside 0..255. Every other conversion is static_cast (truncation to ints).
+
+namespace {
+template <class D, class S>
+D convert(S v) {
+    if constexpr (std::is_same_v<D, std::uint8_t>) return v != S(0) ? D(1) : D(0);
+    else return static_cast<D>(v);
+}
+}  // namespace
+
 // ---- accessors ----------------------------------------------------------------------------------
 
 const TensorImpl& Tensor::checked() const {
@@ -171,7 +191,7 @@ double Tensor::at(std::initializer_list<std::int64_t> index) const {
 
 void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
     const auto off = flat_index("set", shape(), index);
-    detail::visit_all(dtype(), [&]<class T>(T) { data<T>()[off] = static_cast<T>(value); });
+    detail::visit_all(dtype(), [&]<class T>(T) { data<T>()[off] = convert<T>(value); });
 }
 
 template <class T>
@@ -197,7 +217,7 @@ Tensor Tensor::to(DType target) const {
         detail::visit_all(target, [&]<class D>(D) {
             const S* src = data<S>();
             D* dst = out.data<D>();
-            for (std::int64_t i = 0; i < numel(); ++i) dst[i] = static_cast<D>(src[i]);
+            for (std::int64_t i = 0; i < numel(); ++i) dst[i] = convert<D>(src[i]);
         });
     });
     return out;
@@ -276,7 +296,7 @@ Tensor full(const Shape& shape, double value, DType dtype) {
     Tensor t = empty(shape, dtype);
     detail::visit_all(dtype, [&]<class T>(T) {
         T* p = t.data<T>();
-        const T v = static_cast<T>(value);
+        const T v = convert<T>(value);
         for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = v;
     });
     return t;

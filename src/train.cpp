@@ -1,5 +1,12 @@
 /// \file
 /// \brief The toy-task training loop, evaluation and checkpointing.
+///
+/// A reader learns here the whole recipe for training a GPT on a toy task: check the settings, build
+/// the task, model and AdamW, then repeat step() — draw a batch, zero_grad, forward, loss, backward,
+/// update — and every eval_every steps measure greedy exact-match accuracy (with the key/value cache)
+/// on a held-out set drawn from a fixed seed, stopping at the target accuracy. Batches come from a
+/// generator of their own, so a run is reproducible; the settings go into the checkpoint's metadata as
+/// strings, so load() rebuilds the same trainer before restoring weights, optimizer state and step.
 #include "qkv/train.hpp"
 
 #include <chrono>

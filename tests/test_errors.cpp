@@ -92,3 +92,62 @@ TEST_CASE("autograd misuse", "[errors]") {
     CHECK_THROWS_WITH(w.set_grad(zeros({3})), Contains("set_grad: gradient (3) f32 does not match tensor (2) f32"));
     CHECK_THROWS_WITH(w.backward(ones({2}, f64)), Contains("grad_output (2) f64 does not match output (2) f32"));
 }
+
+namespace {
+// Small, valid configurations; each check below breaks one field.
+nn::GPTConfig small_gpt() {
+    nn::GPTConfig c;
+    c.vocab = 5;
+    c.block_size = 4;
+    c.dim = 8;
+    c.heads = 2;
+    c.layers = 1;
+    return c;
+}
+nn::Seq2SeqConfig small_seq2seq() {
+    nn::Seq2SeqConfig c;
+    c.src_vocab = 5;
+    c.tgt_vocab = 6;
+    c.max_len = 4;
+    c.dim = 8;
+    c.heads = 2;
+    c.encoder_layers = 1;
+    c.decoder_layers = 1;
+    return c;
+}
+template <class Model, class Config, class Edit>
+void build(Config c, Edit edit) {
+    edit(c);
+    Model m(c);
+}
+}  // namespace
+
+TEST_CASE("model configs are checked, naming the field, before any layer is built", "[errors][nn]") {
+    using nn::GPT;
+    using G = nn::GPTConfig&;
+    const auto gpt = small_gpt();
+    CHECK_NOTHROW(build<GPT>(gpt, [](G) {}));
+    // 0 layers used to build a model whose cached generate() read caches[0] of an empty vector
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.layers = 0; }), "GPT: layers must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.layers = -2; }), "GPT: layers must be >= 1, got -2");
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.heads = 0; }), "GPT: heads must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.heads = 3; }), "GPT: heads (3) must divide dim (8)");
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.dim = 0; }), "GPT: dim must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.vocab = 0; }), "GPT: vocab must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.block_size = 0; }), "GPT: block_size must be >= 1, got 0");
+
+    using nn::Transformer;
+    using S = nn::Seq2SeqConfig&;
+    const auto s2s = small_seq2seq();
+    CHECK_NOTHROW(build<Transformer>(s2s, [](S) {}));
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.encoder_layers = 0; }),
+                      "Transformer: encoder_layers must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.decoder_layers = 0; }),
+                      "Transformer: decoder_layers must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.heads = 0; }), "Transformer: heads must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.heads = 3; }), "Transformer: heads (3) must divide dim (8)");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.dim = 0; }), "Transformer: dim must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.src_vocab = 0; }), "Transformer: src_vocab must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.tgt_vocab = 0; }), "Transformer: tgt_vocab must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.max_len = 0; }), "Transformer: max_len must be >= 1, got 0");
+}

@@ -254,6 +254,8 @@ GRADCHECK_OP("attention") {
              [](const Ins& in) { return attention(in[0], in[1], in[2]); }},
             {"(2,2,4,3) causal", {rn({2, 2, 4, 3}), rn({2, 2, 4, 3}, 2), rn({2, 2, 4, 3}, 3)},
              [](const Ins& in) { return attention(in[0], in[1], in[2], causal_opt()); }},
+            {"(1,1,18,2) causal: two row blocks", {rn({1, 1, 18, 2}), rn({1, 1, 18, 2}, 2), rn({1, 1, 18, 2}, 3)},
+             [](const Ins& in) { return attention(in[0], in[1], in[2], causal_opt()); }},
             {"(2,1,3,2) q, (2,1,4,2) k, (2,1,4,5) v, key padding", {rn({2, 1, 3, 2}), rn({2, 1, 4, 2}, 2), rn({2, 1, 4, 5}, 3)},
              [pad](const Ins& in) { return attention(in[0], in[1], in[2], mask_opt(pad)); }},
             {"(3,2) fully blocked row", {rn({3, 2}), rn({3, 2}, 2), rn({3, 2}, 3)},

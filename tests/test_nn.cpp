@@ -53,12 +53,21 @@ TEST_CASE("fused attention equals attention composed from primitives, forward an
     };
     const Tensor pad = from(std::vector<bool>{0, 0, 0, 1, 1, 0, 0, 0}, {2, 1, 1, 4});
     const Tensor blocked_row = from(std::vector<bool>{1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0}, {3, 4});
+    std::vector<bool> pad18_bits(36, false);  // batch 0 pads its last 3 keys, batch 1 its first 2
+    for (int j : {15, 16, 17}) pad18_bits[std::size_t(j)] = true;
+    for (int j : {18, 19}) pad18_bits[std::size_t(j)] = true;
+    const Tensor pad18 = from(pad18_bits, {2, 1, 1, 18});
     const std::vector<Case> cases{
         {"self (2,3,5,4)", {2, 3, 5, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}, Tensor(), false},
         {"causal (2,2,6,3)", {2, 2, 6, 3}, {2, 2, 6, 3}, {2, 2, 6, 3}, Tensor(), true},
         {"cross with padding", {2, 1, 3, 4}, {2, 1, 4, 4}, {2, 1, 4, 2}, pad, false},
         {"causal, fewer queries than keys (cache)", {1, 2, 2, 4}, {1, 2, 5, 4}, {1, 2, 5, 4}, Tensor(), true},
         {"a fully blocked row", {3, 2}, {4, 2}, {4, 3}, blocked_row, false},
+        // The fused op runs causal rows in blocks of 16 (see attention.cpp): several blocks, a
+        // partial last one, and the cache layout with queries at the end of a longer sequence.
+        {"causal, three row blocks (1,2,37,5)", {1, 2, 37, 5}, {1, 2, 37, 5}, {1, 2, 37, 3}, Tensor(), true},
+        {"causal, 20 queries at the end of 45 keys", {1, 1, 20, 4}, {1, 1, 45, 4}, {1, 1, 45, 4}, Tensor(), true},
+        {"causal and padding together", {2, 1, 18, 3}, {2, 1, 18, 3}, {2, 1, 18, 3}, pad18, true},
     };
     for (const auto& c : cases) {
         DYNAMIC_SECTION(c.name) {

@@ -66,6 +66,22 @@ TEST_CASE("handles share storage - clone and to() copy", "[tensor]") {
     CHECK(transpose(a, 0, 1).shares_storage(a) == false);  // documented: transposes copy
 }
 
+TEST_CASE("conversion to b8 is a truth test: nonzero becomes 1", "[tensor]") {
+    using B = std::vector<std::uint8_t>;
+    // from f32, f64 and i32: 2, -1, 0.5 and NaN are all "true", exactly as bool(x) in C++
+    CHECK(from({2, 0, -1, 0.5, NAN}, {5}).to(b8).to_vector<std::uint8_t>() == B{1, 0, 1, 1, 1});
+    CHECK(from({2, 0, -3}, {3}, f64).to(b8).to_vector<std::uint8_t>() == B{1, 0, 1});
+    CHECK(from(std::vector<std::int32_t>{2, 0, 300, -1}, {4}).to(b8).to_vector<std::uint8_t>() == B{1, 0, 1, 1});
+    CHECK(from({2, 0}, {2}, b8).to_vector<std::uint8_t>() == B{1, 0});  // from() converts with to()
+    // filling and setting convert the same way
+    CHECK(full({2}, 2.0, b8).to_vector<std::uint8_t>() == B{1, 1});
+    Tensor m = zeros({2}, b8);
+    m.set({1}, 7);
+    CHECK(m.to_vector<std::uint8_t>() == B{0, 1});
+    // and back: b8 → f32 gives 0 and 1
+    CHECK(from({2, 0}, {2}).to(b8).to(f32).to_vector<float>() == std::vector<float>{1, 0});
+}
+
 TEST_CASE("tensor memory is 64-byte aligned", "[tensor]") {
     for (std::int64_t n : {1, 3, 17, 1000}) {
         const Tensor t = empty({n});

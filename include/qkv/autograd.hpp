@@ -40,7 +40,8 @@ struct OpDef {
     bool builtin;      ///< part of qkv's registry
 };
 
-/// Every builtin op, in registration order.
+/// \brief Every builtin op, in registration order.
+/// \return the builtin OpDefs (pointers to static objects, valid for the program's lifetime)
 const std::vector<const OpDef*>& op_registry();
 
 class BackwardContext;
@@ -67,6 +68,7 @@ public:
     /// \brief The gradient buffer of input \p i, created as zeros on first use, or nullptr when
     /// input i does not require a gradient (then skip its work). Backward kernels *add* into it.
     /// \param i the input's position in Node::inputs
+    /// \return the gradient buffer of input \p i (its shape and dtype), or nullptr
     Tensor* grad(std::size_t i);
     /// \brief For backward kernels that write *every* element of input \p i's gradient: when no
     /// gradient has reached that input yet, returns a fresh, uninitialised buffer and sets
@@ -75,9 +77,11 @@ public:
     /// Returns nullptr when input i needs no gradient. (If the same tensor is also another input of
     /// this op, the buffer is zero-filled and accumulate is true, so both uses can add safely.)
     /// \param i the input's position \param accumulate set to whether the kernel must add
+    /// \return the gradient buffer of input \p i (its shape and dtype), or nullptr
     Tensor* grad_overwrite(std::size_t i, bool& accumulate);
     /// \brief True when input \p i exists and requires a gradient.
     /// \param i the input's position
+    /// \return whether input \p i needs a gradient
     bool needs(std::size_t i) const;
     /// \cond INTERNAL
     explicit BackwardContext(Node& node) : node_(node) {}
@@ -96,15 +100,19 @@ private:
 /// \param out the freshly computed output
 /// \param inputs the op's inputs, in the order ctx.grad(i) refers to them
 /// \param backward the backward function
+/// \return \p out, with its grad_fn() set when a node was recorded
 Tensor record(const OpDef& op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
 
 /// \brief True when gradients are being recorded (not inside a NoGradGuard).
+/// \return false inside a NoGradGuard (on this thread), true otherwise
 bool grad_enabled();
 
 /// \brief Within its scope, ops record no graph (for evaluation and optimizer updates).
 class NoGradGuard {
 public:
+    /// Turn recording off for the calling thread, remembering whether it was on.
     NoGradGuard();
+    /// Restore the setting that was in force when this guard was made.
     ~NoGradGuard();
     NoGradGuard(const NoGradGuard&) = delete;
     NoGradGuard& operator=(const NoGradGuard&) = delete;
@@ -115,6 +123,7 @@ private:
 
 /// \brief Names of the nodes of the graph that produced \p t, one per node, in the order backward visits them.
 /// \param t the graph's output
+/// \return the op names (empty when \p t is undefined or a leaf)
 std::vector<std::string> graph_ops(const Tensor& t);
 
 namespace detail {

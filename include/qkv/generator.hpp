@@ -22,16 +22,21 @@ public:
     /// \brief Restart the stream from \p seed.
     /// \param seed any 64-bit value
     void manual_seed(std::uint64_t seed);
-    /// Next raw 64-bit value.
+    /// \brief Next raw 64-bit value.
+    /// \return 64 uniformly random bits
     std::uint64_t next_u64();
-    /// Uniform double in [0, 1) with 53 random bits.
+    /// \brief Uniform double in [0, 1) with 53 random bits.
+    /// \return a value in [0, 1), a multiple of \f$ 2^{-53} \f$
     double uniform();
-    /// A sample of N(0, 1).
+    /// \brief A sample of N(0, 1).
+    /// \return a standard normal sample (Box–Muller; each call uses two fresh uniforms)
     double normal();
     /// \brief Uniform integer in [0, n) (n > 0), without modulo bias.
     /// \param n the bound
+    /// \return a uniformly random integer in [0, n)
     std::uint64_t below(std::uint64_t n);
-    /// The full internal state (to save with a checkpoint).
+    /// \brief The full internal state (to save with a checkpoint).
+    /// \return the four xoshiro256** state words
     std::array<std::uint64_t, 4> state() const { return s_; }
     /// \brief Restore a state returned by state().
     /// \param s the saved state (must not be all zero)

@@ -47,7 +47,8 @@ struct GradcheckReport {
     double worst_ratio = 0;  ///< abs_error / (atol + rtol·|numeric|); > 1 means failure
     std::int64_t checked = 0;        ///< number of input elements compared
     std::vector<std::string> ops;    ///< ops recorded in the checked graph
-    /// One line: "gradcheck <op>: ok (N elements, worst ...)" or the failing element.
+    /// \brief One line: "gradcheck <op>: ok (N elements, worst ...)" or the failing element.
+    /// \return the line, without a trailing newline
     std::string summary() const;
 };
 
@@ -59,6 +60,7 @@ struct GradcheckReport {
 /// \param f the function to check
 /// \param inputs the point at which to check (f64 tensors; they are not modified)
 /// \param options tolerances and limits
+/// \return the report: whether every checked element passed, and the worst one
 GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
@@ -69,6 +71,7 @@ GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
 /// \param f computes the output from the parameters' current values
 /// \param params f64 leaf tensors that require grad
 /// \param options tolerances and limits
+/// \return the report: whether every checked element passed, and the worst one
 GradcheckReport gradcheck_params(const std::function<Tensor()>& f, const std::vector<Tensor>& params,
                                  const GradcheckOptions& options = {});
 

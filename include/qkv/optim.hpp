@@ -52,27 +52,37 @@ public:
 
     /// \brief Apply one update to every parameter that has a gradient. Parameters whose grad() is
     /// undefined (not reached by the last backward) are left alone and their state does not
-    /// advance. Runs without recording a graph. Increments step_count().
+    /// advance. Runs without recording a graph. Increments step_count(). Throws qkv::Error when a
+    /// gradient's size or dtype differs from its parameter's, or a parameter's dtype has changed
+    /// since its state was created (Module::to() after a step); the parameters before it in the list
+    /// have then been updated already, and step_count() is unchanged.
     void step();
     /// \brief Zero every parameter's gradient (the buffers are kept, so the next backward does not
     /// allocate). Note that a zeroed gradient is still *defined*: step() then updates with g = 0.
     void zero_grad();
-    /// The current learning rate \f$ \eta \f$.
+    /// \brief The current learning rate \f$ \eta \f$.
+    /// \return \f$ \eta \f$, as last set by the constructor, set_lr() or load_state()
     double lr() const { return lr_; }
-    /// \brief Change the learning rate (what a schedule does before each step). Must be ≥ 0.
+    /// \brief Change the learning rate (what a schedule does before each step). Throws
+    /// qkv::Error, keeping the old rate, unless \p lr is finite and ≥ 0.
     /// \param lr the new learning rate
     void set_lr(double lr);
-    /// Number of step() calls so far (restored by load_state()).
+    /// \brief Number of step() calls so far (restored by load_state()).
+    /// \return the number of completed step() calls
     std::int64_t step_count() const { return step_; }
-    /// The parameters being optimised, with their names.
+    /// \brief The parameters being optimised, with their names.
+    /// \return the (name, tensor) pairs given to the constructor, in order
     const std::vector<nn::NamedTensor>& params() const { return params_; }
-    /// The optimizer's name: "SGD", "Adam" or "AdamW".
+    /// \brief The optimizer's name: "SGD", "Adam" or "AdamW".
+    /// \return the kind, as stored in OptimizerState::kind
     virtual std::string kind() const = 0;
-    /// Hyper-parameters by name, including "lr" (what checkpoints store in their metadata).
+    /// \brief Hyper-parameters by name, including "lr" (what checkpoints store in their metadata).
+    /// \return the hyper-parameters, keyed by name
     virtual std::map<std::string, double> hyper() const = 0;
 
     /// \brief A snapshot of the state: kind, step, hyper-parameters and *copies* of the buffers of
     /// every parameter updated so far, named `<param>.<slot>`.
+    /// \return the state; its tensors are copies, so later steps do not change it
     OptimizerState state() const;
     /// \brief Restore a state from state() (typically read back from a checkpoint). Checks
     /// everything first and changes nothing when it throws: the kind must match, the
@@ -89,9 +99,11 @@ protected:
         std::string name;  ///< suffix of the buffer's name, e.g. "exp_avg"
         bool scalar;       ///< true: 0-d f64; false: same shape and dtype as the parameter
     };
-    /// \brief Check and take the parameters; \p who names the optimizer in messages.
+    /// \brief Check and take the parameters; \p who names the optimizer in messages. Throws
+    /// qkv::Error when \p lr is negative or not finite, \p params is empty, or a parameter has an
+    /// empty or repeated name or is undefined, not f32/f64, not a leaf, or the same tensor as another.
     /// \param who the optimizer's name for error messages
-    /// \param params named parameters (defined, f32/f64, unique names, unique tensors)
+    /// \param params named parameters (defined, f32/f64 leaves, unique non-empty names, unique tensors)
     /// \param lr the learning rate
     /// \param slots the names of the per-parameter state buffers
     Optimizer(const std::string& who, std::vector<nn::NamedTensor> params, double lr, std::vector<Slot> slots);
@@ -103,13 +115,16 @@ protected:
     /// changing anything if a value is invalid or a name is missing or unknown.
     /// \param hyper hyper-parameters by name
     virtual void set_hyper(const std::map<std::string, double>& hyper) = 0;
-    /// \brief Buffer \p slot of parameter \p i, created (zero-filled) on first use.
+    /// \brief Buffer \p slot of parameter \p i, created (zero-filled) on first use. Throws
+    /// qkv::Error when the parameter's dtype is no longer the buffer's.
     /// \param i index into params()
     /// \param slot index into the slots given to the constructor
+    /// \return the buffer: a 0-d f64 tensor () for a scalar slot, else shaped like the parameter
     Tensor& buffer(std::size_t i, std::size_t slot);
     /// \brief True when buffer \p slot of parameter \p i exists already.
     /// \param i index into params()
     /// \param slot index into the slots
+    /// \return whether the buffer has been created
     bool has_buffer(std::size_t i, std::size_t slot) const { return buffers_[i][slot].defined(); }
     /// \brief Throw qkv::Error unless \p hyper has exactly the keys \p names (for set_hyper()).
     /// \param hyper the map to check
@@ -142,15 +157,19 @@ struct SGDOptions {
 /// State per parameter: `momentum_buffer` (only when μ > 0).
 class SGD : public Optimizer {
 public:
-    /// \brief Create the optimizer. Throws qkv::Error on invalid options.
+    /// \brief Create the optimizer. Throws qkv::Error on invalid options (outside the ranges given
+    /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
     explicit SGD(std::vector<nn::NamedTensor> params, SGDOptions options = {});
-    /// "SGD"
+    /// \brief "SGD"
+    /// \return "SGD"
     std::string kind() const override { return "SGD"; }
-    /// lr, momentum, dampening, weight_decay, nesterov (0 or 1)
+    /// \brief lr, momentum, dampening, weight_decay, nesterov (0 or 1)
+    /// \return the five values keyed by those names
     std::map<std::string, double> hyper() const override;
-    /// The options in use (lr as set by set_lr()).
+    /// \brief The options in use (lr as set by set_lr()).
+    /// \return a copy of the options, with lr equal to lr()
     SGDOptions options() const;
 
 private:
@@ -184,15 +203,19 @@ struct AdamWOptions {
 /// State per parameter: `exp_avg` (m), `exp_avg_sq` (v) and `step` (t, a 0-d f64).
 class Adam : public Optimizer {
 public:
-    /// \brief Create the optimizer. Throws qkv::Error on invalid options.
+    /// \brief Create the optimizer. Throws qkv::Error on invalid options (outside the ranges given
+    /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
     explicit Adam(std::vector<nn::NamedTensor> params, AdamOptions options = {});
-    /// "Adam" (or "AdamW" for the derived class)
+    /// \brief "Adam" (or "AdamW" for the derived class)
+    /// \return "Adam", or "AdamW" when the weight decay is decoupled
     std::string kind() const override { return decoupled_ ? "AdamW" : "Adam"; }
-    /// lr, beta1, beta2, eps, weight_decay
+    /// \brief lr, beta1, beta2, eps, weight_decay
+    /// \return the five values keyed by those names
     std::map<std::string, double> hyper() const override;
-    /// The options in use (lr as set by set_lr()).
+    /// \brief The options in use (lr as set by set_lr()).
+    /// \return a copy of the options, with lr equal to lr()
     AdamOptions options() const;
 
 protected:
@@ -217,7 +240,8 @@ private:
 /// decayed; AdamW decays every weight at the same rate.
 class AdamW : public Adam {
 public:
-    /// \brief Create the optimizer. Throws qkv::Error on invalid options.
+    /// \brief Create the optimizer. Throws qkv::Error on invalid options (outside the ranges given
+    /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters (weight decay 0.01 by default)
     explicit AdamW(std::vector<nn::NamedTensor> params, AdamWOptions options = {});
@@ -230,19 +254,26 @@ public:
 /// direction is kept and the norm becomes (just under) max_norm. A non-finite norm (an inf or NaN
 /// gradient) is returned without touching the gradients: scaling would only spread the NaN; the
 /// caller should skip that step. Returns n, the norm *before* clipping (worth logging).
+/// Throws qkv::Error unless max_norm is finite and > 0.
 /// \param params the parameters whose gradients to clip
 /// \param max_norm the largest allowed norm (> 0)
+/// \return n, the global norm of the gradients before clipping (0 when none is defined; inf or NaN
+/// when a gradient is not finite)
 double clip_grad_norm(const std::vector<nn::NamedTensor>& params, double max_norm);
-/// \brief The same for unnamed parameters (`module.parameters()`).
+/// \brief The same for unnamed parameters (`module.parameters()`). Throws qkv::Error unless
+/// \p max_norm is finite and > 0.
 /// \param params the parameters whose gradients to clip
 /// \param max_norm the largest allowed norm (> 0)
+/// \return n, the global norm of the gradients before clipping
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 /// \brief A constant learning rate: lr_at(s) = lr for every step s.
 struct ConstantLR {
-    double lr = 1e-3;  ///< the learning rate
-    /// \brief The learning rate for step \p step (counted from 0).
-    /// \param step the step about to run
+    double lr = 1e-3;  ///< the learning rate (finite, ≥ 0)
+    /// \brief The learning rate for step \p step (counted from 0). Throws qkv::Error when lr is
+    /// negative or not finite, or \p step is negative.
+    /// \param step the step about to run (≥ 0)
+    /// \return lr, whatever the step
     double lr_at(std::int64_t step) const;
 };
 
@@ -261,8 +292,11 @@ struct WarmupCosineLR {
     double min_lr = 0.0;            ///< η_min, the floor (0 ≤ η_min ≤ η)
     std::int64_t warmup_steps = 0;  ///< W (≥ 0)
     std::int64_t total_steps = 1;   ///< S (≥ W): where the decay ends
-    /// \brief The learning rate for step \p step (counted from 0). Throws on invalid fields.
+    /// \brief The learning rate for step \p step (counted from 0). Throws qkv::Error when a field
+    /// is out of its range (peak_lr and min_lr must be finite, 0 ≤ min_lr ≤ peak_lr,
+    /// 0 ≤ warmup_steps ≤ total_steps) or \p step is negative.
     /// \param step the step about to run (≥ 0)
+    /// \return lr(step), by the formula above
     double lr_at(std::int64_t step) const;
 };
 

@@ -27,9 +27,11 @@ void set_num_threads(int n);
 /// Until set_num_threads() is called this is the value of the environment variable
 /// `QKV_NUM_THREADS` when it is set (a positive integer; anything else throws qkv::Error on the
 /// first call), otherwise the number of hardware cores.
+/// \return the thread count, at least 1
 int num_threads();
 
 /// \brief True while the calling thread is executing inside a qkv (or any OpenMP) parallel region.
+/// \return whether the calling thread is inside a parallel region
 bool in_parallel_region();
 
 namespace detail {

@@ -44,15 +44,21 @@ inline constexpr DType b8 = DType::b8;    ///< shorthand for DType::b8
 
 /// \brief Name of a dtype as printed in messages ("f32", "f64", "i32", "b8").
 /// \param dtype the dtype
+/// \return the name, for example "f32"
 std::string_view dtype_name(DType dtype);
 /// \brief Bytes per element.
 /// \param dtype the dtype
+/// \return the size of one element in bytes (4, 8, 4 or 1)
 std::size_t dtype_size(DType dtype);
 /// \brief True for f32 and f64.
 /// \param dtype the dtype
+/// \return whether \p dtype is f32 or f64
 constexpr bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
 
-/// The C++ element type of a dtype: `float`, `double`, `std::int32_t` or `std::uint8_t`.
+/// \brief The dtype of the C++ element type \p T: `float` → f32, `double` → f64, `std::int32_t` →
+/// i32, `std::uint8_t` or `bool` → b8 (any other type fails to compile).
+/// \tparam T `float`, `double`, `std::int32_t`, `std::uint8_t` or `bool`
+/// \return the dtype whose elements are \p T (f32, f64, i32 or b8)
 template <class T>
 constexpr DType dtype_of() {
     if constexpr (std::is_same_v<T, float>) return DType::f32;
@@ -67,9 +73,11 @@ using Shape = std::vector<std::int64_t>;
 
 /// \brief Format a shape as "(2,3)" (and "()" for a scalar) for messages.
 /// \param shape the shape
+/// \return the shape as text, for example "(2,3)"
 std::string shape_str(const Shape& shape);
 /// \brief Number of elements of a shape (1 for `{}`).
 /// \param shape the shape
+/// \return the product of the sizes (1 for a scalar)
 std::int64_t shape_numel(const Shape& shape);
 
 struct Node;
@@ -86,64 +94,88 @@ public:
     Tensor() = default;
 
     // ---- what it is ------------------------------------------------------------------------
-    /// True when this handle refers to data.
+    /// \brief True when this handle refers to data.
+    /// \return whether this handle refers to data
     bool defined() const { return impl_ != nullptr; }
-    /// The shape, outermost dimension first.
+    /// \brief The shape, outermost dimension first.
+    /// \return the size of each dimension, outermost first
     const Shape& shape() const;
-    /// Number of dimensions (0 for a scalar).
+    /// \brief Number of dimensions (0 for a scalar).
+    /// \return the number of dimensions
     std::int64_t dim() const;
     /// \brief Size of dimension \p d; negative \p d counts from the end (-1 is the last).
     /// \param d the dimension
+    /// \return the size of dimension \p d
     std::int64_t size(std::int64_t d) const;
-    /// Number of elements.
+    /// \brief Number of elements.
+    /// \return the product of the sizes (1 for a scalar)
     std::int64_t numel() const;
-    /// Element type.
+    /// \brief Element type.
+    /// \return the dtype of the elements
     DType dtype() const;
 
     // ---- the data --------------------------------------------------------------------------
     /// \brief Typed pointer to the first element. Throws qkv::Error if T does not match dtype().
+    /// \tparam T the element type; must match dtype()
+    /// \return a pointer to the first of numel() contiguous elements, row-major
     template <class T>
     T* data();
     /// \brief Read-only typed pointer to the first element. Throws if T does not match dtype().
+    /// \tparam T the element type; must match dtype()
+    /// \return a read-only pointer to the first of numel() contiguous elements, row-major
     template <class T>
     const T* data() const;
-    /// Untyped pointer to the first element.
+    /// \brief Untyped pointer to the first element.
+    /// \return a pointer to the first byte of the elements
     void* raw_data();
-    /// Untyped read-only pointer to the first element.
+    /// \brief Untyped read-only pointer to the first element.
+    /// \return a read-only pointer to the first byte of the elements
     const void* raw_data() const;
     /// \brief The value of a one-element tensor, as double. Throws if numel() != 1.
+    /// \return the single element, converted to double
     double item() const;
     /// \brief Element at a multi-index, as double (bounds-checked; slow, for inspection).
     /// \param index one index per dimension; negative indices count from the end
+    /// \return the element at \p index, converted to double
     double at(std::initializer_list<std::int64_t> index) const;
     /// \brief Set the element at a multi-index (bounds-checked). Writes through to every handle
     /// that shares this storage; do not modify tensors a recorded graph still needs.
     /// \param index one index per dimension
-    /// \param value the new value (converted to the dtype)
+    /// \param value the new value (converted to the dtype; for b8, nonzero becomes 1)
     void set(std::initializer_list<std::int64_t> index, double value);
     /// \brief All elements, row-major, converted to T.
+    /// \tparam T the element type of the result (each element is converted with `static_cast`)
+    /// \return the numel() elements in row-major order
     template <class T>
     std::vector<T> to_vector() const;
     /// \brief A copy converted to another dtype. The copy has no autograd history (it is a new
-    /// leaf); float↔int conversion truncates toward zero.
+    /// leaf); float↔int conversion truncates toward zero, and conversion to b8 is a truth test:
+    /// every nonzero value (NaN included) becomes 1, as with PyTorch's `.bool()`.
     /// \param dtype target dtype
+    /// \return a new leaf tensor with the same shape and values converted to \p dtype
     Tensor to(DType dtype) const;
-    /// A deep copy of the data, with no autograd history.
+    /// \brief A deep copy of the data, with no autograd history.
+    /// \return a new leaf tensor with the same shape and dtype and its own copy of the data
     Tensor clone() const;
     /// \brief True when both handles share the same storage (for example after reshape()).
     /// \param other the other tensor
+    /// \return whether this tensor and \p other use the same block of memory
     bool shares_storage(const Tensor& other) const;
 
     // ---- autograd --------------------------------------------------------------------------
-    /// True when gradients flow to (or through) this tensor.
+    /// \brief True when gradients flow to (or through) this tensor.
+    /// \return whether this tensor requires gradients
     bool requires_grad() const;
     /// \brief Mark a leaf as a parameter (or unmark it). Throws on non-leaf tensors and on
     /// integer/boolean dtypes. Returns *this so it chains: `auto w = randn({3}, g).requires_grad_();`
     /// \param on whether to require gradients
+    /// \return *this
     Tensor& requires_grad_(bool on = true);
-    /// True for tensors not produced by a recorded op (created by the user, or detached).
+    /// \brief True for tensors not produced by a recorded op (created by the user, or detached).
+    /// \return whether this tensor has no grad_fn()
     bool is_leaf() const;
     /// \brief The accumulated gradient dL/d(this) of a leaf after backward(); undefined before.
+    /// \return the gradient (this tensor's shape and dtype), or an undefined tensor if none yet
     Tensor grad() const;
     /// \brief Replace the stored gradient (optimizers and tests use this). Shape and dtype must match.
     /// \param grad the new gradient (or an undefined tensor to clear it)
@@ -156,22 +188,28 @@ public:
     /// \brief Backpropagate with an explicit upstream gradient dL/d(this) of the same shape.
     /// \param grad_output the upstream gradient
     void backward(const Tensor& grad_output) const;
-    /// A handle to the same data with no autograd history (a new leaf, requires_grad false).
+    /// \brief A handle to the same data with no autograd history (a new leaf, requires_grad false).
+    /// \return a new leaf handle sharing this tensor's storage
     Tensor detach() const;
-    /// The node that produced this tensor (null for leaves).
+    /// \brief The node that produced this tensor (null for leaves).
+    /// \return the producing node, or null for a leaf
     const std::shared_ptr<Node>& grad_fn() const;
 
     // ---- method forms of common ops (see ops.hpp) -------------------------------------------
     /// \brief Same as qkv::reshape(*this, shape).
     /// \param shape the new shape; one entry may be -1
+    /// \return a tensor of shape \p shape sharing this tensor's storage
     Tensor reshape(const Shape& shape) const;
     /// \brief Same as qkv::transpose(*this, d0, d1).
     /// \param d0 first dimension
     /// \param d1 second dimension
+    /// \return a copy with dimensions \p d0 and \p d1 swapped
     Tensor transpose(std::int64_t d0, std::int64_t d1) const;
-    /// Same as qkv::sum(*this): the sum of all elements as a 0-d tensor.
+    /// \brief Same as qkv::sum(*this): the sum of all elements as a 0-d tensor.
+    /// \return the sum of all elements, a 0-d tensor ()
     Tensor sum() const;
-    /// Same as qkv::mean(*this): the mean of all elements as a 0-d tensor.
+    /// \brief Same as qkv::mean(*this): the mean of all elements as a 0-d tensor.
+    /// \return the mean of all elements, a 0-d tensor ()
     Tensor mean() const;
 
     /// \cond INTERNAL
@@ -213,55 +251,69 @@ struct TensorImpl {
 /// \brief A tensor with uninitialised contents (fast; fill it before reading).
 /// \param shape its shape
 /// \param dtype element type
+/// \return a new tensor of shape \p shape whose elements are unspecified
 Tensor empty(const Shape& shape, DType dtype = f32);
 /// \brief All zeros.
 /// \param shape its shape
 /// \param dtype element type
+/// \return a new tensor of shape \p shape filled with 0
 Tensor zeros(const Shape& shape, DType dtype = f32);
 /// \brief All ones.
 /// \param shape its shape
 /// \param dtype element type
+/// \return a new tensor of shape \p shape filled with 1
 Tensor ones(const Shape& shape, DType dtype = f32);
 /// \brief Every element equal to \p value.
 /// \param shape its shape
-/// \param value the fill value
+/// \param value the fill value (for b8, nonzero becomes 1)
 /// \param dtype element type
+/// \return a new tensor of shape \p shape filled with \p value
 Tensor full(const Shape& shape, double value, DType dtype = f32);
 /// \brief A 0-d tensor holding one value.
 /// \param value the value
 /// \param dtype element type
+/// \return a 0-d tensor (shape `{}`) holding \p value
 Tensor scalar(double value, DType dtype = f32);
 /// \brief Zeros with the shape and dtype of \p like.
 /// \param like the tensor whose shape and dtype to copy
+/// \return a new tensor of like.shape() filled with 0
 Tensor zeros_like(const Tensor& like);
 /// \brief Ones with the shape and dtype of \p like.
 /// \param like the tensor whose shape and dtype to copy
+/// \return a new tensor of like.shape() filled with 1
 Tensor ones_like(const Tensor& like);
 /// \brief 0, 1, ..., n-1 as a 1-D tensor.
 /// \param n number of elements (≥ 0)
 /// \param dtype element type
+/// \return the values 0 … n-1 (n)
 Tensor arange(std::int64_t n, DType dtype = f32);
 /// \brief start, start+step, ... up to but excluding end (like Python's range, for floats too).
 /// \param start first value
 /// \param end bound (excluded)
 /// \param step increment (non-zero)
 /// \param dtype element type
+/// \return the values start + i·step for i = 0 … n-1 (n), where
+/// \f$ n = \max(0, \lceil (\mathrm{end} - \mathrm{start}) / \mathrm{step} \rceil) \f$
 Tensor arange(double start, double end, double step, DType dtype = f32);
 /// \brief A tensor from values in row-major order; dtype follows T (float→f32, double→f64,
 /// int32→i32, uint8/bool→b8). Throws if values.size() differs from the shape's element count.
 /// \param values the elements
 /// \param shape their shape
+/// \tparam T `float`, `double`, `std::int32_t`, `std::uint8_t` or `bool`
+/// \return a new tensor of shape \p shape holding a copy of \p values
 template <class T>
 Tensor from(const std::vector<T>& values, const Shape& shape);
 /// \brief A tensor from a brace list: `from({1, 2, 3, 4}, {2, 2})`.
 /// \param values the elements, row-major
 /// \param shape their shape
 /// \param dtype element type
+/// \return a new tensor of shape \p shape holding \p values converted to \p dtype
 Tensor from(std::initializer_list<double> values, const Shape& shape, DType dtype = f32);
 /// \brief Samples of the standard normal distribution N(0, 1), drawn from \p gen.
 /// \param shape its shape
 /// \param gen the random generator (advanced by numel draws)
 /// \param dtype f32 or f64
+/// \return a new tensor of shape \p shape of independent N(0, 1) samples
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = f32);
 /// \brief Samples of the uniform distribution on [low, high), drawn from \p gen.
 /// \param shape its shape
@@ -269,11 +321,13 @@ Tensor randn(const Shape& shape, Generator& gen, DType dtype = f32);
 /// \param high upper bound (> low)
 /// \param gen the random generator
 /// \param dtype f32 or f64
+/// \return a new tensor of shape \p shape of independent samples from [low, high)
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DType dtype = f32);
 
 /// \brief The tensor as text, PyTorch style: nested brackets, aligned columns, and "..." in the
 /// middle of dimensions longer than 6 when the tensor has more than 1000 elements.
 /// \param t the tensor
+/// \return the text, "tensor(...)" without a trailing newline
 std::string to_string(const Tensor& t);
 
 }  // namespace qkv
@@ -284,6 +338,7 @@ struct fmt::formatter<qkv::Tensor> : fmt::formatter<std::string_view> {
     /// \brief Format a tensor with the default layout.
     /// \param t the tensor
     /// \param ctx fmt's output context
+    /// \return the output iterator past the written text
     auto format(const qkv::Tensor& t, fmt::format_context& ctx) const {
         return fmt::formatter<std::string_view>::format(qkv::to_string(t), ctx);
     }

@@ -53,34 +53,44 @@ public:
     explicit TaskTrainer(const TaskTrainConfig& config);
     /// \brief Rebuild a run saved by save(): settings from the checkpoint's metadata, then the
     /// model, optimizer, step and RNG state. \param path checkpoint file
+    /// \return the restored trainer (never null), ready to continue at steps_done()
     static std::unique_ptr<TaskTrainer> load(const std::string& path);
     /// \brief Save model, optimizer, step, RNG state and settings (atomically).
     /// \param path checkpoint file (safetensors)
     void save(const std::string& path) const;
 
-    /// One training step on a fresh batch; returns its loss.
+    /// \brief One training step on a fresh batch; returns its loss.
+    /// \return the batch's mean loss, computed before the update
     double step();
     /// \brief Exact-match accuracy of greedy decoding (with the key/value cache) on \p examples.
     /// \param examples held-out examples
+    /// \return the fraction of examples answered exactly right, in [0, 1] (0 for an empty list)
     double evaluate(const std::vector<data::Example>& examples);
     /// \brief The model's answer for one prompt (greedy). \param prompt the prompt text, e.g. "1234"
+    /// \return the generated answer text (Task::answer_length() tokens)
     std::string answer(const std::string& prompt);
-    /// The fixed held-out evaluation set (eval_size examples, same for every run of this task).
+    /// \brief The fixed held-out evaluation set (eval_size examples, same for every run of this task).
+    /// \return the held-out examples
     const std::vector<data::Example>& heldout() const { return heldout_; }
 
     /// \brief Train until the target accuracy or the step budget, evaluating every eval_every steps.
     /// \param on_eval called after every evaluation (for progress output); may be empty
     /// \param on_step called after every step with (step, loss); may be empty
+    /// \return the evaluations made by this call, in order (none if max_steps was already reached)
     std::vector<EvalPoint> run(const std::function<void(const EvalPoint&)>& on_eval = {},
                                const std::function<void(std::int64_t, double)>& on_step = {});
 
-    /// The settings.
+    /// \brief The settings.
+    /// \return the configuration the run was built with (or loaded with)
     const TaskTrainConfig& config() const { return cfg_; }
-    /// The task.
+    /// \brief The task.
+    /// \return the task, owned by the trainer
     const data::Task& task() const { return *task_; }
-    /// The model.
+    /// \brief The model.
+    /// \return the model, owned by the trainer
     nn::GPT& model() { return *model_; }
-    /// Steps completed so far (continues across save/load).
+    /// \brief Steps completed so far (continues across save/load).
+    /// \return the number of completed steps
     std::int64_t steps_done() const { return state_.step; }
 
 private:

@@ -1,5 +1,11 @@
 /// \file
 /// \brief Flag parsing with clear messages for every mistake.
+///
+/// A reader learns here how to read flags without ever guessing. Each word must be a known `--name`;
+/// a flag that takes a value consumes the next word; anything else — a stray word, an unknown or
+/// misspelled flag, a missing value — is a UsageError that names it and points at
+/// `qkv <command> --help`. Numbers must be parsed in full (`12x` is an error, not 12) and lie in the
+/// range the caller gives, and the message names the flag, the value and that range.
 #include "args.hpp"
 
 #include <algorithm>

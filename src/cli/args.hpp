@@ -1,5 +1,11 @@
 /// \file
 /// \brief A small command-line flag parser for the `qkv` command: `--name value` and `--switch`.
+///
+/// A reader learns here how little a command-line parser needs: each subcommand lists the flags it
+/// accepts (a name, and whether a value follows), Args checks argv against that list once, and typed
+/// accessors read a value with a fallback and an allowed range. Only `--name value` and `--switch`
+/// are understood (no `--name=value`, no short options; wants_help() looks for `-h` and `--help`
+/// before parsing). Bad use throws UsageError, which main() reports with exit status 2, not 1.
 #pragma once
 
 #include <map>
@@ -29,14 +35,20 @@ public:
     /// \param command the subcommand (for messages) \param argv its arguments \param flags accepted flags
     Args(const std::string& command, const std::vector<std::string>& argv, const std::vector<Flag>& flags);
     /// \brief True when the flag was given. \param name flag name
+    /// \return whether `--name` appeared on the command line
     bool has(const std::string& name) const { return values_.count(name) != 0; }
     /// \brief String value or \p fallback. \param name flag name \param fallback default
+    /// \return the flag's value, or \p fallback when it was not given
     std::string str(const std::string& name, const std::string& fallback) const;
     /// \brief Integer value in [lo, hi] or \p fallback. \param name flag \param fallback default
     /// \param lo smallest allowed \param hi largest allowed
+    /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a
+    /// whole number or outside [lo, hi])
     long long integer(const std::string& name, long long fallback, long long lo, long long hi) const;
     /// \brief Real value in [lo, hi] or \p fallback. \param name flag \param fallback default
     /// \param lo smallest allowed \param hi largest allowed
+    /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a
+    /// number or outside [lo, hi])
     double real(const std::string& name, double fallback, double lo, double hi) const;
 
 private:

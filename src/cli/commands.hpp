@@ -1,5 +1,11 @@
 /// \file
 /// \brief The subcommands of the `qkv` program.
+///
+/// A reader learns here the shape of the program: each subcommand is one function from its argument
+/// words to an exit status, defined in train.cpp or inspect.cpp (the three that load a checkpoint)
+/// and called by main.cpp. The functions print their own `--help` and throw on errors rather than
+/// printing them, so every error message and exit code (1 for errors, 2 for bad command-line use)
+/// comes from one place, main().
 #pragma once
 
 #include <string>
@@ -7,16 +13,23 @@
 
 namespace qkv::cli {
 
-/// `qkv train`: train a GPT on a toy task until it is perfect on held-out data. \param argv flags
+/// \brief `qkv train`: train a GPT on a toy task until it is perfect on held-out data. \param argv flags
+/// \return the exit status: 0 when the target accuracy was reached (or for `--help`), 1 when the
+/// step budget ran out first
 int train_command(const std::vector<std::string>& argv);
-/// `qkv eval`: held-out exact-match accuracy of a checkpoint. \param argv flags
+/// \brief `qkv eval`: held-out exact-match accuracy of a checkpoint. \param argv flags
+/// \return the exit status, 0 (errors are thrown)
 int eval_command(const std::vector<std::string>& argv);
-/// `qkv sample`: the model's answers to prompts. \param argv flags
+/// \brief `qkv sample`: the model's answers to prompts. \param argv flags
+/// \return the exit status, 0 (errors are thrown)
 int sample_command(const std::vector<std::string>& argv);
-/// `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
+/// \brief `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
+/// \return the exit status, 0 (errors are thrown)
 int attention_command(const std::vector<std::string>& argv);
 
-/// True when argv asks for help.
+/// \brief True when argv asks for help.
+/// \param argv a subcommand's arguments
+/// \return whether any of them is `--help` or `-h`
 bool wants_help(const std::vector<std::string>& argv);
 
 }  // namespace qkv::cli

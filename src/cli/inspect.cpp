@@ -1,5 +1,12 @@
 /// \file
 /// \brief `qkv eval`, `qkv sample` and `qkv attention`: look at a trained model.
+///
+/// A reader learns here how to look at a trained model from outside and from inside. `eval` measures
+/// greedy exact-match accuracy on the held-out set training used (same fixed seed) and on a sample of
+/// training sequences, so over- or underfitting shows at a glance. `sample` prints answers next to the
+/// correct ones. `attention` runs one forward pass over a prompt followed by the model's own answer —
+/// the kind of sequence it saw in training — then reads every head's saved attention weights and
+/// draws them as terminal heatmaps and as an SVG grid with one row of panels per layer.
 #include <unistd.h>
 
 #include <chrono>

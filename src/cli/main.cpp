@@ -28,7 +28,11 @@ Run 'qkv <command> --help' for the options of a command.
 
 }  // namespace
 
-/// The `qkv` command: dispatch to a subcommand; qkv::Error exits 1, bad command-line use exits 2.
+/// \brief The `qkv` command: dispatch to a subcommand; qkv::Error exits 1, bad command-line use exits 2.
+/// \param argc number of entries of \p argv
+/// \param argv the program name, the subcommand, then its arguments
+/// \return the exit status: 0 on success, 1 on an error (or a training run that missed its target),
+/// 2 on bad command-line use
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {

@@ -1,5 +1,12 @@
 /// \file
 /// \brief `qkv train`: the main job — train, report progress, save the model and its curve.
+///
+/// A reader learns here how a long-running command keeps its user informed without slowing the work.
+/// The flags become a TaskTrainConfig (with `--resume`, the checkpoint's own settings win), TaskTrainer
+/// runs the loop, and two callbacks report: a line at every evaluation and, only when stdout is a
+/// terminal, a status line redrawn every 10 steps with loss, held-out accuracy, tokens per second and
+/// the time the step budget would take. At the end the model is saved and the curve written as CSV
+/// and SVG; the exit status is 0 only when the target accuracy was reached.
 #include <unistd.h>
 
 #include <algorithm>

@@ -1,5 +1,12 @@
 /// \file
 /// \brief Composed attention and the attention layers.
+///
+/// A reader learns here attention written two ways. scaled_dot_product_attention spells out
+/// \f$ \mathrm{softmax}(QK^\top/\sqrt{D} + M)\,V \f$ one primitive op per step, so autograd derives its
+/// backward and the fused ops (ops/attention.cpp) have a reference to be tested against; each layer can
+/// use either (`fused`). MultiHeadAttention shows that many heads are only a reshape: (B, T, H·D) →
+/// (B, H, T, D), attend, and put the heads back side by side for one output Linear. forward_cached
+/// appends new keys and values to a cache, for generation; layers keep their last attention weights.
 #include "qkv/nn/attention.hpp"
 
 #include <cmath>

@@ -1,5 +1,12 @@
 /// \file
 /// \brief Construction and initialisation of the basic layers.
+///
+/// A reader learns here how the basic layers start out, and why. Constructors check their sizes and
+/// register their weights (the forward passes are one-liners over ops, in the header). Linear uses
+/// PyTorch's default, weight and bias uniform in ±1/√in, which keeps the output's variance near the
+/// input's; Embedding draws N(0, 1); LayerNorm starts as the identity (γ = 1, β = 0).
+/// SinusoidalPositions computes the fixed table of Vaswani et al. once, in f64, and converts on use.
+/// init_normal() and init_constant() let a model (GPT) re-initialise weights in place.
 #include "qkv/nn/layers.hpp"
 
 #include <cmath>

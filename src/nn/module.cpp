@@ -1,5 +1,12 @@
 /// \file
 /// \brief Module bookkeeping: registration, the dotted-name walk, train/eval, dtype conversion.
+///
+/// A reader learns here how a tree of modules becomes the flat, named list of weights that optimizers
+/// and checkpoints use. Each module stores only its own parameters and pointers to its children;
+/// named_parameters() walks the tree depth-first, joining names with dots, and lists a tensor
+/// registered twice (tied weights) once, under its first name, so it is never updated twice. train()
+/// and eval() pass the flag down the tree. to() converts in place by swapping the storage inside
+/// each shared TensorImpl, so every handle to a parameter sees the new dtype; gradients are dropped.
 #include "qkv/nn/module.hpp"
 
 #include <cstring>

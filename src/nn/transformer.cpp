@@ -1,5 +1,12 @@
 /// \file
 /// \brief Transformer blocks, GPT (with key/value-cached generation) and the encoder–decoder model.
+///
+/// A reader learns here how the layers assemble into models. A TransformerBlock is two or three
+/// residual sublayers (self-attention, optional cross-attention, MLP), pre-LN, x + f(LN(x)), or post-LN
+/// as in the paper, LN(x + f(x)). GPT puts causal blocks between token + learned position embeddings
+/// and an LM head, initialised as GPT-2; generate() with the key/value cache feeds only the newest
+/// token per step. The encoder–decoder follows Vaswani et al.: sinusoidal positions, embeddings scaled
+/// by √C, source padding as a key mask. Both constructors check their config before building layers.
 #include "qkv/nn/transformer.hpp"
 
 #include <algorithm>
@@ -109,10 +116,36 @@ void check_ids(const char* who, const Tensor& ids, std::int64_t max_len) {
              ids.defined() ? fmt::format("{} {}", dtype_name(ids.dtype()), shape_str(ids.shape())) : "undefined");
     if (ids.size(1) > max_len) fail("{}: sequence length {} exceeds the model's maximum {}", who, ids.size(1), max_len);
 }
+
+// Config checks run first (cfg_ is the first member), so a bad size is reported under the model's
+// own field name before any layer is built from it.
+void check_at_least_1(const char* who, const char* field, std::int64_t v) {
+    if (v < 1) fail("{}: {} must be >= 1, got {}", who, field, v);
+}
+const GPTConfig& validated(const GPTConfig& c) {
+    check_at_least_1("GPT", "vocab", c.vocab);
+    check_at_least_1("GPT", "block_size", c.block_size);
+    check_at_least_1("GPT", "dim", c.dim);
+    check_at_least_1("GPT", "heads", c.heads);
+    check_at_least_1("GPT", "layers", c.layers);
+    if (c.dim % c.heads != 0) fail("GPT: heads ({}) must divide dim ({})", c.heads, c.dim);
+    return c;
+}
+const Seq2SeqConfig& validated(const Seq2SeqConfig& c) {
+    check_at_least_1("Transformer", "src_vocab", c.src_vocab);
+    check_at_least_1("Transformer", "tgt_vocab", c.tgt_vocab);
+    check_at_least_1("Transformer", "max_len", c.max_len);
+    check_at_least_1("Transformer", "dim", c.dim);
+    check_at_least_1("Transformer", "heads", c.heads);
+    check_at_least_1("Transformer", "encoder_layers", c.encoder_layers);
+    check_at_least_1("Transformer", "decoder_layers", c.decoder_layers);
+    if (c.dim % c.heads != 0) fail("Transformer: heads ({}) must divide dim ({})", c.heads, c.dim);
+    return c;
+}
 }  // namespace
 
 GPT::GPT(const GPTConfig& c)
-    : cfg_(c), init_gen_(c.seed), tok_emb(c.vocab, c.dim, init_gen_), pos_emb(c.block_size, c.dim, init_gen_),
+    : cfg_(validated(c)), init_gen_(c.seed), tok_emb(c.vocab, c.dim, init_gen_), pos_emb(c.block_size, c.dim, init_gen_),
       ln_f(c.dim), drop_(c.dropout, c.seed + 1) {
     register_module("tok_emb", tok_emb);
     register_module("pos_emb", pos_emb);
@@ -208,7 +241,7 @@ Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptio
 // ---- encoder–decoder --------------------------------------------------------------------------
 
 Transformer::Transformer(const Seq2SeqConfig& c)
-    : cfg_(c), init_gen_(c.seed), src_emb(c.src_vocab, c.dim, init_gen_), tgt_emb(c.tgt_vocab, c.dim, init_gen_),
+    : cfg_(validated(c)), init_gen_(c.seed), src_emb(c.src_vocab, c.dim, init_gen_), tgt_emb(c.tgt_vocab, c.dim, init_gen_),
       pos(c.max_len, c.dim), ln_enc(c.dim), ln_dec(c.dim), out(c.dim, c.tgt_vocab, init_gen_) {
     register_module("src_emb", src_emb);
     register_module("tgt_emb", tgt_emb);

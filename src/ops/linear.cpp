@@ -6,13 +6,31 @@
 /// transposed copy of W and an intermediate the size of y, and its backward is three GEMM-shaped
 /// sums over all positions r: \f$ dx_r = dy_r W \f$, \f$ dW = \sum_r dy_r^\top x_r \f$,
 /// \f$ db = \sum_r dy_r \f$.
+#include <cstring>
+#include <type_traits>
+
 #include "detail.hpp"
+#include "vec.hpp"
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/ops.hpp"
 #include "qkv/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
+
+namespace {
+
+// out[j] (+)= Σ_r x[r·ld + j] for j < cols: the bias gradient. Rows are added in order, one
+// column per lane, so the sums are the same on every CPU (and in every clone, see vec.hpp).
+QKV_CLONES void column_sums_f32(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* out,
+                                bool accumulate) {
+    if (!accumulate)
+        for (std::int64_t j = 0; j < cols; ++j) out[j] = 0.0f;
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < cols; ++j) out[j] += x[r * ld + j];
+}
+
+}  // namespace
 
 // -------------------------------------------------------------------------------------------------
 // linear     y = x·Wᵀ + b         dx = dy·W        dW = dyᵀ·x        db = Σ_rows dy
@@ -42,8 +60,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         T* py = y.data<T>();
         if (bias.defined()) {  // start from the bias, then accumulate the product onto it (β = 1)
             const T* pb = bias.data<T>();
-            for (std::int64_t r = 0; r < rows; ++r)
-                for (std::int64_t j = 0; j < out; ++j) py[r * out + j] = pb[j];
+            parallel_for(0, rows, std::max<std::int64_t>(1, 16384 / out), [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t r = lo; r < hi; ++r) std::memcpy(py + r * out, pb, std::size_t(out) * sizeof(T));
+            });
         }
         gemm(false, true, rows, out, in, T(1), x.data<T>(), in, weight.data<T>(), in, T(bias.defined() ? 1 : 0), py,
              out);
@@ -63,11 +82,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
             if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(add_w), dw->data<T>(), in);
             if (db) {  // column sums: threads split the columns, so no two write the same entry
                 T* pdb = db->data<T>();
-                parallel_for(0, out, 64, [&](std::int64_t lo, std::int64_t hi) {
-                    if (!add_b)
-                        for (std::int64_t j = lo; j < hi; ++j) pdb[j] = T(0);
-                    for (std::int64_t r = 0; r < rows; ++r)
-                        for (std::int64_t j = lo; j < hi; ++j) pdb[j] += pdy[r * out + j];
+                parallel_for(0, out, 32, [&](std::int64_t lo, std::int64_t hi) {
+                    if constexpr (std::is_same_v<T, float>) {
+                        column_sums_f32(pdy + lo, rows, hi - lo, out, pdb + lo, add_b);
+                    } else {
+                        if (!add_b)
+                            for (std::int64_t j = lo; j < hi; ++j) pdb[j] = T(0);
+                        for (std::int64_t r = 0; r < rows; ++r)
+                            for (std::int64_t j = lo; j < hi; ++j) pdb[j] += pdy[r * out + j];
+                    }
                 });
             }
         });

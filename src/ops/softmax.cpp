@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "detail.hpp"
+#include "vec.hpp"
 #include "qkv/ops.hpp"
 #include "qkv/parallel.hpp"
 
@@ -26,29 +27,6 @@ namespace qkv {
 using namespace detail;
 
 namespace {
-
-// One softmax "fibre": n values spaced `stride` apart. Writes y (probabilities or log-probabilities).
-template <class T>
-void softmax_fibre(const T* x, T* y, std::int64_t n, std::int64_t stride, bool log_space) {
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t k = 0; k < n; ++k) m = std::max(m, x[k * stride]);
-    if (m == -std::numeric_limits<T>::infinity()) {
-        // Every entry is −inf (a fully masked attention row): there is no distribution to form.
-        // We return probability 0 everywhere (log-probability −inf) instead of 0/0 = NaN, so a
-        // masked row contributes nothing downstream and its gradient is 0.
-        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = log_space ? m : T(0);
-        return;
-    }
-    T s = 0;
-    for (std::int64_t k = 0; k < n; ++k) s += std::exp(x[k * stride] - m);
-    if (log_space) {
-        const T lse = m + std::log(s);
-        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = x[k * stride] - lse;
-    } else {
-        const T inv = T(1) / s;
-        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = std::exp(x[k * stride] - m) * inv;
-    }
-}
 
 // softmax:      dx_k += y_k (dy_k − Σᵢ dyᵢ yᵢ)
 // log_softmax:  dx_k += dy_k − e^{y_k} Σᵢ dyᵢ
@@ -96,6 +74,43 @@ Tensor softmax_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool log
 }
 
 }  // namespace
+
+// The fast f32 rows (vec.hpp) that attention runs on every score row: the same three passes as
+// softmax_fibre (max, exponentiate and sum, scale), written so that each pass vectorises and every
+// CPU-specific clone gives the same bits (exp_f32, lane_sum).
+namespace detail {
+QKV_CLONES void softmax_row_f32(float* x, std::int64_t n, const std::uint8_t* blocked) {
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    float m = kNegInf;
+    if (blocked) {
+        QKV_SIMD_MAX(m)
+        for (std::int64_t j = 0; j < n; ++j) m = std::max(m, blocked[j] ? kNegInf : x[j]);
+    } else {
+        QKV_SIMD_MAX(m)
+        for (std::int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+    }
+    if (m == kNegInf) {  // nothing to attend to: zeros, not 0/0
+        for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
+        return;
+    }
+    if (blocked)
+        for (std::int64_t j = 0; j < n; ++j) x[j] = blocked[j] ? 0.0f : exp_f32_or_zero(x[j] - m);
+    else
+        for (std::int64_t j = 0; j < n; ++j) x[j] = exp_f32_or_zero(x[j] - m);
+    const float s = lane_sum(n, [x](std::int64_t j) { return x[j]; });
+    const float inv = 1.0f / s;
+    for (std::int64_t j = 0; j < n; ++j) x[j] *= inv;
+}
+
+QKV_CLONES void softmax_row_backward_f32(const float* y, const float* dy, float* dx, std::int64_t n,
+                                         bool accumulate) {
+    const float dot = lane_sum(n, [=](std::int64_t j) { return dy[j] * y[j]; });
+    if (accumulate)
+        for (std::int64_t j = 0; j < n; ++j) dx[j] += y[j] * (dy[j] - dot);
+    else
+        for (std::int64_t j = 0; j < n; ++j) dx[j] = y[j] * (dy[j] - dot);
+}
+}  // namespace detail
 
 // -------------------------------------------------------------------------------------------------
 // softmax      y_k = e^{x_k − m} / Σⱼ e^{x_j − m}        dx_k = y_k (dy_k − Σᵢ dyᵢ yᵢ)

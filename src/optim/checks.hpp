@@ -13,12 +13,18 @@
 
 namespace qkv::optim::detail {
 
-/// Throw unless \p value is finite and ≥ 0.
+/// \brief Throw unless \p value is finite and ≥ 0.
+/// \param who the optimizer (or schedule), to start the message with
+/// \param what the hyper-parameter's name
+/// \param value its value
 inline void check_non_negative(std::string_view who, std::string_view what, double value) {
     if (!(value >= 0.0) || !std::isfinite(value)) fail("{}: {} must be a finite number >= 0, got {}", who, what, value);
 }
 
-/// Throw unless \p value lies in [0, 1) — the range of Adam's betas.
+/// \brief Throw unless \p value lies in [0, 1) — the range of Adam's betas.
+/// \param who the optimizer, to start the message with
+/// \param what the hyper-parameter's name
+/// \param value its value
 inline void check_beta(std::string_view who, std::string_view what, double value) {
     if (!(value >= 0.0 && value < 1.0)) fail("{}: {} must be in [0, 1), got {}", who, what, value);
 }

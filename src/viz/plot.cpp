@@ -1,5 +1,12 @@
 /// \file
 /// \brief SVG line charts and heatmaps, and terminal heatmaps.
+///
+/// A reader learns here that charts need no plotting library: SVG is plain text, so a line chart is a
+/// frame, tick labels and one `<polyline>` per series, and a heatmap is a grid of `<rect>` cells shaded
+/// from white (0) to dark blue (1), each with a `<title>` tooltip holding its value. The line chart has
+/// two y axes, loss on the left (optionally log scale) and accuracy in [0, 1] on the right, because a
+/// training curve needs both. terminal_heatmap() draws the same matrices with ANSI grey backgrounds,
+/// or digits 0–9 without colour. Text is XML-escaped; files are written atomically.
 #include "qkv/viz/plot.hpp"
 
 #include <algorithm>

@@ -55,9 +55,11 @@ inline constexpr std::int32_t kIgnoreIndex = -100;
 /// byte offset on malformed input (bad lead byte, truncated sequence, overlong form, surrogate).
 /// \param text UTF-8 (plain ASCII is valid UTF-8)
 /// \param who the function name to start an error message with
+/// \return the code points, one per character
 std::u32string decode_utf8(std::string_view text, std::string_view who = "decode_utf8");
 /// \brief Encode Unicode code points as UTF-8.
 /// \param code_points the characters
+/// \return the UTF-8 text
 std::string encode_utf8(std::u32string_view code_points);
 
 /// \brief A character-level vocabulary: each token is one Unicode character and its id is its
@@ -70,31 +72,40 @@ public:
     /// \param symbols UTF-8 text, e.g. `"0123456789=_"`
     explicit Vocab(std::string_view symbols);
 
-    /// Number of tokens (V, the size of the model's embedding table and output layer).
+    /// \brief Number of tokens (V, the size of the model's embedding table and output layer).
+    /// \return V, the number of tokens
     std::int64_t size() const { return static_cast<std::int64_t>(symbols_.size()); }
-    /// All tokens as one UTF-8 string, in id order.
+    /// \brief All tokens as one UTF-8 string, in id order.
+    /// \return the symbols, token i being the i-th character
     std::string symbols() const { return encode_utf8(symbols_); }
     /// \brief True when \p c is a token of this vocabulary.
     /// \param c a Unicode code point
+    /// \return whether \p c has an id
     bool contains(char32_t c) const { return ids_.count(c) != 0; }
     /// \brief The id of character \p c. Throws qkv::Error when \p c is not in the vocabulary.
     /// \param c a Unicode code point (a plain `char` such as `'='` converts)
+    /// \return the id of \p c, in [0, size())
     std::int32_t id(char32_t c) const;
     /// \brief The token with id \p id as UTF-8 text. Throws when \p id is out of range.
     /// \param id a token id in [0, size())
+    /// \return the character with id \p id, as UTF-8
     std::string token(std::int32_t id) const;
-    /// Id of the separator `=`; throws if this vocabulary has none (corpus vocabularies).
+    /// \brief Id of the separator `=`; throws if this vocabulary has none (corpus vocabularies).
+    /// \return the id of `=`
     std::int32_t sep() const { return id(kSep); }
-    /// Id of the padding token `_`; throws if this vocabulary has none (corpus vocabularies).
+    /// \brief Id of the padding token `_`; throws if this vocabulary has none (corpus vocabularies).
+    /// \return the id of `_`
     std::int32_t pad() const { return id(kPad); }
 
     /// \brief Token ids of \p text, one per character. Throws, naming the character and its
     /// position, when a character is not in the vocabulary.
     /// \param text UTF-8 text
+    /// \return one id per character of \p text
     std::vector<std::int32_t> encode(std::string_view text) const;
     /// \brief The text of a list of token ids. Throws, naming the position, on an id outside
     /// [0, size()).
     /// \param ids token ids
+    /// \return the UTF-8 text, one character per id
     std::string decode(const std::vector<std::int32_t>& ids) const;
 
 private:
@@ -111,11 +122,14 @@ struct Example {
     /// Number of prompt tokens, *not* counting the separator; the separator sits at this index.
     std::int64_t prompt_length = 0;
 
-    /// Index of the first answer token (prompt_length + 1).
+    /// \brief Index of the first answer token (prompt_length + 1).
+    /// \return prompt_length + 1
     std::int64_t answer_start() const { return prompt_length + 1; }
-    /// What a model is given at test time: the prompt and the separator.
+    /// \brief What a model is given at test time: the prompt and the separator.
+    /// \return the first answer_start() tokens
     std::vector<std::int32_t> context() const;
-    /// The answer tokens, which the model must generate.
+    /// \brief The answer tokens, which the model must generate.
+    /// \return the tokens from answer_start() to the end
     std::vector<std::int32_t> answer() const;
 };
 
@@ -127,12 +141,14 @@ enum class Split {
 
 /// \brief Name of a split ("train" or "heldout"), for messages.
 /// \param split the split
+/// \return "train" or "heldout"
 std::string_view split_name(Split split);
 
 /// \brief The split a problem belongs to, decided by its prompt text alone: held out when
 /// `splitmix64_mix(fnv1a64(prompt)) % 10 == 0`. Fixed forever, so held-out problems stay
 /// held out across runs, seeds and programs (data/README.md gives the exact recipe).
 /// \param prompt the prompt text without the separator, e.g. `"045+678"`
+/// \return Split::heldout for about 10% of the prompts, Split::train for the others
 Split split_of(std::string_view prompt);
 
 // ---- tasks --------------------------------------------------------------------------------------
@@ -149,12 +165,14 @@ struct TaskConfig {
     bool reversed = true;
 };
 
-/// The names make_task() accepts, in the order a tutorial introduces them.
+/// \brief The names make_task() accepts, in the order a tutorial introduces them.
+/// \return the task names: "copy", "reverse", "sort", "add", "recall"
 const std::vector<std::string>& task_names();
 
 /// \brief The length a task uses when TaskConfig::length is 0 (reverse 16, sort 6, add 3, ...).
 /// Throws qkv::Error, listing the valid names, on an unknown name.
 /// \param name a task name
+/// \return the default size parameter of task \p name
 std::int64_t default_length(std::string_view name);
 
 namespace detail {
@@ -168,38 +186,51 @@ struct TaskKind;
 /// to its vocab().
 class Task {
 public:
-    /// The task's name, e.g. "reverse".
+    /// \brief The task's name, e.g. "reverse".
+    /// \return the name, one of task_names()
     const std::string& name() const { return config_.name; }
-    /// The configuration it was made from, with length resolved (never 0).
+    /// \brief The configuration it was made from, with length resolved (never 0).
+    /// \return the resolved configuration
     const TaskConfig& config() const { return config_; }
-    /// The task's size parameter (digits, digits per operand, or pairs).
+    /// \brief The task's size parameter (digits, digits per operand, or pairs).
+    /// \return the resolved size parameter (≥ 1)
     std::int64_t length() const { return config_.length; }
-    /// Its vocabulary (see the table at the top of this file).
+    /// \brief Its vocabulary (see the table at the top of this file).
+    /// \return the vocabulary, owned by this task
     const Vocab& vocab() const { return vocab_; }
-    /// Number of prompt tokens (without the separator).
+    /// \brief Number of prompt tokens (without the separator).
+    /// \return the number of prompt tokens
     std::int64_t prompt_length() const { return prompt_length_; }
-    /// Number of answer tokens.
+    /// \brief Number of answer tokens.
+    /// \return the number of answer tokens
     std::int64_t answer_length() const { return answer_length_; }
-    /// T, the length of every example: prompt + separator + answer.
+    /// \brief T, the length of every example: prompt + separator + answer.
+    /// \return T = prompt_length() + 1 + answer_length()
     std::int64_t sequence_length() const { return prompt_length_ + 1 + answer_length_; }
-    /// One line for humans, e.g. "reverse 16 digits: write the digits in reverse order (e.g. ...)".
+    /// \brief One line for humans, e.g. "reverse 16 digits: write the digits in reverse order (e.g. ...)".
+    /// \return the description, without a trailing newline
     std::string description() const;
-    /// How many distinct prompts exist (as a double: 10^32 does not fit an integer).
+    /// \brief How many distinct prompts exist (as a double: 10^32 does not fit an integer).
+    /// \return the number of distinct prompts, both splits together
     double problem_count() const;
 
     /// \brief A uniformly random prompt from the whole problem space, as text (either split).
     /// \param gen the random generator
+    /// \return a prompt of prompt_length() characters, without the separator
     std::string draw_prompt(Generator& gen) const;
     /// \brief The correct answer of a prompt, as text. Throws if \p prompt is malformed.
     /// \param prompt prompt text without the separator, e.g. `"045+678"`
+    /// \return the answer text (answer_length() characters)
     std::string solve(std::string_view prompt) const;
     /// \brief The full example of a prompt (prompt, separator, solved answer). Throws qkv::Error
     /// explaining what is wrong when \p prompt is not a valid prompt of this task.
     /// \param prompt prompt text without the separator
+    /// \return the example, sequence_length() tokens
     Example example(std::string_view prompt) const;
     /// \brief A random example of \p split: draws prompts until one lies in that split.
     /// \param split train or heldout
     /// \param gen the random generator
+    /// \return an example whose prompt lies in \p split
     Example sample(Split split, Generator& gen) const;
 
     /// \cond INTERNAL
@@ -218,6 +249,7 @@ private:
 /// on a negative or too large length, and when the length leaves fewer than 1000 distinct
 /// problems — too few for a held-out split to mean anything (e.g. reverse of 2 digits).
 /// \param config name, length (0 = default) and options
+/// \return the task (never null)
 std::unique_ptr<Task> make_task(const TaskConfig& config);
 
 // ---- batches and evaluation sets ----------------------------------------------------------------
@@ -240,6 +272,7 @@ struct Batch {
 /// \brief Stack examples of equal length into a training batch (see Batch). Throws on an empty
 /// list or on examples of different lengths or prompt lengths.
 /// \param examples the rows
+/// \return the batch: inputs and targets (B, T−1) i32, and each row's answer tokens
 Batch batch_from_examples(const std::vector<Example>& examples);
 
 /// \brief B random examples of one split, as a Batch. Rows may repeat (they are independent draws).
@@ -247,6 +280,7 @@ Batch batch_from_examples(const std::vector<Example>& examples);
 /// \param batch_size B (≥ 1)
 /// \param split train or heldout
 /// \param gen the random generator (advanced)
+/// \return the batch: inputs and targets (B, T−1) i32, and each row's answer tokens
 Batch make_batch(const Task& task, std::int64_t batch_size, Split split, Generator& gen);
 
 /// \brief A fixed evaluation set: \p n *distinct* held-out examples, the same for the same
@@ -255,12 +289,14 @@ Batch make_batch(const Task& task, std::int64_t batch_size, Split split, Generat
 /// \param task the task
 /// \param n number of examples (≥ 0)
 /// \param seed seed of the Generator that draws them
+/// \return \p n distinct held-out examples, in the order they were drawn
 std::vector<Example> heldout_set(const Task& task, std::int64_t n, std::uint64_t seed);
 
 /// \brief True when the predicted answer equals the example's answer token for token (and has
 /// the same length).
 /// \param predicted_answer the generated answer tokens (without prompt and separator)
 /// \param example the example with the right answer
+/// \return whether \p predicted_answer equals example.answer()
 bool exact_match(const std::vector<std::int32_t>& predicted_answer, const Example& example);
 
 // ---- a character-level corpus -------------------------------------------------------------------
@@ -282,11 +318,13 @@ struct Corpus {
 /// invalid UTF-8, or text so short that either part would have fewer than 2 characters.
 /// \param text UTF-8 text
 /// \param who the name to start error messages with
+/// \return the corpus, with an empty path
 Corpus make_corpus(std::string_view text, std::string_view who = "make_corpus");
 
 /// \brief Read a UTF-8 (or ASCII) text file and make_corpus() it. Throws qkv::Error naming the
 /// path when the file is missing, unreadable, empty or not UTF-8.
 /// \param path the file, e.g. `data_file("corpus.txt")`
+/// \return the corpus, with Corpus::path set to \p path
 Corpus load_corpus(const std::string& path);
 
 /// \brief B random windows of T characters from one part of the corpus (Split::train = the first
@@ -297,6 +335,7 @@ Corpus load_corpus(const std::string& path);
 /// \param context T (≥ 1)
 /// \param split which part to draw from
 /// \param gen the random generator (advanced)
+/// \return the batch: inputs and targets (B, T) i32, and no answers
 Batch corpus_batch(const Corpus& corpus, std::int64_t batch_size, std::int64_t context, Split split,
                    Generator& gen);
 
@@ -304,6 +343,7 @@ Batch corpus_batch(const Corpus& corpus, std::int64_t batch_size, std::int64_t c
 /// Looks in `$QKV_DATA_DIR`, then the source tree qkv was built from, then the installed
 /// share/qkv/data; throws qkv::Error listing the places it looked when none has the file.
 /// \param name file name relative to data/
+/// \return the path of the first existing file
 std::string data_file(std::string_view name);
 
 }  // namespace qkv::data

@@ -56,6 +56,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 /// \param optimizer the optimizer to restore, or nullptr
 /// \param train the training state to restore, or nullptr
 /// \param strict require the file's parameters to match the model's exactly
+/// \return the file's `__metadata__`, every key included
 Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer = nullptr,
                          TrainState* train = nullptr, bool strict = true);
 

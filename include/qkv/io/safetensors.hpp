@@ -42,6 +42,7 @@ struct SafeTensors {
 
 /// \brief The safetensors name of a dtype: "F32", "F64", "I32" or "BOOL".
 /// \param dtype the dtype
+/// \return the dtype string of the header, e.g. "F32"
 std::string_view safetensors_dtype(DType dtype);
 
 /// \brief Write \p text to \p path atomically, the way every file qkv saves is written: to a
@@ -72,11 +73,13 @@ void save_safetensors(const std::string& path, const std::vector<nn::NamedTensor
 /// offsets out of range, overlapping or leaving gaps, a truncated data section, and (for qkv
 /// files) a CRC mismatch.
 /// \param path the file to read
+/// \return the tensors (new, owning their data) and the metadata
 SafeTensors load_safetensors(const std::string& path);
 
 /// \brief The same as load_safetensors(), from bytes already in memory.
 /// \param bytes the whole file
 /// \param source how to name the bytes in error messages (a path, "buffer", ...)
+/// \return the tensors (copied out of \p bytes) and the metadata
 SafeTensors parse_safetensors(std::string_view bytes, std::string_view source = "buffer");
 
 /// \cond INTERNAL

@@ -54,6 +54,12 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 
 /// \brief The same contract in float64. Always runs the reference path: f64 is for exact
 /// gradient checks, not for speed.
+/// \param trans_a,trans_b use A, B transposed
+/// \param M,N,K op(A) is (M, K), op(B) is (K, N), C is (M, N)
+/// \param alpha,beta scales of the product and of the old C
+/// \param A,B the operands
+/// \param lda,ldb,ldc row strides of A, B and C as stored
+/// \param C result, (M, N)
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
           std::int64_t ldc);
@@ -76,6 +82,15 @@ void gemm_batched(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
                   std::int64_t stride_c, std::int64_t batch);
 
 /// \brief Batched GEMM in float64 (reference path). See the float overload.
+/// \param trans_a,trans_b use each A, B transposed
+/// \param M,N,K each op(A) is (M, K), op(B) is (K, N), C is (M, N)
+/// \param alpha,beta scales of the products and of the old C
+/// \param A,B the first matrices of the operands
+/// \param lda,ldb,ldc row strides of each A, B and C as stored
+/// \param stride_a,stride_b,stride_c elements between consecutive A, B and C matrices (0 for A or B
+/// broadcasts one matrix; C matrices must not overlap)
+/// \param C the first result matrix, each (M, N)
+/// \param batch number of products
 void gemm_batched(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                   double alpha, const double* A, std::int64_t lda, std::int64_t stride_a,
                   const double* B, std::int64_t ldb, std::int64_t stride_b, double beta, double* C,
@@ -83,11 +98,23 @@ void gemm_batched(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
 
 /// \brief The plain triple loop: the algorithmic reference every other path is tested against.
 /// Same contract as gemm().
+/// \param trans_a,trans_b use A, B transposed
+/// \param M,N,K op(A) is (M, K), op(B) is (K, N), C is (M, N)
+/// \param alpha,beta scales of the product and of the old C
+/// \param A,B the operands
+/// \param lda,ldb,ldc row strides of A, B and C as stored
+/// \param C result, (M, N)
 void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                     float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
                     float beta, float* C, std::int64_t ldc);
 
 /// \brief The reference loop in float64. Same contract as gemm().
+/// \param trans_a,trans_b use A, B transposed
+/// \param M,N,K op(A) is (M, K), op(B) is (K, N), C is (M, N)
+/// \param alpha,beta scales of the product and of the old C
+/// \param A,B the operands
+/// \param lda,ldb,ldc row strides of A, B and C as stored
+/// \param C result, (M, N)
 void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                     double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
                     double beta, double* C, std::int64_t ldc);
@@ -97,7 +124,7 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, 
 /// environment variable `QKV_GEMM` says otherwise: `reference` forces the portable path, `avx2` or
 /// `avx512` insists on that kernel (qkv::Error if the CPU lacks it), `auto` or unset picks by CPU;
 /// any other value throws qkv::Error.
-/// \return the backend in use
+/// \return GemmBackend::avx512, GemmBackend::avx2 or GemmBackend::reference
 GemmBackend gemm_backend();
 
 /// \brief Force a backend (tests and the matmul tutorial compare them in one binary).
@@ -106,6 +133,7 @@ GemmBackend gemm_backend();
 void set_gemm_backend(GemmBackend backend);
 
 /// \brief True when this CPU supports AVX2 and FMA (and the binary was built with the AVX2 kernel).
+/// \return whether the AVX2 backend can run here
 bool cpu_has_avx2_fma();
 
 /// \brief Whether this CPU supports AVX-512F, AVX2 and FMA (and the binary was built with the

@@ -29,6 +29,7 @@ namespace qkv::nn {
 /// Slower and hungrier than the fused qkv::attention() (it stores every intermediate), and equal to
 /// it forward and backward; the tests check that.
 /// \param q queries \param k keys \param v values \param options mask (true = blocked), causal, scale, weights
+/// \return the attention output (…, T_q, D_v)
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options = {});
 
@@ -37,7 +38,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 struct KVCache {
     Tensor k;  ///< (B, T_cached, C) keys so far (undefined when empty)
     Tensor v;  ///< (B, T_cached, C) values so far
-    /// Number of cached positions.
+    /// \brief Number of cached positions.
+    /// \return T_cached, 0 when empty
     std::int64_t length() const { return k.defined() ? k.size(1) : 0; }
     /// Forget everything.
     void clear() { k = Tensor(); v = Tensor(); }
@@ -50,10 +52,13 @@ public:
     /// \param fused use the fused op (true) or the composed one (false)
     SelfAttention(std::int64_t dim, std::int64_t head_size, Generator& gen, bool causal = false, bool fused = true);
     /// \brief Attend. \param x (B, T, C) \param mask optional b8 mask broadcastable to (B, T, T), true = blocked
+    /// \return the head's output (B, T, D)
     Tensor forward(const Tensor& x, const Tensor& mask = Tensor());
     /// \brief Same as forward(). \param x (B, T, C) \param mask optional mask
+    /// \return the head's output (B, T, D)
     Tensor operator()(const Tensor& x, const Tensor& mask = Tensor()) { return forward(x, mask); }
-    /// The attention weights of the last forward, (B, 1, T, T) (one head).
+    /// \brief The attention weights of the last forward, (B, 1, T, T) (one head).
+    /// \return the weights (B, 1, T, T); undefined before the first forward
     const Tensor& last_weights() const { return weights_; }
     ///@{
     Linear query, key, value;  ///< the projections C → D
@@ -85,17 +90,22 @@ public:
     /// \param config sizes and options \param gen initialisation
     MultiHeadAttention(const MultiHeadAttentionConfig& config, Generator& gen);
     /// \brief Self-attention. \param x (B, T, C) \param options mask (broadcast to (B, H, T, T)), causal
+    /// \return the attention output after W_O and dropout (B, T, C)
     Tensor forward(const Tensor& x, const AttentionOptions& options = {});
     /// \brief Cross-attention. \param x (B, T_q, C) queries \param memory (B, T_k, C) keys and values
     /// \param options mask (broadcast to (B, H, T_q, T_k)), e.g. the source's padding
+    /// \return the attention output after W_O and dropout (B, T_q, C)
     Tensor forward(const Tensor& x, const Tensor& memory, const AttentionOptions& options = {});
     /// \brief Causal self-attention for generation: appends the new positions' keys and values to
     /// \p cache and attends from the new positions to everything cached.
     /// \param x (B, T_new, C) the new positions \param cache the layer's cache (updated)
+    /// \return the attention output of the new positions (B, T_new, C)
     Tensor forward_cached(const Tensor& x, KVCache& cache);
-    /// The attention weights of the last forward, (B, H, T_q, T_k), per head.
+    /// \brief The attention weights of the last forward, (B, H, T_q, T_k), per head.
+    /// \return the weights (B, H, T_q, T_k); undefined before the first forward
     const Tensor& last_weights() const { return weights_; }
-    /// Settings.
+    /// \brief Settings.
+    /// \return the configuration it was built with
     const MultiHeadAttentionConfig& config() const { return cfg_; }
     std::unique_ptr<Linear> q_proj;    ///< C → C queries (all heads), when not fused_qkv
     std::unique_ptr<Linear> k_proj;    ///< C → C keys

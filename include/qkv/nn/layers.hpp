@@ -23,8 +23,10 @@ public:
     /// \param bias whether to learn a bias
     Linear(std::int64_t in, std::int64_t out, Generator& gen, bool bias = true);
     /// \brief Apply the layer. \param x (…, in)
+    /// \return \f$ xW^\top + b \f$ (…, out)
     Tensor forward(const Tensor& x) const { return linear(x, weight, bias); }
     /// \brief Same as forward(). \param x (…, in)
+    /// \return \f$ xW^\top + b \f$ (…, out)
     Tensor operator()(const Tensor& x) const { return forward(x); }
     Tensor weight;  ///< (out, in)
     Tensor bias;    ///< (out), undefined without bias
@@ -36,8 +38,10 @@ public:
     /// \param num V, the number of ids \param dim C, the vector size \param gen initialisation randomness
     Embedding(std::int64_t num, std::int64_t dim, Generator& gen);
     /// \brief Look up ids. \param ids i32 in [0, V)
+    /// \return the rows of weight for \p ids (…, C)
     Tensor forward(const Tensor& ids) const { return embedding(weight, ids); }
     /// \brief Same as forward(). \param ids i32 in [0, V)
+    /// \return the rows of weight for \p ids (…, C)
     Tensor operator()(const Tensor& ids) const { return forward(ids); }
     Tensor weight;  ///< (V, C)
 };
@@ -48,8 +52,10 @@ public:
     /// \param dim C \param eps added to the variance
     explicit LayerNorm(std::int64_t dim, double eps = 1e-5);
     /// \brief Normalise. \param x (…, C)
+    /// \return the normalised, scaled and shifted input (…, C)
     Tensor forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }
     /// \brief Same as forward(). \param x (…, C)
+    /// \return the normalised, scaled and shifted input (…, C)
     Tensor operator()(const Tensor& x) const { return forward(x); }
     Tensor weight;  ///< γ (C)
     Tensor bias;    ///< β (C)
@@ -62,8 +68,10 @@ public:
     /// \param p drop probability in [0, 1) \param seed seed of the mask generator
     explicit Dropout(double p, std::uint64_t seed = 0);
     /// \brief Apply (identity in eval mode or when p = 0). \param x input
+    /// \return \p x with dropped elements zeroed and the rest scaled by 1/(1−p) (x's shape)
     Tensor forward(const Tensor& x) { return dropout(x, p, gen, is_training()); }
     /// \brief Same as forward(). \param x input
+    /// \return \p x with dropped elements zeroed and the rest scaled by 1/(1−p) (x's shape)
     Tensor operator()(const Tensor& x) { return forward(x); }
     double p;       ///< drop probability
     Generator gen;  ///< draws the masks
@@ -75,8 +83,10 @@ public:
     /// \param tanh_approximation use GPT-2's tanh form
     explicit GELU(bool tanh_approximation = false) : approx(tanh_approximation) {}
     /// \brief Apply. \param x input
+    /// \return GELU of each element (x's shape)
     Tensor forward(const Tensor& x) const { return approx ? gelu(x) : gelu_erf(x); }
     /// \brief Same as forward(). \param x input
+    /// \return GELU of each element (x's shape)
     Tensor operator()(const Tensor& x) const { return forward(x); }
     bool approx;  ///< tanh approximation?
 };
@@ -85,8 +95,10 @@ public:
 class ReLU : public Module {
 public:
     /// \brief Apply. \param x input
+    /// \return \f$ \max(0, x) \f$ (x's shape)
     Tensor forward(const Tensor& x) const { return relu(x); }
     /// \brief Same as forward(). \param x input
+    /// \return \f$ \max(0, x) \f$ (x's shape)
     Tensor operator()(const Tensor& x) const { return forward(x); }
 };
 
@@ -97,8 +109,10 @@ public:
     /// \param bias learn biases \param tanh_gelu use the tanh GELU approximation
     FeedForward(std::int64_t dim, std::int64_t hidden, Generator& gen, bool bias = true, bool tanh_gelu = false);
     /// \brief Apply to every position. \param x (…, C)
+    /// \return fc2(act(fc1(x))) (…, C)
     Tensor forward(const Tensor& x) const { return fc2(act(fc1(x))); }
     /// \brief Same as forward(). \param x (…, C)
+    /// \return fc2(act(fc1(x))) (…, C)
     Tensor operator()(const Tensor& x) const { return forward(x); }
     Linear fc1;  ///< C → hidden
     GELU act;    ///< the nonlinearity
@@ -113,6 +127,7 @@ public:
     SinusoidalPositions(std::int64_t max_len, std::int64_t dim);
     /// \brief Rows [start, start + T) of the table, (T, C), in \p dtype.
     /// \param T number of positions \param start first position \param dtype f32 or f64
+    /// \return a copy of the rows (T, C), not trainable
     Tensor forward(std::int64_t T, std::int64_t start = 0, DType dtype = f32) const;
     Tensor table;  ///< (max_len, C), f64
 };
@@ -123,6 +138,7 @@ public:
     /// \param max_len longest sequence \param dim C \param gen initialisation (N(0, 1))
     LearnedPositions(std::int64_t max_len, std::int64_t dim, Generator& gen);
     /// \brief Rows [start, start + T), (T, C). \param T number of positions \param start first position
+    /// \return the rows (T, C), copied; gradients flow back into weight
     Tensor forward(std::int64_t T, std::int64_t start = 0) const;
     Tensor weight;  ///< (max_len, C)
 };

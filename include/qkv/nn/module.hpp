@@ -31,19 +31,23 @@ public:
     Module(Module&&) = delete;
     Module& operator=(Module&&) = delete;
 
-    /// Every parameter of this module and its submodules, in registration order (depth first).
+    /// \brief Every parameter of this module and its submodules, in registration order (depth first).
+    /// \return the parameter handles (each tensor once, even when registered under two names)
     std::vector<Tensor> parameters() const;
     /// Every parameter with its dotted name, e.g. `blocks.1.mlp.fc1.weight`. A tensor registered
     /// under two names (tied weights) appears once, under the first.
+    /// \return (dotted name, tensor) pairs, depth first in registration order
     std::vector<NamedTensor> named_parameters() const;
-    /// Total number of scalar parameters.
+    /// \brief Total number of scalar parameters.
+    /// \return the sum of numel() over parameters()
     std::int64_t num_parameters() const;
     /// \brief Training mode (dropout active) or not, for this module and all submodules.
     /// \param on true for training mode
     void train(bool on = true);
     /// Evaluation mode: same as train(false).
     void eval() { train(false); }
-    /// True in training mode (the default).
+    /// \brief True in training mode (the default).
+    /// \return whether this module is in training mode
     bool is_training() const { return training_; }
     /// Zero the gradients of every parameter.
     void zero_grad();
@@ -56,10 +60,13 @@ protected:
     /// \brief Register a learnable tensor under \p name (marks it requires_grad). Returns it.
     /// \param name the parameter's name within this module (no dots)
     /// \param t the tensor (a leaf, f32 or f64)
+    /// \return \p t, now requiring grad
     Tensor register_parameter(const std::string& name, Tensor t);
     /// \brief Register a child module under \p name. Returns the child.
     /// \param name the child's name within this module
     /// \param child the child (must outlive this module's use; usually a member)
+    /// \tparam M the child's type, derived from Module
+    /// \return \p child
     template <class M>
     M& register_module(const std::string& name, M& child) {
         children_.emplace_back(name, &child);

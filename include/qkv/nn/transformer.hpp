@@ -40,10 +40,12 @@ public:
     /// \brief Apply. \param x (B, T, C) \param self_options mask/causal for self-attention
     /// \param memory encoder output (B, S, C), for blocks with cross-attention
     /// \param cross_options mask for cross-attention (e.g. source padding)
+    /// \return the block's output (B, T, C)
     Tensor forward(const Tensor& x, const AttentionOptions& self_options = {}, const Tensor& memory = Tensor(),
                    const AttentionOptions& cross_options = {});
     /// \brief Causal self-attention step with a key/value cache (generation; no cross-attention).
     /// \param x (B, T_new, C) \param cache this block's cache
+    /// \return the block's output for the new positions (B, T_new, C)
     Tensor forward_cached(const Tensor& x, KVCache& cache);
     LayerNorm ln1;                             ///< before (pre-LN) or after (post-LN) self-attention
     MultiHeadAttention attn;                   ///< self-attention
@@ -67,6 +69,7 @@ struct SampleOptions {
 
 /// \brief Choose one token from a row of logits.
 /// \param logits (V) scores \param options greedy / temperature / top-k \param gen randomness for sampling
+/// \return the chosen token id, in [0, V)
 std::int32_t sample_token(const Tensor& logits, const SampleOptions& options, Generator& gen);
 
 /// Settings of a GPT model.
@@ -92,14 +95,18 @@ class GPT : public Module {
     Generator init_gen_;
 
 public:
+    /// \brief Build and initialise the model. Throws qkv::Error, naming the field, when vocab,
+    /// block_size, dim, heads or layers is < 1 or heads does not divide dim.
     /// \param config sizes and options
     explicit GPT(const GPTConfig& config);
     /// \brief Logits for every position. \param ids (B, T) i32, T ≤ block_size \return (B, T, V)
     Tensor forward(const Tensor& ids);
     /// \brief Same as forward(). \param ids (B, T) i32
+    /// \return the logits (B, T, V)
     Tensor operator()(const Tensor& ids) { return forward(ids); }
     /// \brief Mean cross-entropy of next-token prediction. \param ids (B, T) inputs
     /// \param targets (B, T) i32 next tokens (ignore_index −100 skips a position)
+    /// \return the mean loss over the counted positions, a 0-d tensor ()
     Tensor loss(const Tensor& ids, const Tensor& targets);
     /// \brief Continue each row of \p prompt by \p steps tokens (no gradients recorded).
     /// With \p use_cache each step feeds only the newest token and reuses cached keys/values;
@@ -109,9 +116,11 @@ public:
     /// \return (B, T₀ + steps) i32
     Tensor generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& options, Generator& gen,
                     bool use_cache = true);
-    /// Settings.
+    /// \brief Settings.
+    /// \return the configuration it was built with
     const GPTConfig& config() const { return cfg_; }
-    /// The blocks, in order (to inspect their attention weights).
+    /// \brief The blocks, in order (to inspect their attention weights).
+    /// \return the config().layers blocks, first to last
     const std::vector<std::unique_ptr<TransformerBlock>>& blocks() const { return blocks_; }
     Embedding tok_emb;                 ///< (V, C)
     LearnedPositions pos_emb;          ///< (block_size, C)
@@ -149,6 +158,8 @@ class Transformer : public Module {
     Generator init_gen_;
 
 public:
+    /// \brief Build and initialise the model. Throws qkv::Error, naming the field, when a vocabulary,
+    /// max_len, dim, heads or a layer count is < 1 or heads does not divide dim.
     /// \param config sizes and options
     explicit Transformer(const Seq2SeqConfig& config);
     /// \brief Encode. \param src (B, S) i32 \param src_padding (B, S) b8, true at padding (or undefined)
@@ -158,16 +169,20 @@ public:
     /// \param src_padding as given to encode() \return logits (B, T, V_tgt)
     Tensor decode(const Tensor& tgt, const Tensor& memory, const Tensor& src_padding = Tensor());
     /// \brief encode + decode. \param src (B, S) \param tgt (B, T) \param src_padding optional
+    /// \return logits (B, T, V_tgt)
     Tensor forward(const Tensor& src, const Tensor& tgt, const Tensor& src_padding = Tensor());
     /// \brief Greedy decoding: start from \p bos and emit \p steps tokens. \param src (B, S)
     /// \param bos start token \param steps tokens to produce \param src_padding optional
     /// \return (B, steps) i32
     Tensor greedy_decode(const Tensor& src, std::int32_t bos, std::int64_t steps, const Tensor& src_padding = Tensor());
-    /// Settings.
+    /// \brief Settings.
+    /// \return the configuration it was built with
     const Seq2SeqConfig& config() const { return cfg_; }
-    /// Encoder blocks.
+    /// \brief Encoder blocks.
+    /// \return the config().encoder_layers blocks, first to last
     const std::vector<std::unique_ptr<TransformerBlock>>& encoder() const { return encoder_; }
-    /// Decoder blocks.
+    /// \brief Decoder blocks.
+    /// \return the config().decoder_layers blocks, first to last
     const std::vector<std::unique_ptr<TransformerBlock>>& decoder() const { return decoder_; }
     Embedding src_emb;          ///< (V_src, C)
     Embedding tgt_emb;          ///< (V_tgt, C)

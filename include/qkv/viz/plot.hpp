@@ -42,6 +42,8 @@ void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels,
 /// \brief A heatmap as text with 256-colour ANSI backgrounds (darker = smaller), one cell per
 /// value, row and column labels included. \param h the heatmap \param color use ANSI colours
 /// (a grey ramp: brighter = larger; otherwise digits 0–9 stand for the value)
+/// \return the text: the title line, a line of column labels, then one line per row, each ending
+/// in a newline
 std::string terminal_heatmap(const Heatmap& h, bool color = true);
 
 }  // namespace qkv::viz

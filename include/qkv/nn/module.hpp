@@ -52,7 +52,8 @@ public:
     /// Zero the gradients of every parameter.
     void zero_grad();
     /// \brief Convert every parameter to \p dtype in place (handles held elsewhere see the change).
-    /// Used to run a whole model in f64 for gradient checks. Gradients are dropped.
+    /// Used to run a whole model in f64 for gradient checks. Gradients are dropped. Throws
+    /// qkv::Error, converting nothing, for any other dtype (parameters must take gradients).
     /// \param dtype f32 or f64
     void to(DType dtype);
 

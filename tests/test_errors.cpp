@@ -135,6 +135,10 @@ TEST_CASE("model configs are checked, naming the field, before any layer is buil
     CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.dim = 0; }), "GPT: dim must be >= 1, got 0");
     CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.vocab = 0; }), "GPT: vocab must be >= 1, got 0");
     CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.block_size = 0; }), "GPT: block_size must be >= 1, got 0");
+    // hidden 0 means 4 * dim; a negative width used to be silently treated the same way
+    CHECK_NOTHROW(build<GPT>(gpt, [](G c) { c.hidden = 0; }));
+    CHECK_NOTHROW(build<GPT>(gpt, [](G c) { c.hidden = 3; }));
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.hidden = -1; }), "GPT: hidden must be >= 0 (0 means 4 * dim), got -1");
 
     using nn::Transformer;
     using S = nn::Seq2SeqConfig&;
@@ -150,4 +154,14 @@ TEST_CASE("model configs are checked, naming the field, before any layer is buil
     CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.src_vocab = 0; }), "Transformer: src_vocab must be >= 1, got 0");
     CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.tgt_vocab = 0; }), "Transformer: tgt_vocab must be >= 1, got 0");
     CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.max_len = 0; }), "Transformer: max_len must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.hidden = -8; }),
+                      "Transformer: hidden must be >= 0 (0 means 4 * dim), got -8");
+
+    // A block built on its own checks its MLP width too.
+    nn::BlockConfig bc;
+    bc.dim = 8;
+    bc.heads = 2;
+    bc.hidden = -1;
+    Generator gen(0);
+    CHECK_THROWS_WITH(nn::TransformerBlock(bc, gen), "TransformerBlock: hidden must be >= 0 (0 means 4 * dim), got -1");
 }

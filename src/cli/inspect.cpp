@@ -50,7 +50,7 @@ int eval_command(const std::vector<std::string>& argv) {
     const Args a("eval", argv, {{"checkpoint"}, {"eval-size"}, {"threads"}});
     auto t = open_model(a);
     const auto n = a.integer("eval-size", t->config().eval_size, 1, 100000);
-    const auto held = data::heldout_set(t->task(), n, 20261124);
+    const auto held = data::heldout_set(t->task(), n, kHeldoutSeed);
     std::vector<data::Example> train;
     Generator g(99);
     for (std::int64_t i = 0; i < n; ++i) train.push_back(t->task().sample(data::Split::train, g));

@@ -319,6 +319,8 @@ Tensor arange(std::int64_t n, DType dtype) {
 }
 
 Tensor arange(double start, double end, double step, DType dtype) {
+    // A range of truth values means nothing (0, 1, 1, 1, ...), so b8 is refused, as in PyTorch.
+    if (dtype == b8) fail("arange: dtype must be f32, f64 or i32, got b8 (b8 holds only 0 or 1)");
     if (step == 0) fail("arange: step must be non-zero");
     const double count = std::ceil((end - start) / step);
     const auto n = std::int64_t(count > 0 ? count : 0);
@@ -338,7 +340,7 @@ Tensor from(const std::vector<T>& values, const Shape& shape) {
     using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
     Tensor t = empty(shape, dtype_of<E>());
     E* p = t.data<E>();
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<E>(values[i]);
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(values[i]);  // uint8 2 → b8 1
     return t;
 }
 /// \cond INTERNAL

@@ -4,7 +4,7 @@
 /// A reader learns here how a framework keeps track of a model's weights. A module *registers* the
 /// tensors it learns (`register_parameter`) and the modules it is built from (`register_module`);
 /// `named_parameters()` then walks that tree and returns every weight with a PyTorch-style dotted
-/// name such as `blocks.0.attn.qkv.weight` — the names optimizers iterate over and checkpoints are
+/// name such as `blocks.0.attn.qkv_proj.weight` — the names optimizers iterate over and checkpoints are
 /// keyed by. Modules are ordinary C++ classes with a `forward`; they are neither copyable nor
 /// movable, because parents keep pointers to their registered children.
 #pragma once

@@ -323,7 +323,15 @@ Tensor arange(double start, double end, double step, DType dtype) {
     if (dtype == b8) fail("arange: dtype must be f32, f64 or i32, got b8 (b8 holds only 0 or 1)");
     if (step == 0) fail("arange: step must be non-zero");
     const double count = std::ceil((end - start) / step);
+    // NaN or infinite bounds make count NaN or infinite, and converting that to an integer is
+    // undefined; so is storing a value outside int32's range in an i32 element.
+    if (!(std::isfinite(count) && count < 1e15))
+        fail("arange: [{}, {}) in steps of {} does not give a finite, storable number of elements", start, end, step);
     const auto n = std::int64_t(count > 0 ? count : 0);
+    if (dtype == i32 && n > 0)
+        for (const double v : {start, start + double(n - 1) * step})
+            if (!(v > -2147483649.0 && v < 2147483648.0))
+                fail("arange: value {} does not fit in i32 (range [{}, {}) in steps of {})", v, start, end, step);
     Tensor t = empty({n}, dtype);
     detail::visit_all(dtype, [&]<class T>(T) {
         T* p = t.data<T>();

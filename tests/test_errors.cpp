@@ -72,6 +72,12 @@ TEST_CASE("bad creation arguments", "[errors]") {
     CHECK_THROWS_WITH(zeros({2, -1}), Contains("negative dimension in shape (2,-1)"));
     CHECK_THROWS_WITH(arange(-1), Contains("arange: n must be >= 0"));
     CHECK_THROWS_WITH(arange(0, 1, 0), Contains("step must be non-zero"));
+    // non-finite bounds used to reach int64_t(inf), and huge i32 ranges static_cast<int32_t>(3e9)
+    CHECK_THROWS_WITH(arange(0, INFINITY, 1), "arange: [0, inf) in steps of 1 does not give a finite, storable number of elements");
+    CHECK_THROWS_WITH(arange(NAN, 1, 1), Contains("arange: [nan, 1) in steps of 1"));
+    CHECK_THROWS_WITH(arange(3e9, 3e9 + 2, 1, i32), "arange: value 3000000000 does not fit in i32 (range [3000000000, 3000000002) in steps of 1)");
+    CHECK_THROWS_WITH(arange(0, -4e9, -1.5e9, i32), Contains("arange: value -3000000000 does not fit in i32"));
+    CHECK(arange(0, -3e9, -1e9, i32).to_vector<std::int32_t>() == std::vector<std::int32_t>{0, -1000000000, -2000000000});
     CHECK_THROWS_WITH(uniform({2}, 1, 1, g), Contains("need low < high"));
     CHECK_THROWS_WITH(g.below(0), Contains("bound must be positive"));
 }

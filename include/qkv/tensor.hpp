@@ -288,6 +288,7 @@ Tensor ones_like(const Tensor& like);
 /// \return the values 0 … n-1 (n)
 Tensor arange(std::int64_t n, DType dtype = f32);
 /// \brief start, start+step, ... up to but excluding end (like Python's range, for floats too).
+/// Throws qkv::Error when the bounds are not finite or, for i32, a value does not fit in 32 bits.
 /// \param start first value
 /// \param end bound (excluded)
 /// \param step increment (non-zero)

@@ -55,7 +55,9 @@ double Generator::normal() {
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
-// Lemire's rejection: draw until the value falls in the largest multiple of n below 2^64.
+// The classic modulo rejection (as in OpenBSD's arc4random_uniform): reject the lowest 2^64 mod n
+// values, so the accepted range [2^64 mod n, 2^64) holds a whole number of copies of 0..n-1 and
+// x % n favours no result. (Lemire's method is a different one, built on a 128-bit multiply.)
 std::uint64_t Generator::below(std::uint64_t n) {
     if (n == 0) fail("Generator::below: bound must be positive");
     const std::uint64_t limit = -n % n;  // = 2^64 mod n

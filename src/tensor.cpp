@@ -319,9 +319,19 @@ Tensor arange(std::int64_t n, DType dtype) {
 }
 
 Tensor arange(double start, double end, double step, DType dtype) {
+    // A range of truth values means nothing (0, 1, 1, 1, ...), so b8 is refused, as in PyTorch.
+    if (dtype == b8) fail("arange: dtype must be f32, f64 or i32, got b8 (b8 holds only 0 or 1)");
     if (step == 0) fail("arange: step must be non-zero");
     const double count = std::ceil((end - start) / step);
+    // NaN or infinite bounds make count NaN or infinite, and converting that to an integer is
+    // undefined; so is storing a value outside int32's range in an i32 element.
+    if (!(std::isfinite(count) && count < 1e15))
+        fail("arange: [{}, {}) in steps of {} does not give a finite, storable number of elements", start, end, step);
     const auto n = std::int64_t(count > 0 ? count : 0);
+    if (dtype == i32 && n > 0)
+        for (const double v : {start, start + double(n - 1) * step})
+            if (!(v > -2147483649.0 && v < 2147483648.0))
+                fail("arange: value {} does not fit in i32 (range [{}, {}) in steps of {})", v, start, end, step);
     Tensor t = empty({n}, dtype);
     detail::visit_all(dtype, [&]<class T>(T) {
         T* p = t.data<T>();
@@ -338,7 +348,7 @@ Tensor from(const std::vector<T>& values, const Shape& shape) {
     using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
     Tensor t = empty(shape, dtype_of<E>());
     E* p = t.data<E>();
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<E>(values[i]);
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(values[i]);  // uint8 2 → b8 1
     return t;
 }
 /// \cond INTERNAL

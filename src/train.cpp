@@ -18,8 +18,6 @@ namespace qkv {
 
 namespace {
 
-constexpr std::uint64_t kHeldoutSeed = 20261124;  // the evaluation set is the same for every run
-
 nn::GPTConfig gpt_config(const TaskTrainConfig& c, const data::Task& task) {
     nn::GPTConfig g;
     g.vocab = task.vocab().size();

@@ -72,6 +72,12 @@ TEST_CASE("bad creation arguments", "[errors]") {
     CHECK_THROWS_WITH(zeros({2, -1}), Contains("negative dimension in shape (2,-1)"));
     CHECK_THROWS_WITH(arange(-1), Contains("arange: n must be >= 0"));
     CHECK_THROWS_WITH(arange(0, 1, 0), Contains("step must be non-zero"));
+    // non-finite bounds used to reach int64_t(inf), and huge i32 ranges static_cast<int32_t>(3e9)
+    CHECK_THROWS_WITH(arange(0, INFINITY, 1), "arange: [0, inf) in steps of 1 does not give a finite, storable number of elements");
+    CHECK_THROWS_WITH(arange(NAN, 1, 1), Contains("arange: [nan, 1) in steps of 1"));
+    CHECK_THROWS_WITH(arange(3e9, 3e9 + 2, 1, i32), "arange: value 3000000000 does not fit in i32 (range [3000000000, 3000000002) in steps of 1)");
+    CHECK_THROWS_WITH(arange(0, -4e9, -1.5e9, i32), Contains("arange: value -3000000000 does not fit in i32"));
+    CHECK(arange(0, -3e9, -1e9, i32).to_vector<std::int32_t>() == std::vector<std::int32_t>{0, -1000000000, -2000000000});
     CHECK_THROWS_WITH(uniform({2}, 1, 1, g), Contains("need low < high"));
     CHECK_THROWS_WITH(g.below(0), Contains("bound must be positive"));
 }
@@ -135,6 +141,10 @@ TEST_CASE("model configs are checked, naming the field, before any layer is buil
     CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.dim = 0; }), "GPT: dim must be >= 1, got 0");
     CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.vocab = 0; }), "GPT: vocab must be >= 1, got 0");
     CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.block_size = 0; }), "GPT: block_size must be >= 1, got 0");
+    // hidden 0 means 4 * dim; a negative width used to be silently treated the same way
+    CHECK_NOTHROW(build<GPT>(gpt, [](G c) { c.hidden = 0; }));
+    CHECK_NOTHROW(build<GPT>(gpt, [](G c) { c.hidden = 3; }));
+    CHECK_THROWS_WITH(build<GPT>(gpt, [](G c) { c.hidden = -1; }), "GPT: hidden must be >= 0 (0 means 4 * dim), got -1");
 
     using nn::Transformer;
     using S = nn::Seq2SeqConfig&;
@@ -150,4 +160,14 @@ TEST_CASE("model configs are checked, naming the field, before any layer is buil
     CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.src_vocab = 0; }), "Transformer: src_vocab must be >= 1, got 0");
     CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.tgt_vocab = 0; }), "Transformer: tgt_vocab must be >= 1, got 0");
     CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.max_len = 0; }), "Transformer: max_len must be >= 1, got 0");
+    CHECK_THROWS_WITH(build<Transformer>(s2s, [](S c) { c.hidden = -8; }),
+                      "Transformer: hidden must be >= 0 (0 means 4 * dim), got -8");
+
+    // A block built on its own checks its MLP width too.
+    nn::BlockConfig bc;
+    bc.dim = 8;
+    bc.heads = 2;
+    bc.hidden = -1;
+    Generator gen(0);
+    CHECK_THROWS_WITH(nn::TransformerBlock(bc, gen), "TransformerBlock: hidden must be >= 0 (0 means 4 * dim), got -1");
 }

@@ -56,6 +56,18 @@ TEST_CASE("to(f64) converts parameters in place", "[nn][module]") {
     CHECK(t.first.w.requires_grad());
 }
 
+TEST_CASE("to() rejects non-floating dtypes and leaves the parameters as they were", "[nn][module][errors]") {
+    using Catch::Matchers::Contains;
+    Tree t;
+    CHECK_THROWS_WITH(t.to(i32), "Module::to: parameters must be f32 or f64, got i32");
+    CHECK_THROWS_WITH(t.to(b8), "Module::to: parameters must be f32 or f64, got b8");
+    CHECK(t.first.w.dtype() == f32);
+    CHECK(t.first.w.requires_grad());
+    t.to(f64);  // a model in f64 is still refused an integer dtype
+    CHECK_THROWS_WITH(t.to(i32), Contains("got i32"));
+    CHECK(t.scale.dtype() == f64);
+}
+
 TEST_CASE("tied weights are listed once; bad names are rejected", "[nn][module]") {
     struct Tied : nn::Module {
         Leaf a;

@@ -82,6 +82,17 @@ TEST_CASE("conversion to b8 is a truth test: nonzero becomes 1", "[tensor]") {
     CHECK(from({2, 0}, {2}).to(b8).to(f32).to_vector<float>() == std::vector<float>{1, 0});
 }
 
+TEST_CASE("b8 creation stores only 0 or 1: from(uint8) maps nonzero to 1, arange refuses b8", "[tensor]") {
+    using B = std::vector<std::uint8_t>;
+    CHECK(from(B{2, 0, 1, 255}, {4}).to_vector<std::uint8_t>() == B{1, 0, 1, 1});
+    CHECK(from(B{2}, {1}).to(f32).at({0}) == 1.0);  // reads back as true, not 2
+    CHECK(from(std::vector<bool>{true, false}, {2}).to_vector<std::uint8_t>() == B{1, 0});
+    // arange(3, b8) would be 0, 1, 1 (or 0, 1, 2 before): neither is a range
+    CHECK_THROWS_WITH(arange(3, b8), "arange: dtype must be f32, f64 or i32, got b8 (b8 holds only 0 or 1)");
+    CHECK_THROWS_WITH(arange(0.0, 4.0, 2.0, b8), "arange: dtype must be f32, f64 or i32, got b8 (b8 holds only 0 or 1)");
+    CHECK(arange(3, i32).to_vector<std::int32_t>() == std::vector<std::int32_t>{0, 1, 2});
+}
+
 TEST_CASE("tensor memory is 64-byte aligned", "[tensor]") {
     for (std::int64_t n : {1, 3, 17, 1000}) {
         const Tensor t = empty({n});

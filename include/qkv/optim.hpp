@@ -11,7 +11,7 @@
 ///
 /// Optimizers work on the named parameters of a module (`module.named_parameters()`), so their
 /// per-parameter state — momentum buffers, Adam's moment estimates — is named too
-/// (`blocks.0.attn.qkv.weight.exp_avg`) and a checkpoint can save and restore it exactly.
+/// (`blocks.0.attn.qkv_proj.weight.exp_avg`) and a checkpoint can save and restore it exactly.
 /// The updates run in place on raw data pointers, with no graph recorded and no allocation after
 /// the first step: state buffers are created once, the first time a parameter is updated.
 #pragma once

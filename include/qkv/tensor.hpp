@@ -284,19 +284,21 @@ Tensor zeros_like(const Tensor& like);
 Tensor ones_like(const Tensor& like);
 /// \brief 0, 1, ..., n-1 as a 1-D tensor.
 /// \param n number of elements (≥ 0)
-/// \param dtype element type
+/// \param dtype element type: f32, f64 or i32 (b8 throws qkv::Error)
 /// \return the values 0 … n-1 (n)
 Tensor arange(std::int64_t n, DType dtype = f32);
 /// \brief start, start+step, ... up to but excluding end (like Python's range, for floats too).
+/// Throws qkv::Error when the bounds are not finite or, for i32, a value does not fit in 32 bits.
 /// \param start first value
 /// \param end bound (excluded)
 /// \param step increment (non-zero)
-/// \param dtype element type
+/// \param dtype element type: f32, f64 or i32 (b8 throws qkv::Error)
 /// \return the values start + i·step for i = 0 … n-1 (n), where
 /// \f$ n = \max(0, \lceil (\mathrm{end} - \mathrm{start}) / \mathrm{step} \rceil) \f$
 Tensor arange(double start, double end, double step, DType dtype = f32);
 /// \brief A tensor from values in row-major order; dtype follows T (float→f32, double→f64,
-/// int32→i32, uint8/bool→b8). Throws if values.size() differs from the shape's element count.
+/// int32→i32, uint8/bool→b8; a nonzero uint8 becomes 1, as b8 holds only 0 or 1). Throws if
+/// values.size() differs from the shape's element count.
 /// \param values the elements
 /// \param shape their shape
 /// \tparam T `float`, `double`, `std::int32_t`, `std::uint8_t` or `bool`

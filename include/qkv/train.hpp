@@ -20,6 +20,10 @@
 
 namespace qkv {
 
+/// \brief Seed of the fixed held-out evaluation set: TaskTrainer::heldout() and `qkv eval` both
+/// draw data::heldout_set() from it, so every run of a task is measured on the same sequences.
+inline constexpr std::uint64_t kHeldoutSeed = 20261124;
+
 /// Everything that defines a training run on a toy task.
 struct TaskTrainConfig {
     data::TaskConfig task;            ///< which task (name, length, answer order)

@@ -50,7 +50,7 @@ int eval_command(const std::vector<std::string>& argv) {
     const Args a("eval", argv, {{"checkpoint"}, {"eval-size"}, {"threads"}});
     auto t = open_model(a);
     const auto n = a.integer("eval-size", t->config().eval_size, 1, 100000);
-    const auto held = data::heldout_set(t->task(), n, 20261124);
+    const auto held = data::heldout_set(t->task(), n, kHeldoutSeed);
     std::vector<data::Example> train;
     Generator g(99);
     for (std::int64_t i = 0; i < n; ++i) train.push_back(t->task().sample(data::Split::train, g));
@@ -61,7 +61,7 @@ int eval_command(const std::vector<std::string>& argv) {
 
 int sample_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--count N]\n\n"
+        fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--count N] [--threads N]\n\n"
                    "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n");
         return 0;
     }
@@ -87,7 +87,7 @@ int sample_command(const std::vector<std::string>& argv) {
 
 int attention_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--no-color]\n\n"
+        fmt::print("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--no-color] [--threads N]\n\n"
                    "Run the model on one input (a held-out prompt by default) followed by its own answer, and show\n"
                    "every layer's and head's attention weights: rows are the positions that attend (queries),\n"
                    "columns the positions attended to (keys). Also writes them all to an SVG file.\n");

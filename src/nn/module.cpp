@@ -65,6 +65,8 @@ void Module::zero_grad() {
 }
 
 void Module::to(DType dtype) {
+    // Parameters take gradients, so they must stay floating point; check before converting any.
+    if (dtype != f32 && dtype != f64) fail("Module::to: parameters must be f32 or f64, got {}", dtype_name(dtype));
     for (auto& p : parameters()) {
         if (p.dtype() == dtype) continue;
         // Swap the storage inside the shared TensorImpl, so every handle (the module's member and

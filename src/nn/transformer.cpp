@@ -29,7 +29,10 @@ MultiHeadAttentionConfig attn_config(const BlockConfig& c, bool self) {
     a.fused = c.fused;
     return a;
 }
-std::int64_t hidden_of(std::int64_t hidden, std::int64_t dim) { return hidden > 0 ? hidden : 4 * dim; }
+std::int64_t hidden_of(std::int64_t hidden, std::int64_t dim) {
+    if (hidden < 0) fail("TransformerBlock: hidden must be >= 0 (0 means 4 * dim), got {}", hidden);
+    return hidden > 0 ? hidden : 4 * dim;
+}
 }  // namespace
 
 TransformerBlock::TransformerBlock(const BlockConfig& c, Generator& gen)
@@ -122,12 +125,17 @@ void check_ids(const char* who, const Tensor& ids, std::int64_t max_len) {
 void check_at_least_1(const char* who, const char* field, std::int64_t v) {
     if (v < 1) fail("{}: {} must be >= 1, got {}", who, field, v);
 }
+// The MLP width may be 0, which means 4 * dim; only a negative width is an error.
+void check_hidden(const char* who, std::int64_t hidden) {
+    if (hidden < 0) fail("{}: hidden must be >= 0 (0 means 4 * dim), got {}", who, hidden);
+}
 const GPTConfig& validated(const GPTConfig& c) {
     check_at_least_1("GPT", "vocab", c.vocab);
     check_at_least_1("GPT", "block_size", c.block_size);
     check_at_least_1("GPT", "dim", c.dim);
     check_at_least_1("GPT", "heads", c.heads);
     check_at_least_1("GPT", "layers", c.layers);
+    check_hidden("GPT", c.hidden);
     if (c.dim % c.heads != 0) fail("GPT: heads ({}) must divide dim ({})", c.heads, c.dim);
     return c;
 }
@@ -139,6 +147,7 @@ const Seq2SeqConfig& validated(const Seq2SeqConfig& c) {
     check_at_least_1("Transformer", "heads", c.heads);
     check_at_least_1("Transformer", "encoder_layers", c.encoder_layers);
     check_at_least_1("Transformer", "decoder_layers", c.decoder_layers);
+    check_hidden("Transformer", c.hidden);
     if (c.dim % c.heads != 0) fail("Transformer: heads ({}) must divide dim ({})", c.heads, c.dim);
     return c;
 }

@@ -3,10 +3,11 @@
 ///
 /// A reader learns here that charts need no plotting library: SVG is plain text, so a line chart is a
 /// frame, tick labels and one `<polyline>` per series, and a heatmap is a grid of `<rect>` cells shaded
-/// from white (0) to dark blue (1), each with a `<title>` tooltip holding its value. The line chart has
-/// two y axes, loss on the left (optionally log scale) and accuracy in [0, 1] on the right, because a
-/// training curve needs both. terminal_heatmap() draws the same matrices with ANSI grey backgrounds,
-/// or digits 0–9 without colour. Text is XML-escaped; files are written atomically.
+/// from white (0) to dark blue (1), each with a `<title>` tooltip holding its value; values outside
+/// [0, 1] are clamped, and NaN, which has no shade, is drawn grey. The line chart has two y axes, loss
+/// on the left (optionally log scale) and accuracy in [0, 1] on the right, because a training curve
+/// needs both. terminal_heatmap() draws the same matrices with ANSI grey backgrounds, or digits 0–9
+/// without colour (NaN as `?`). Text is XML-escaped; files are written atomically.
 #include "qkv/viz/plot.hpp"
 
 #include <algorithm>
@@ -19,6 +20,7 @@ namespace qkv::viz {
 namespace {
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
+const char* kNanColor = "rgb(150,150,150)";  // a neutral grey: the blue scale never reaches it
 
 std::string escape(const std::string& s) {
     std::string out;
@@ -32,8 +34,10 @@ std::string escape(const std::string& s) {
     return out;
 }
 
-// A colour from white (0) to dark blue (1).
+// A colour from white (0) to dark blue (1); values outside [0, 1], infinities included, are clamped.
+// NaN has no place on the scale (and int(NaN) is undefined), so it gets a grey found nowhere on it.
 std::string heat_color(double v) {
+    if (std::isnan(v)) return kNanColor;
     v = std::clamp(v, 0.0, 1.0);
     const int r = int(255 - 230 * v), g = int(255 - 200 * v), b = int(255 - 100 * v);
     return fmt::format("rgb({},{},{})", r, g, b);
@@ -140,7 +144,11 @@ std::string terminal_heatmap(const Heatmap& h, bool color) {
     for (std::int64_t i = 0; i < R; ++i) {
         out += fmt::format("{:>{}} ", std::size_t(i) < h.rows.size() ? h.rows[std::size_t(i)] : "", lw);
         for (std::int64_t j = 0; j < C; ++j) {
-            const double x = std::clamp(v[std::size_t(i * C + j)], 0.0, 1.0);
+            if (std::isnan(v[std::size_t(i * C + j)])) {  // off the scale: a '?' (on red, with colour)
+                out += color ? "\033[48;5;196m ?\033[0m" : " ?";
+                continue;
+            }
+            const double x = std::clamp(v[std::size_t(i * C + j)], 0.0, 1.0);  // ±inf clamp to 0 or 1
             if (color) out += fmt::format("\033[48;5;{}m  \033[0m", 232 + int(std::lround(x * 23)));  // grey ramp
             else out += fmt::format("{:>2}", std::min(9, int(x * 10)));
         }

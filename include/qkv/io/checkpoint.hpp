@@ -8,7 +8,7 @@
 /// all come back bit for bit, or the resumed run drifts away from the one that never stopped.
 ///
 /// Layout of the file (plain safetensors, so other tools can read the weights):
-/// - each parameter under its PyTorch-style dotted name (`blocks.0.attn.qkv.weight`);
+/// - each parameter under its PyTorch-style dotted name (`blocks.0.attn.qkv_proj.weight`);
 /// - each optimizer buffer under `optimizer.<param>.<slot>` (`optimizer.fc.weight.exp_avg`);
 /// - in `__metadata__`: `optimizer.kind`, `optimizer.step`, `optimizer.<hyper>` (`optimizer.lr`,
 ///   ...; doubles written in shortest round-trip form), `train.step`, and `train.rng` (the four

@@ -4,7 +4,7 @@
 /// A reader learns here how a framework keeps track of a model's weights. A module *registers* the
 /// tensors it learns (`register_parameter`) and the modules it is built from (`register_module`);
 /// `named_parameters()` then walks that tree and returns every weight with a PyTorch-style dotted
-/// name such as `blocks.0.attn.qkv.weight` — the names optimizers iterate over and checkpoints are
+/// name such as `blocks.0.attn.qkv_proj.weight` — the names optimizers iterate over and checkpoints are
 /// keyed by. Modules are ordinary C++ classes with a `forward`; they are neither copyable nor
 /// movable, because parents keep pointers to their registered children.
 #pragma once
@@ -52,7 +52,8 @@ public:
     /// Zero the gradients of every parameter.
     void zero_grad();
     /// \brief Convert every parameter to \p dtype in place (handles held elsewhere see the change).
-    /// Used to run a whole model in f64 for gradient checks. Gradients are dropped.
+    /// Used to run a whole model in f64 for gradient checks. Gradients are dropped. Throws
+    /// qkv::Error, converting nothing, for any other dtype (parameters must take gradients).
     /// \param dtype f32 or f64
     void to(DType dtype);
 

@@ -22,7 +22,7 @@ namespace qkv::nn {
 struct BlockConfig {
     std::int64_t dim = 64;         ///< C
     std::int64_t heads = 4;        ///< H
-    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C
+    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C (negative is an error)
     bool pre_ln = true;            ///< pre-LN (GPT-2) or post-LN (the paper)
     bool cross_attention = false;  ///< add a cross-attention sub-layer (decoder of an encoder–decoder)
     bool fused_qkv = false;        ///< one C → 3C projection for self-attention
@@ -79,7 +79,7 @@ struct GPTConfig {
     std::int64_t dim = 64;         ///< C
     std::int64_t heads = 4;        ///< H
     std::int64_t layers = 2;       ///< number of blocks
-    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C
+    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C (negative is an error)
     double dropout = 0.0;          ///< residual and embedding dropout
     bool tie_weights = false;      ///< LM head shares the token embedding matrix
     bool pre_ln = true;            ///< pre-LN blocks
@@ -96,7 +96,7 @@ class GPT : public Module {
 
 public:
     /// \brief Build and initialise the model. Throws qkv::Error, naming the field, when vocab,
-    /// block_size, dim, heads or layers is < 1 or heads does not divide dim.
+    /// block_size, dim, heads or layers is < 1, hidden is < 0 or heads does not divide dim.
     /// \param config sizes and options
     explicit GPT(const GPTConfig& config);
     /// \brief Logits for every position. \param ids (B, T) i32, T ≤ block_size \return (B, T, V)
@@ -143,7 +143,7 @@ struct Seq2SeqConfig {
     std::int64_t heads = 4;        ///< H
     std::int64_t encoder_layers = 2;  ///< encoder blocks
     std::int64_t decoder_layers = 2;  ///< decoder blocks
-    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C
+    std::int64_t hidden = 0;       ///< MLP width; 0 means 4·C (negative is an error)
     double dropout = 0.0;          ///< dropout
     bool pre_ln = true;            ///< pre-LN (true) or the paper's post-LN
     std::uint64_t seed = 0;        ///< initialisation seed
@@ -159,7 +159,7 @@ class Transformer : public Module {
 
 public:
     /// \brief Build and initialise the model. Throws qkv::Error, naming the field, when a vocabulary,
-    /// max_len, dim, heads or a layer count is < 1 or heads does not divide dim.
+    /// max_len, dim, heads or a layer count is < 1, hidden is < 0 or heads does not divide dim.
     /// \param config sizes and options
     explicit Transformer(const Seq2SeqConfig& config);
     /// \brief Encode. \param src (B, S) i32 \param src_padding (B, S) b8, true at padding (or undefined)

@@ -30,18 +30,21 @@ void write_line_chart(const std::string& path, const std::string& title, const s
 /// One heatmap panel: a matrix with labelled rows and columns.
 struct Heatmap {
     std::string title;                 ///< e.g. "layer 0, head 1"
-    Tensor values;                     ///< (rows, cols), values in [0, 1]
+    Tensor values;                     ///< (rows, cols), values in [0, 1] (others clamped; NaN marked)
     std::vector<std::string> rows;     ///< row labels (queries)
     std::vector<std::string> cols;     ///< column labels (keys)
 };
 
-/// \brief Write heatmaps side by side (wrapping every \p per_row panels) as one SVG file.
+/// \brief Write heatmaps side by side (wrapping every \p per_row panels) as one SVG file. Cells
+/// shade from white (0) to dark blue (1); values outside [0, 1], ±inf included, are clamped, and
+/// NaN is drawn as a grey cell that is not on the scale (its tooltip says nan).
 /// \param path output file \param panels the heatmaps \param per_row panels per row
 void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels, int per_row = 4);
 
 /// \brief A heatmap as text with 256-colour ANSI backgrounds (darker = smaller), one cell per
 /// value, row and column labels included. \param h the heatmap \param color use ANSI colours
-/// (a grey ramp: brighter = larger; otherwise digits 0–9 stand for the value)
+/// (a grey ramp: brighter = larger; otherwise digits 0–9 stand for the value). Values outside
+/// [0, 1], ±inf included, are clamped; NaN is shown as `?` (on a red background with colour).
 /// \return the text: the title line, a line of column labels, then one line per row, each ending
 /// in a newline
 std::string terminal_heatmap(const Heatmap& h, bool color = true);

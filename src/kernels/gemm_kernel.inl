@@ -109,11 +109,28 @@ struct Gemm {
         for (i64 ip = 0; ip < mc; ip += kMR) {
             const i64 m = imin(kMR, mc - ip);
             float* panel = out + ip * kc;
-            if (g.trans_a) {
-                // A is stored (K, M): the MR floats needed at each k are contiguous.
+            if (g.trans_a && m == kMR) {
+                // A is stored (K, M): the MR floats needed at each k are contiguous, one 16-byte
+                // and one 8-byte copy.
+                const float* src = g.A + k0 * g.lda + i0 + ip;
+                for (i64 k = 0; k < kc; ++k, src += g.lda) {
+                    _mm_storeu_ps(panel + k * kMR, _mm_loadu_ps(src));
+                    _mm_storel_pi(reinterpret_cast<__m64*>(panel + k * kMR + 4),
+                                  _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src + 4)));
+                }
+            } else if (g.trans_a) {
                 const float* src = g.A + k0 * g.lda + i0 + ip;
                 for (i64 k = 0; k < kc; ++k, src += g.lda)
                     for (i64 r = 0; r < kMR; ++r) panel[k * kMR + r] = r < m ? src[r] : 0.0f;
+            } else if (m == kMR) {
+                // A is stored (M, K), a full panel: 6 rows × 8 k at a time through a register
+                // transpose, the last k < 8 one by one.
+                const float* src = g.A + (i0 + ip) * g.lda + k0;
+                const i64 k8 = kc - kc % 8;
+                for (i64 k = 0; k < k8; k += 8)
+                    pack_a_6x8(src + k, g.lda, panel + k * kMR, k + 8 == kc);
+                for (i64 k = k8; k < kc; ++k)
+                    for (i64 r = 0; r < kMR; ++r) panel[k * kMR + r] = src[r * g.lda + k];
             } else {
                 // A is stored (M, K): read each of the m rows sequentially, scatter with stride MR.
                 for (i64 r = 0; r < kMR; ++r) {
@@ -127,14 +144,11 @@ struct Gemm {
         }
     }
 
-    // Writes the 8×8 transpose of the rows src[0], src[ld], ... (8 floats each) to dst with row
-    // stride kNR: the classic unpack/shuffle/permute sequence, 24 instructions for 64 floats.
-    // Written with AVX (256-bit) intrinsics, which every ISA this file is compiled for has.
-    static void transpose_8x8(const float* src, i64 ld, float* dst) {
-        const __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
-        const __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
-        const __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
-        const __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+    // Transposes the 8×8 block held in r0..r7 (row i in ri) in place: afterwards ri holds column
+    // i. The classic unpack/shuffle/permute sequence, 24 instructions for 64 floats. Written with
+    // AVX (256-bit) intrinsics, which every ISA this file is compiled for has.
+    static void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5,
+                           __m256& r6, __m256& r7) {
         // Interleave pairs of rows: t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5] ...
         const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
         const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
@@ -146,14 +160,58 @@ struct Gemm {
         const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
         const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
         // Join the low lanes (columns 0-3) and the high lanes (columns 4-7).
-        _mm256_store_ps(dst + 0 * kNR, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_store_ps(dst + 1 * kNR, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_store_ps(dst + 2 * kNR, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_store_ps(dst + 3 * kNR, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_store_ps(dst + 4 * kNR, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_store_ps(dst + 5 * kNR, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_store_ps(dst + 6 * kNR, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_store_ps(dst + 7 * kNR, _mm256_permute2f128_ps(u3, u7, 0x31));
+        r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+        r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+        r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+        r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+        r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+        r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+        r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+        r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+    }
+
+    // Writes the 8×8 transpose of the rows src[0], src[ld], ... (8 floats each) to dst with row
+    // stride kNR (a B panel).
+    static void transpose_8x8(const float* src, i64 ld, float* dst) {
+        __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
+        __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+        __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+        __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+        transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+        _mm256_store_ps(dst + 0 * kNR, r0);
+        _mm256_store_ps(dst + 1 * kNR, r1);
+        _mm256_store_ps(dst + 2 * kNR, r2);
+        _mm256_store_ps(dst + 3 * kNR, r3);
+        _mm256_store_ps(dst + 4 * kNR, r4);
+        _mm256_store_ps(dst + 5 * kNR, r5);
+        _mm256_store_ps(dst + 6 * kNR, r6);
+        _mm256_store_ps(dst + 7 * kNR, r7);
+    }
+
+    // Packs 8 k-steps of a full 6-row A panel from A stored (M, K): the 6 rows × 8 columns are
+    // transposed in registers (rows 6 and 7 of the 8×8 block repeat row 5 and are discarded),
+    // then each k-step's 6 floats are written with one 8-float store at dst + k·6 whose last two
+    // floats the next store overwrites. The final store of a panel, which would run past its end,
+    // writes exactly 6 floats (`last`).
+    static void pack_a_6x8(const float* src, i64 ld, float* dst, bool last) {
+        __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
+        __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+        __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+        __m256 r6 = r5, r7 = r5;
+        transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+        _mm256_storeu_ps(dst + 0 * kMR, r0);
+        _mm256_storeu_ps(dst + 1 * kMR, r1);
+        _mm256_storeu_ps(dst + 2 * kMR, r2);
+        _mm256_storeu_ps(dst + 3 * kMR, r3);
+        _mm256_storeu_ps(dst + 4 * kMR, r4);
+        _mm256_storeu_ps(dst + 5 * kMR, r5);
+        _mm256_storeu_ps(dst + 6 * kMR, r6);
+        if (!last) {
+            _mm256_storeu_ps(dst + 7 * kMR, r7);
+        } else {  // 4 + 2 floats: nothing past the panel
+            _mm_storeu_ps(dst + 7 * kMR, _mm256_castps256_ps128(r7));
+            _mm_storel_pi(reinterpret_cast<__m64*>(dst + 7 * kMR + 4), _mm256_extractf128_ps(r7, 1));
+        }
     }
 
     // Packs one NR-column panel of op(B) stored transposed, (N, K): column j of op(B) is row j

@@ -14,11 +14,18 @@ biases 0; cross-entropy loss; AdamW with PyTorch's defaults. One step = zero_gra
 backward, optimizer step; the median over the timed steps is printed in ms.
 """
 import argparse
+import ctypes
 import math
+import os
 import statistics
 import time
 
-import torch
+# PyTorch's OpenMP threads spin while OpenBLAS's own threads multiply: on 2 cores the two pools then
+# fight for the cores, and 2 threads ran slower than 1 (measured: M 229 ms/step against 117 with
+# passive waiting). Passive waiting is PyTorch's best setting here, so it is the default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402  (after the environment it reads at load time)
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -82,6 +89,23 @@ class GPT(nn.Module):
         return self.head(self.ln_f(h))
 
 
+def blas_thread_setter():
+    """openblas_set_num_threads of the OpenBLAS PyTorch loaded, or None.
+
+    torch.set_num_threads sets PyTorch's own threads only: Debian's PyTorch does its matrix products
+    in OpenBLAS, whose pthreads pool keeps using every core. Left alone, a "1-thread" PyTorch run
+    uses both cores for its products (measured: L 335 ms/step that way, 430 ms truly on one).
+    """
+    with open("/proc/self/maps") as maps:
+        libs = {line.split()[-1] for line in maps if "libopenblas" in line}
+    for lib in sorted(libs):
+        try:
+            return ctypes.CDLL(lib).openblas_set_num_threads
+        except (OSError, AttributeError):
+            pass
+    return None
+
+
 def time_ms(step, warmup, steps):
     for _ in range(warmup):
         step()
@@ -128,10 +152,13 @@ def main():
     ap.add_argument("--only", choices=["S", "M", "L", "attn"])
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     a = ap.parse_args()
-    print(f"PyTorch {torch.__version__}")
+    set_blas_threads = blas_thread_setter()
+    print(f"PyTorch {torch.__version__}, OpenBLAS threads {'set' if set_blas_threads else 'NOT set (not found)'}")
     print(f"{'model':<6} {'threads':>7} {'ms/step':>12}")
     for t in a.threads:
         torch.set_num_threads(t)
+        if set_blas_threads:
+            set_blas_threads(t)
         for name in CONFIGS:
             if a.only in (None, name):
                 print(f"{name:<6} {t:>7} {bench_gpt(name, a.steps):>12.2f}", flush=True)

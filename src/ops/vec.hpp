@@ -33,9 +33,11 @@
 /// Compile the function for AVX-512, AVX2+FMA and baseline x86-64; the loader picks one at start-up.
 #define QKV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
+/// Without GCC on x86-64 (or with QKV_NO_CLONES): an ordinary function, compiled once.
 #define QKV_CLONES
 #endif
 
+/// A `#pragma` inside a macro (the C++ `_Pragma` operator needs its argument as a string).
 #define QKV_PRAGMA(x) _Pragma(#x)
 /// The next loop may take the maximum into \p var in any order (max is exact, so the order cannot
 /// change the result): `QKV_SIMD_MAX(m) for (...) m = std::max(m, x[i]);`.

@@ -101,28 +101,39 @@ struct Gemm {
     // Packing
     // -----------------------------------------------------------------------------------------
 
+    // pack_a for A stored (K, M), used transposed: row k of A holds, side by side, the mc values
+    // every panel of the block needs at step k. So k runs outside and the panels inside: A is
+    // read row after row, sequentially, and each full panel gets its 6 floats per k as one
+    // 16-byte and one 8-byte copy. (Panel by panel instead, every k would start a new cache line
+    // of A, 4·lda bytes from the last, and the dW = dYᵀ·X products spent a quarter of their
+    // packing time waiting for them.) A partial last panel is zero-padded.
+    static void pack_a_transposed(const GemmF32& g, i64 i0, i64 mc, i64 k0, i64 kc, float* out) {
+        const i64 full = mc - mc % kMR;
+        const float* src = g.A + k0 * g.lda + i0;
+        for (i64 k = 0; k < kc; ++k, src += g.lda) {
+            for (i64 ip = 0; ip < full; ip += kMR) {
+                float* dst = out + ip * kc + k * kMR;
+                _mm_storeu_ps(dst, _mm_loadu_ps(src + ip));
+                _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4),
+                              _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src + ip + 4)));
+            }
+            if (full < mc) {
+                float* dst = out + full * kc + k * kMR;
+                for (i64 r = 0; r < kMR; ++r) dst[r] = full + r < mc ? src[full + r] : 0.0f;
+            }
+        }
+    }
+
     // Copies rows [i0, i0+mc) × columns [k0, k0+kc) of op(A) into MR-row panels: panel p holds
     // rows i0+p·MR ... as kc columns of MR consecutive floats (element (r, k) at
     // panel[k·MR + r]), which is the order the micro-kernel broadcasts them. Rows past the edge
     // are zero, so the last panel multiplies harmlessly.
     static void pack_a(const GemmF32& g, i64 i0, i64 mc, i64 k0, i64 kc, float* out) {
+        if (g.trans_a) return pack_a_transposed(g, i0, mc, k0, kc, out);
         for (i64 ip = 0; ip < mc; ip += kMR) {
             const i64 m = imin(kMR, mc - ip);
             float* panel = out + ip * kc;
-            if (g.trans_a && m == kMR) {
-                // A is stored (K, M): the MR floats needed at each k are contiguous, one 16-byte
-                // and one 8-byte copy.
-                const float* src = g.A + k0 * g.lda + i0 + ip;
-                for (i64 k = 0; k < kc; ++k, src += g.lda) {
-                    _mm_storeu_ps(panel + k * kMR, _mm_loadu_ps(src));
-                    _mm_storel_pi(reinterpret_cast<__m64*>(panel + k * kMR + 4),
-                                  _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src + 4)));
-                }
-            } else if (g.trans_a) {
-                const float* src = g.A + k0 * g.lda + i0 + ip;
-                for (i64 k = 0; k < kc; ++k, src += g.lda)
-                    for (i64 r = 0; r < kMR; ++r) panel[k * kMR + r] = r < m ? src[r] : 0.0f;
-            } else if (m == kMR) {
+            if (m == kMR) {
                 // A is stored (M, K), a full panel: 6 rows × 8 k at a time through a register
                 // transpose, the last k < 8 one by one.
                 const float* src = g.A + (i0 + ip) * g.lda + k0;
@@ -251,6 +262,20 @@ struct Gemm {
     // floats (element (k, c) at panel[k·NR + c]): one NR-float row per k step of the
     // micro-kernel.
     static void pack_b(const GemmF32& g, i64 k0, i64 kc, i64 j0, i64 nc, float* out) {
+        if (!g.trans_b) {
+            // B stored (K, N): row k of B feeds every panel at step k, so — as in
+            // pack_a_transposed — k runs outside and B is read row by row, sequentially.
+            const i64 full = nc - nc % kNR;
+            const float* src = g.B + k0 * g.ldb + j0;
+            for (i64 k = 0; k < kc; ++k, src += g.ldb)
+                for (i64 jp = 0; jp < full; jp += kNR) {
+                    float* dst = out + jp * kc + k * kNR;
+                    Isa::store_aligned(dst, Isa::load(src + jp));
+                    Isa::store_aligned(dst + kLanes, Isa::load(src + jp + kLanes));
+                }
+            if (full < nc) pack_b_panel(g, k0, kc, j0 + full, nc - full, out + full * kc);
+            return;
+        }
         for (i64 jp = 0; jp < nc; jp += kNR) {
             const i64 n = imin(kNR, nc - jp);
             if (g.trans_b)

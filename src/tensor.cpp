@@ -8,6 +8,7 @@
 /// detail::visit_all, not per element. Storage is 64-byte aligned, padded so SIMD loads may run one
 /// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
 #include <cstring>
+#include <bit>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -96,8 +97,16 @@ BlockCache& block_cache() {
 }
 
 // Round up to whole cache lines plus one spare line, so SIMD kernels may read a full vector past
-// the last element without leaving the block; the rounding also makes sizes repeat more often.
-std::size_t padded_size(std::size_t bytes) { return (bytes + 63) / 64 * 64 + 64; }
+// the last element without leaving the block. Blocks of 64 KiB and more are rounded further, up
+// to one of 8 size classes per power of two (at most 12.5% larger), so that tensors whose size
+// changes a little from call to call — a key/value cache growing by one position per generated
+// token — still find a cached block instead of faulting in fresh pages.
+std::size_t padded_size(std::size_t bytes) {
+    const std::size_t lines = (bytes + 63) / 64 * 64 + 64;
+    if (lines < (std::size_t(1) << 16)) return lines;
+    const std::size_t step = std::bit_floor(lines) / 8;
+    return (lines + step - 1) / step * step;
+}
 }  // namespace
 
 /// \cond INTERNAL

@@ -73,10 +73,9 @@ Tensor TransformerBlock::forward_cached(const Tensor& x, KVCache& cache) {
 
 // ---- sampling ---------------------------------------------------------------------------------
 
-std::int32_t sample_token(const Tensor& logits, const SampleOptions& opt, Generator& gen) {
-    if (!logits.defined() || logits.dim() != 1 || logits.numel() == 0)
-        fail("sample_token: expected a non-empty (V) row of logits");
-    const std::vector<double> z = logits.to_vector<double>();
+namespace {
+// sample_token on a row of V logits already read out of the tensor.
+std::int32_t sample_from(const std::vector<double>& z, const SampleOptions& opt, Generator& gen) {
     const auto best = std::max_element(z.begin(), z.end()) - z.begin();
     if (opt.greedy) return std::int32_t(best);
     if (!(opt.temperature > 0)) fail("sample_token: temperature must be > 0, got {}", opt.temperature);
@@ -94,6 +93,13 @@ std::int32_t sample_token(const Tensor& logits, const SampleOptions& opt, Genera
         u -= p[i];
     }
     return std::int32_t(order[k - 1]);
+}
+}  // namespace
+
+std::int32_t sample_token(const Tensor& logits, const SampleOptions& opt, Generator& gen) {
+    if (!logits.defined() || logits.dim() != 1 || logits.numel() == 0)
+        fail("sample_token: expected a non-empty (V) row of logits");
+    return sample_from(logits.to_vector<double>(), opt, gen);
 }
 
 // ---- GPT --------------------------------------------------------------------------------------
@@ -223,15 +229,17 @@ Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptio
         if (use_cache) {  // feed only what the cache has not seen
             Tensor h = embed(input, caches[0].length());
             for (std::size_t l = 0; l < blocks_.size(); ++l) h = blocks_[l]->forward_cached(h, caches[l]);
-            logits = head(h);
+            logits = head(narrow(h, 1, h.size(1) - 1, 1));  // only the last position is sampled
         } else {
             logits = forward(input);
         }
-        const std::int64_t T = logits.size(1);
+        // The logits of each sequence's last position, (B, V), read out once.
+        const std::int64_t T = logits.size(1), V = cfg_.vocab;
+        const std::vector<double> last = narrow(logits, 1, T - 1, 1).to_vector<double>();
         std::vector<std::int32_t> next(static_cast<std::size_t>(B));
         for (std::int64_t b = 0; b < B; ++b) {
-            const Tensor row = reshape(narrow(narrow(logits, 0, b, 1), 1, T - 1, 1), {cfg_.vocab});
-            next[std::size_t(b)] = sample_token(row, opt, gen);
+            const std::vector<double> row(last.begin() + b * V, last.begin() + (b + 1) * V);
+            next[std::size_t(b)] = sample_from(row, opt, gen);
             seqs[std::size_t(b)].push_back(next[std::size_t(b)]);
         }
         if (use_cache) {

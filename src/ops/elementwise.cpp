@@ -91,18 +91,20 @@ Tensor binary(const OpDef& op, const Tensor& a, const Tensor& b, Fwd fwd, DA dfd
         });
     });
     return record(op, y, {a, b}, [a, b, plan, dfda, dfdb](const Tensor& dy, BackwardContext& ctx) {
-        if (a.shape() == b.shape()) {  // no broadcasting: independent elements, parallel
-            // Every element of both gradients is written, so a gradient that is still empty
-            // (the common case: a residual's first use) is written (=) without being zeroed first.
-            bool add_a = true, add_b = true;
-            Tensor* da = ctx.grad_overwrite(0, add_a);
-            Tensor* db = ctx.grad_overwrite(1, add_b);
-            visit_float(a.dtype(), "binary backward", [&]<class T>(T) {
-                const T* pa = a.data<T>();
-                const T* pb = b.data<T>();
-                const T* pdy = dy.data<T>();
-                T* pda = da ? da->data<T>() : nullptr;
-                T* pdb = db ? db->data<T>() : nullptr;
+        // Without broadcasting every element of both gradients is written, so a gradient that is
+        // still empty (the common case: a residual's first use) is written (=) without being zeroed
+        // first; a broadcast operand's gradient is a sum, so it starts from zeros.
+        const bool same = a.shape() == b.shape();
+        bool add_a = true, add_b = true;
+        Tensor* da = same ? ctx.grad_overwrite(0, add_a) : ctx.grad(0);
+        Tensor* db = same ? ctx.grad_overwrite(1, add_b) : ctx.grad(1);
+        visit_float(a.dtype(), "binary backward", [&]<class T>(T) {
+            const T* pa = a.data<T>();
+            const T* pb = b.data<T>();
+            const T* pdy = dy.data<T>();
+            T* pda = da ? da->data<T>() : nullptr;
+            T* pdb = db ? db->data<T>() : nullptr;
+            if (same) {  // independent elements, parallel
                 parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
                     if (pda)
                         for (std::int64_t i = lo; i < hi; ++i) {
@@ -115,17 +117,8 @@ Tensor binary(const OpDef& op, const Tensor& a, const Tensor& b, Fwd fwd, DA dfd
                             pdb[i] = add_b ? pdb[i] + g : g;
                         }
                 });
-            });
-            return;
-        }
-        Tensor* da = ctx.grad(0);
-        Tensor* db = ctx.grad(1);
-        visit_float(a.dtype(), "binary backward", [&]<class T>(T) {
-            const T* pa = a.data<T>();
-            const T* pb = b.data<T>();
-            const T* pdy = dy.data<T>();
-            T* pda = da ? da->data<T>() : nullptr;
-            T* pdb = db ? db->data<T>() : nullptr;
+                return;
+            }
             plan.for_each_row([&](const auto& off, std::int64_t n, const auto& st) {
                 for (std::int64_t i = 0; i < n; ++i) {
                     const T av = pa[off[1] + i * st[1]];

@@ -22,7 +22,10 @@
 ///
 /// Contenders: `q512-1t`, `q512-2t` (the AVX-512 backend, when the CPU has it), `avx2-1t`,
 /// `avx2-2t`, `blas1t`, `blas2t` and `ref1t`. The ratio columns compare the fastest qkv backend
-/// this CPU runs (the one `QKV_GEMM=auto` picks) with OpenBLAS at the same thread count.
+/// this CPU runs (the one `QKV_GEMM=auto` picks) with OpenBLAS at the same thread count, or the
+/// AVX2 backend when `--only` leaves that one out. On an AVX-512 CPU, OpenBLAS uses its AVX-512
+/// kernel; `OPENBLAS_CORETYPE=Haswell bench_gemm --only avx2-1t,avx2-2t,blas1t,blas2t` holds it
+/// to its AVX2 one, so the two AVX2 kernels meet on equal terms.
 ///
 /// Usage: `bench_gemm [--quick] [--samples N] [--filter TEXT] [--only q512-1t,blas1t,...]
 /// [--cputime] [--settle MS] [--shape M,N,K[,OP]]...`; each `--shape` (repeatable) replaces the
@@ -295,8 +298,11 @@ int run(int argc, char** argv) {
             item.append(c.name).append(1, ',');
             return options.only.find(item) == std::string::npos;
         });
-    const auto best = qkv::kernels::cpu_has_avx512() ? qkv::kernels::GemmBackend::avx512
-                                                      : qkv::kernels::GemmBackend::avx2;
+    // Compare the backend `auto` picks; if --only left it out, the AVX2 one.
+    auto best = qkv::kernels::cpu_has_avx512() ? qkv::kernels::GemmBackend::avx512
+                                                : qkv::kernels::GemmBackend::avx2;
+    if (index_of(list, qkv_name(best, 1)) < 0 && index_of(list, qkv_name(best, 2)) < 0)
+        best = qkv::kernels::GemmBackend::avx2;
     const int q1 = index_of(list, qkv_name(best, 1)), q2 = index_of(list, qkv_name(best, 2));
     const int b1 = index_of(list, "blas1t"), b2 = index_of(list, "blas2t");
     std::printf("GFLOP/s, median of %d interleaved samples; ratio = qkv %s / OpenBLAS\n",

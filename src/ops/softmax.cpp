@@ -81,14 +81,8 @@ Tensor softmax_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool log
 namespace detail {
 QKV_CLONES void softmax_row_f32(float* x, std::int64_t n, const std::uint8_t* blocked) {
     constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-    float m = kNegInf;
-    if (blocked) {
-        QKV_SIMD_MAX(m)
-        for (std::int64_t j = 0; j < n; ++j) m = std::max(m, blocked[j] ? kNegInf : x[j]);
-    } else {
-        QKV_SIMD_MAX(m)
-        for (std::int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
-    }
+    const float m = blocked ? lane_max(n, [=](std::int64_t j) { return blocked[j] ? kNegInf : x[j]; })
+                            : lane_max(n, [x](std::int64_t j) { return x[j]; });
     if (m == kNegInf) {  // nothing to attend to: zeros, not 0/0
         for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
         return;

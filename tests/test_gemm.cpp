@@ -176,6 +176,10 @@ const std::vector<std::vector<i64>> kShapes = {
     {97, 101, 103}, {6, 16, 385}, {11, 23, 400},  {150, 40, 390}, {1, 300, 1000}, {300, 1, 700},
     {20, 520, 300}, {310, 200, 513}, {145, 47, 64}, {700, 37, 200}, {6, 32, 257},
     {13, 33, 260},  {193, 31, 100}, {200, 65, 300}, {5, 48, 520},
+    // At most one vector wide (the narrow 12-row tile): rows past 12 and 24, N = 1, 7, 8, 9, 15,
+    // 16, K up to and past KC, and one big enough for two threads.
+    {13, 16, 16},   {25, 8, 33},    {12, 9, 7},     {37, 15, 384},  {24, 1, 100},   {47, 7, 64},
+    {130, 16, 400}, {2000, 16, 128},
 };
 
 }  // namespace
@@ -241,10 +245,12 @@ TEST_CASE("the AVX2 and AVX-512 kernels give bit-identical results", "[gemm]") {
     if (!available(GemmBackend::avx2) || !available(GemmBackend::avx512)) return;
     const int threads = GENERATE(1, 2);
     std::mt19937 rng(11);
-    std::uniform_int_distribution<i64> size(1, 300), inner(1, 900), pad(0, 3);
+    std::uniform_int_distribution<i64> size(1, 300), inner(1, 900), pad(0, 3), narrow(1, 16);
     std::uniform_int_distribution<int> coin(0, 1);
-    for (int trial = 0; trial < 25; ++trial) {
-        const Problem p{coin(rng) == 1, coin(rng) == 1, size(rng), size(rng), inner(rng),
+    for (int trial = 0; trial < 40; ++trial) {
+        // From trial 25 on, products at most 16 columns wide (AVX-512's narrow tile).
+        const i64 n = trial < 25 ? size(rng) : narrow(rng);
+        const Problem p{coin(rng) == 1, coin(rng) == 1, size(rng), n, inner(rng),
                         0.5f, trial % 2 == 0 ? 0.0f : 1.0f, pad(rng)};
         const Operands o = make_operands(rng, p);
         Matrix c2 = o.C, c512 = o.C;

@@ -228,13 +228,14 @@ void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A
     if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
 #ifdef QKV_HAVE_SIMD_KERNEL
     if (GemmBackend backend = gemm_backend(); backend != GemmBackend::reference) {
-        // A product at most 16 columns wide would leave half of every 32-column AVX-512 tile
-        // empty (attention with head size 16: measured 25–100 GFLOP/s against 65–120 with
-        // AVX2). The AVX2 kernel's 16-column tiles fit it, and since both kernels give
-        // bit-identical results, switching is invisible except in the time.
-        if (backend == GemmBackend::avx512 && N <= 16) backend = GemmBackend::avx2;
-        return simd_threaded(simd_kernel(backend),
-                             {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+        const detail::GemmF32 g{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+        // On the packed path, a product at most 16 columns wide would leave half of every
+        // 32-column AVX-512 tile empty (the direct path has a one-vector tile for it). The
+        // AVX2 kernel's 16-column tiles fit it, and since both kernels give bit-identical
+        // results, switching is invisible except in the time.
+        if (backend == GemmBackend::avx512 && N <= 16 && simd_kernel(backend).packs(g))
+            backend = GemmBackend::avx2;
+        return simd_threaded(simd_kernel(backend), g);
     }
 #endif
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -583,6 +583,104 @@ struct Gemm {
     static i64 direct_scratch_floats(const GemmF32& g) { return g.K * round_up(g.N, kNR); }
 
     // -----------------------------------------------------------------------------------------
+    // The narrow path: products at most one vector wide
+    // -----------------------------------------------------------------------------------------
+
+    // Attention with head size 16 multiplies (T×T)·(T×16) (P·V, and dQ = dS·K, dV = Pᵀ·dO in
+    // the backward). With a tile two vectors wide, half of every AVX-512 tile would be padding.
+    // So for N ≤ one vector the tile is one vector wide and twice as tall, 12 rows: still 12
+    // independent FMA chains in flight, one load of B per 12 FMAs. Every element of C is still
+    // one FMA chain over k in order, scaled the same way, so the result is bit for bit that of the
+    // wide tile (and of the other ISA). Used on the direct path (K ≤ KC), where these products are.
+    static constexpr i64 kNarrowRows = 12;
+
+    static bool use_narrow(const GemmF32& g) { return g.N <= kLanes && use_direct(g); }
+
+    // One row of the narrow tile to C: alpha·acc (+ beta·C), masked when N < one vector.
+    static void update_narrow_row(float* c, Vec acc, const Store& s, bool whole) {
+        acc = Isa::mul(acc, s.alpha);
+        if (whole) {
+            if (s.read_c) acc = Isa::fma(s.beta, Isa::load(c), acc);
+            Isa::store(c, acc);
+            return;
+        }
+        if (s.read_c) acc = Isa::fma(s.beta, Isa::load_masked(c, s.mask_lo), acc);
+        Isa::store_masked(c, s.mask_lo, acc);
+    }
+
+// Row r of the narrow tile: accumulator c<r>, A element at p + j·rs (row r = 3·(p's index) + j).
+// (A macro only to spell the twelve named accumulators once; see micro_kernel for why they
+// cannot be an array.)
+#define QKV_NARROW_FMA(r, p, j) \
+    if constexpr (kRows > r) c##r = Isa::fma(Isa::broadcast(p + j * rs), b0, c##r);
+#define QKV_NARROW_STORE(r) \
+    if constexpr (kRows > r) update_narrow_row(t.c + r * t.ldc, c##r, s, whole);
+
+    // C tile (kRows × n ≤ one vector) ← alpha · A rows · B (kc × one vector, row k at
+    // b + k·b_step) + beta · C; A's element (r, k) at a[r·rs + k·a_step]. Four row pointers, three
+    // rows apart, each reach their rows as p, p + rs, p + 2·rs: that is what x86 addressing does
+    // for free, where twelve separate row offsets would not fit the 16 integer registers and
+    // would be reloaded from the stack inside the loop.
+    template <int kRows>
+    static void narrow_kernel(i64 kc, const float* a, i64 rs, i64 a_step, const float* b,
+                              i64 b_step, const Tile& t) {
+        for (i64 r = 0; r < kRows; ++r) _mm_prefetch(reinterpret_cast<const char*>(t.c + r * t.ldc), _MM_HINT_T0);
+        // Rows past kRows are never read (their pointers are only formed, not dereferenced).
+        const float *p0 = a, *p1 = a + (kRows > 3 ? 3 * rs : 0);
+        const float *p2 = a + (kRows > 6 ? 6 * rs : 0), *p3 = a + (kRows > 9 ? 9 * rs : 0);
+        Vec c0 = Isa::zero(), c1 = Isa::zero(), c2 = Isa::zero(), c3 = Isa::zero();
+        Vec c4 = Isa::zero(), c5 = Isa::zero(), c6 = Isa::zero(), c7 = Isa::zero();
+        Vec c8 = Isa::zero(), c9 = Isa::zero(), c10 = Isa::zero(), c11 = Isa::zero();
+#pragma GCC unroll 4
+        for (i64 k = 0; k < kc; ++k) {
+            const Vec b0 = Isa::load(b);
+            QKV_NARROW_FMA(0, p0, 0) QKV_NARROW_FMA(1, p0, 1) QKV_NARROW_FMA(2, p0, 2)
+            QKV_NARROW_FMA(3, p1, 0) QKV_NARROW_FMA(4, p1, 1) QKV_NARROW_FMA(5, p1, 2)
+            QKV_NARROW_FMA(6, p2, 0) QKV_NARROW_FMA(7, p2, 1) QKV_NARROW_FMA(8, p2, 2)
+            QKV_NARROW_FMA(9, p3, 0) QKV_NARROW_FMA(10, p3, 1) QKV_NARROW_FMA(11, p3, 2)
+            p0 += a_step;
+            p1 += a_step;
+            p2 += a_step;
+            p3 += a_step;
+            b += b_step;
+        }
+        const Store s = make_store(t);
+        const bool whole = t.n == kLanes;
+        QKV_NARROW_STORE(0) QKV_NARROW_STORE(1) QKV_NARROW_STORE(2) QKV_NARROW_STORE(3)
+        QKV_NARROW_STORE(4) QKV_NARROW_STORE(5) QKV_NARROW_STORE(6) QKV_NARROW_STORE(7)
+        QKV_NARROW_STORE(8) QKV_NARROW_STORE(9) QKV_NARROW_STORE(10) QKV_NARROW_STORE(11)
+    }
+#undef QKV_NARROW_FMA
+#undef QKV_NARROW_STORE
+
+    // Picks the narrow kernel instance for the tile's number of rows.
+    template <int kRows = kNarrowRows>
+    static void narrow_tile(i64 kc, const float* a, i64 rs, i64 a_step, const float* b,
+                            i64 b_step, const Tile& t) {
+        if constexpr (kRows > 1) {
+            if (t.m < kRows) return narrow_tile<kRows - 1>(kc, a, rs, a_step, b, b_step, t);
+        }
+        narrow_kernel<kRows>(kc, a, rs, a_step, b, b_step, t);
+    }
+
+    // B as stored when its rows are one whole vector (B not transposed, N = one vector);
+    // otherwise copied into a K × one-vector panel, zero-padded (K·16 floats at most: cheap).
+    static void gemm_narrow(const GemmF32& g, float* scratch) {
+        const bool copy_b = g.trans_b || g.N < kLanes;
+        if (copy_b)
+            for (i64 k = 0; k < g.K; ++k)
+                for (i64 j = 0; j < kLanes; ++j)
+                    scratch[k * kLanes + j] = j >= g.N ? 0.0f : g.trans_b ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
+        const float* b = copy_b ? scratch : g.B;
+        const i64 b_step = copy_b ? kLanes : g.ldb;
+        const i64 row_stride = g.trans_a ? 1 : g.lda, a_step = g.trans_a ? g.lda : 1;
+        for (i64 ir = 0; ir < g.M; ir += kNarrowRows) {
+            const Tile t{g.C + ir * g.ldc, g.ldc, imin(kNarrowRows, g.M - ir), g.N, g.alpha, g.beta};
+            narrow_tile(g.K, g.A + ir * row_stride, row_stride, a_step, b, b_step, t);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
     // Entry points
     // -----------------------------------------------------------------------------------------
 
@@ -591,7 +689,9 @@ struct Gemm {
     }
 
     static void run(const GemmF32& g, float* scratch) {
-        if (use_direct(g))
+        if (use_narrow(g))
+            gemm_narrow(g, scratch);
+        else if (use_direct(g))
             gemm_direct(g, scratch);
         else
             gemm_packed(g, scratch);

@@ -663,16 +663,38 @@ struct Gemm {
         narrow_kernel<kRows>(kc, a, rs, a_step, b, b_step, t);
     }
 
+    // The first vector of each row of a B panel (row stride NR), zero past column N ≤ one
+    // vector: 8×8 register transposes when B is stored transposed (as in
+    // pack_b_panel_transposed, without the padding out to NR that the narrow tile never reads),
+    // one masked load per row otherwise.
+    static void pack_narrow_b(const GemmF32& g, float* panel) {
+        if (!g.trans_b) {
+            const Mask m = Isa::first_lanes(g.N);
+            for (i64 k = 0; k < g.K; ++k) Isa::store_aligned(panel + k * kNR, Isa::load_masked(g.B + k * g.ldb, m));
+            return;
+        }
+        const i64 full = g.N - g.N % 8;
+        auto rest = [&](i64 k) {
+            for (i64 c = full; c < kLanes; ++c) panel[k * kNR + c] = c < g.N ? g.B[c * g.ldb + k] : 0.0f;
+        };
+        i64 k = 0;
+        for (; k + 8 <= g.K; k += 8) {
+            for (i64 c = 0; c < full; c += 8) transpose_8x8(g.B + c * g.ldb + k, g.ldb, panel + k * kNR + c);
+            for (i64 kk = k; kk < k + 8; ++kk) rest(kk);
+        }
+        for (; k < g.K; ++k) {
+            for (i64 c = 0; c < full; ++c) panel[k * kNR + c] = g.B[c * g.ldb + k];
+            rest(k);
+        }
+    }
+
     // B as stored when its rows are one whole vector (B not transposed, N = one vector);
-    // otherwise copied into a K × one-vector panel, zero-padded (K·16 floats at most: cheap).
+    // otherwise copied by pack_narrow_b.
     static void gemm_narrow(const GemmF32& g, float* scratch) {
         const bool copy_b = g.trans_b || g.N < kLanes;
-        if (copy_b)
-            for (i64 k = 0; k < g.K; ++k)
-                for (i64 j = 0; j < kLanes; ++j)
-                    scratch[k * kLanes + j] = j >= g.N ? 0.0f : g.trans_b ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
+        if (copy_b) pack_narrow_b(g, scratch);
         const float* b = copy_b ? scratch : g.B;
-        const i64 b_step = copy_b ? kLanes : g.ldb;
+        const i64 b_step = copy_b ? kNR : g.ldb;
         const i64 row_stride = g.trans_a ? 1 : g.lda, a_step = g.trans_a ? g.lda : 1;
         for (i64 ir = 0; ir < g.M; ir += kNarrowRows) {
             const Tile t{g.C + ir * g.ldc, g.ldc, imin(kNarrowRows, g.M - ir), g.N, g.alpha, g.beta};

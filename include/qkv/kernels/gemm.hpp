@@ -17,8 +17,8 @@ namespace qkv::kernels {
 enum class GemmBackend {
     reference,  ///< the plain loops in gemm_reference.cpp: portable, readable, slow
     avx2,       ///< the packed, blocked, register-tiled AVX2/FMA kernel in gemm_avx2.cpp
-    avx512,     ///< the same algorithm on 512-bit vectors (6×32 tiles), in gemm_avx512.cpp;
-                ///< products at most 16 columns wide run on the AVX2 tiles (same results)
+    avx512,     ///< the same algorithm on 512-bit vectors (6×32 tiles, 12×16 for products at
+                ///< most 16 columns wide), in gemm_avx512.cpp
 };
 
 /// \brief \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$ in float32, row-major.

@@ -185,9 +185,9 @@ void BroadcastPlan<K>::for_each_row(F&& f) const {
 
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t lda,
-          const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+          const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc, const T* bias = nullptr) {
     kernels::gemm(ta, tb, M, N, K, alpha, A, std::max<std::int64_t>(lda, 1), B, std::max<std::int64_t>(ldb, 1), beta, C,
-                  std::max<std::int64_t>(ldc, 1));
+                  std::max<std::int64_t>(ldc, 1), bias);
 }
 
 template <class T>

@@ -267,6 +267,43 @@ TEST_CASE("the AVX2 and AVX-512 kernels give bit-identical results", "[gemm]") {
     }
 }
 
+TEST_CASE("gemm with a bias row equals copying the bias into C and accumulating onto it", "[gemm]") {
+    // C ← α·op(A)·op(B) + bias (each row): the kernels add the bias as they write each tile. The
+    // result must be the very bits of the old way (bias copied into C, then β = 1), and right.
+    const auto backend = GENERATE(ALL_BACKENDS);
+    const int threads = GENERATE(1, 2);
+    if (!available(backend)) return;
+    const Setting setting(backend, threads);
+    std::mt19937 rng(5);
+    int index = 0;
+    for (const auto& s : kShapes) {
+        for (int t = 0; t < 4; ++t, ++index) {
+            const float alpha = index % 7 == 3 ? 0.0f : (index % 2 == 0 ? 1.0f : -0.5f);
+            Problem p{(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], alpha, 1.0f, (index % 3 == 1) ? 2 : 0};
+            Operands o = make_operands(rng, p);
+            const Matrix bias = random_matrix(rng, 1, p.N, 0);
+            for (i64 r = 0; r < p.M; ++r)  // o.C: the bias in every row (the old way's start)
+                for (i64 c = 0; c < p.N; ++c) o.C.data[static_cast<std::size_t>(r * o.C.ld + c)] = bias.at(0, c);
+            Matrix old_way = o.C, with_bias = o.C;
+            for (i64 r = 0; r < p.M; ++r)  // the bias path must not read C: poison it
+                for (i64 c = 0; c < p.N; ++c) with_bias.data[static_cast<std::size_t>(r * with_bias.ld + c)] = kNaN;
+            qkv::kernels::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, o.A.data.data(), o.A.ld, o.B.data.data(), o.B.ld,
+                               1.0f, old_way.data.data(), old_way.ld);
+            qkv::kernels::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, o.A.data.data(), o.A.ld, o.B.data.data(), o.B.ld,
+                               0.0f, with_bias.data.data(), with_bias.ld, bias.data.data());
+            INFO(name(backend) << " threads=" << threads << " " << describe(p));
+            CHECK(check_result(p, o, with_bias) == "");
+            bool same = true;
+            for (i64 r = 0; r < p.M; ++r)
+                for (i64 c = 0; c < p.N; ++c) same = same && with_bias.at(r, c) == old_way.at(r, c);
+            CHECK(same);
+        }
+    }
+    float a = 1, b = 1, c = 0, bias = 2;
+    CHECK_THROWS_WITH(qkv::kernels::gemm(false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 1.0f, &c, 1, &bias),
+                      Catch::Contains("beta must be 0"));
+}
+
 TEST_CASE("gemm follows the BLAS rules for alpha = 0, beta = 0 and K = 0", "[gemm]") {
     const auto backend = GENERATE(ALL_BACKENDS);
     if (!available(backend)) return;

@@ -89,6 +89,12 @@ void check_args(bool ta, bool tb, i64 M, i64 N, i64 K, const void* A, i64 lda, c
     check_operand("c", C, ldc, M, N);
 }
 
+// A bias takes the place of the old C (see gemm()), so there must be no old C to scale.
+void check_bias(bool has_bias, double beta) {
+    if (has_bias && beta != 0.0)
+        fail("gemm: a bias row replaces the old C, so beta must be 0 (got beta = {})", beta);
+}
+
 // C ← βC, for K = 0 or α = 0. β = 0 writes zeros without reading (NaN in C must not survive).
 template <class T>
 void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
@@ -214,6 +220,7 @@ void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
             part.N = last - first;
             part.B = g.trans_b ? g.B + first * g.ldb : g.B + first;
             part.C = g.C + first;
+            if (g.bias != nullptr) part.bias = g.bias + first;
         }
         simd_serial(kernel, part);
     });
@@ -221,14 +228,20 @@ void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
 
 #endif
 
+// Every row of C ← the bias row: what a bias stands for (the old C, with beta = 1) on the paths
+// that have no bias write-back of their own.
+template <class T>
+void fill_rows(i64 M, i64 N, const T* bias, T* C, i64 ldc) {
+    for (i64 i = 0; i < M; ++i) std::memcpy(C + i * ldc, bias, static_cast<std::size_t>(N) * sizeof(T));
+}
+
 // Decides nothing about arithmetic: settles the corner cases, then hands over to a backend.
 void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
-              const float* B, i64 ldb, float beta, float* C, i64 ldc) {
+              const float* B, i64 ldb, float beta, float* C, i64 ldc, const float* bias) {
     if (M == 0 || N == 0) return;
-    if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
 #ifdef QKV_HAVE_SIMD_KERNEL
-    if (GemmBackend backend = gemm_backend(); backend != GemmBackend::reference) {
-        const detail::GemmF32 g{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+    if (GemmBackend backend = gemm_backend(); backend != GemmBackend::reference && K > 0 && alpha != 0.0f) {
+        const detail::GemmF32 g{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
         // Narrow products fit AVX2's tiles better: at most 8 columns, its 12×8 narrow tile
         // (AVX-512's 12×16 would be half empty); at most 16 on the packed path, its 6×16 tile
         // (AVX-512's 6×32 would be). Both kernels give bit-identical results, so switching is
@@ -238,12 +251,21 @@ void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A
         return simd_threaded(simd_kernel(backend), g);
     }
 #endif
+    if (bias != nullptr) {
+        fill_rows(M, N, bias, C, ldc);
+        beta = 1.0f;
+    }
+    if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm_f64(bool ta, bool tb, i64 M, i64 N, i64 K, double alpha, const double* A, i64 lda,
-              const double* B, i64 ldb, double beta, double* C, i64 ldc) {
+              const double* B, i64 ldb, double beta, double* C, i64 ldc, const double* bias) {
     if (M == 0 || N == 0) return;
+    if (bias != nullptr) {
+        fill_rows(M, N, bias, C, ldc);
+        beta = 1.0;
+    }
     if (K == 0 || alpha == 0.0) return scale_c(M, N, beta, C, ldc);
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -264,7 +286,8 @@ void batched(Gemm gemm_one, bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, cons
                          static_cast<double>(K);
     auto one_by_one = [&](i64 lo, i64 hi) {
         for (i64 b = lo; b < hi; ++b)
-            gemm_one(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+            gemm_one(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc,
+                     nullptr);
     };
     // A product big enough for gemm to split between threads (f32, SIMD) is split there:
     // splitting the batch instead would leave cores idle whenever the batch count is not a
@@ -315,16 +338,18 @@ void set_gemm_backend(GemmBackend backend) {
 
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
-          std::int64_t ldc) {
+          std::int64_t ldc, const float* bias) {
     check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-    gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    check_bias(bias != nullptr, beta);
+    gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
-          double* C, std::int64_t ldc) {
+          double* C, std::int64_t ldc, const double* bias) {
     check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-    gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    check_bias(bias != nullptr, beta);
+    gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 void gemm_batched(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,

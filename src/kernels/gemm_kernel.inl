@@ -291,12 +291,24 @@ struct Gemm {
 
     /// Where a micro-tile of C goes and how it is combined with the old C.
     struct Tile {
-        float* c;     // top-left element of the tile in C
-        i64 ldc;      // row stride of C
-        i64 m, n;     // valid rows (≤ MR) and columns (≤ NR); the rest of the tile is discarded
-        float alpha;  // scale of the product
-        float beta;   // scale of the old C; 0 means C is not read
+        float* c;        // top-left element of the tile in C
+        i64 ldc;         // row stride of C
+        i64 m, n;        // valid rows (≤ MR) and columns (≤ NR); the rest of the tile is discarded
+        float alpha;     // scale of the product
+        float beta;      // scale of the old C; 0 means it is not read
+        const float* old;  // where the old C is read: C itself, or a bias row
+        i64 old_ld;      // row stride of `old` (ldc; 0 for a bias row, the same for every row)
     };
+
+    // The tile at (ir, jr) of a problem whose C starts at c: its old values come from C, or
+    // — when the problem has a bias and this is the first K block — from the bias row, with
+    // beta = 1 (what copying the bias into C and accumulating onto it computes, bit for bit).
+    static Tile make_tile(float* c, i64 ldc, i64 ir, i64 jr, i64 m, i64 n, float alpha,
+                          float beta, const float* bias) {
+        float* at = c + ir * ldc + jr;
+        if (bias != nullptr) return {at, ldc, m, n, alpha, 1.0f, bias + jr, 0};
+        return {at, ldc, m, n, alpha, beta, at, ldc};
+    }
 
     /// How the accumulators reach C: scales, and lane masks for a tile narrower than NR columns.
     struct Store {
@@ -313,21 +325,21 @@ struct Gemm {
 
     // One row of C ← alpha·acc (+ beta·C). Narrow edge tiles use masked loads and stores, which
     // neither read nor write the masked-off columns (so they cannot fault past the end of C).
-    static void update_row(float* c, Vec lo, Vec hi, const Store& s) {
+    static void update_row(float* c, const float* old, Vec lo, Vec hi, const Store& s) {
         lo = Isa::mul(lo, s.alpha);
         hi = Isa::mul(hi, s.alpha);
         if (s.full) {
             if (s.read_c) {
-                lo = Isa::fma(s.beta, Isa::load(c), lo);
-                hi = Isa::fma(s.beta, Isa::load(c + kLanes), hi);
+                lo = Isa::fma(s.beta, Isa::load(old), lo);
+                hi = Isa::fma(s.beta, Isa::load(old + kLanes), hi);
             }
             Isa::store(c, lo);
             Isa::store(c + kLanes, hi);
             return;
         }
         if (s.read_c) {
-            lo = Isa::fma(s.beta, Isa::load_masked(c, s.mask_lo), lo);
-            hi = Isa::fma(s.beta, Isa::load_masked(c + kLanes, s.mask_hi), hi);
+            lo = Isa::fma(s.beta, Isa::load_masked(old, s.mask_lo), lo);
+            hi = Isa::fma(s.beta, Isa::load_masked(old + kLanes, s.mask_hi), hi);
         }
         Isa::store_masked(c, s.mask_lo, lo);
         Isa::store_masked(c + kLanes, s.mask_hi, hi);
@@ -414,12 +426,12 @@ struct Gemm {
         }
 
         const Store s = make_store(t);
-        if constexpr (kRows > 0) update_row(t.c + 0 * t.ldc, c00, c01, s);
-        if constexpr (kRows > 1) update_row(t.c + 1 * t.ldc, c10, c11, s);
-        if constexpr (kRows > 2) update_row(t.c + 2 * t.ldc, c20, c21, s);
-        if constexpr (kRows > 3) update_row(t.c + 3 * t.ldc, c30, c31, s);
-        if constexpr (kRows > 4) update_row(t.c + 4 * t.ldc, c40, c41, s);
-        if constexpr (kRows > 5) update_row(t.c + 5 * t.ldc, c50, c51, s);
+        if constexpr (kRows > 0) update_row(t.c + 0 * t.ldc, t.old + 0 * t.old_ld, c00, c01, s);
+        if constexpr (kRows > 1) update_row(t.c + 1 * t.ldc, t.old + 1 * t.old_ld, c10, c11, s);
+        if constexpr (kRows > 2) update_row(t.c + 2 * t.ldc, t.old + 2 * t.old_ld, c20, c21, s);
+        if constexpr (kRows > 3) update_row(t.c + 3 * t.ldc, t.old + 3 * t.old_ld, c30, c31, s);
+        if constexpr (kRows > 4) update_row(t.c + 4 * t.ldc, t.old + 4 * t.old_ld, c40, c41, s);
+        if constexpr (kRows > 5) update_row(t.c + 5 * t.ldc, t.old + 5 * t.old_ld, c50, c51, s);
     }
 
     // Picks the kernel instance for the tile's number of rows.
@@ -444,11 +456,11 @@ struct Gemm {
     // block of B. The NR loop is outside, so an NR-column panel of B stays in L1 while the
     // panels of A stream past it from L2.
     static void macro_kernel(const float* a_pack, const float* b_pack, i64 mc, i64 nc, i64 kc,
-                             float* c, i64 ldc, float alpha, float beta) {
+                             float* c, i64 ldc, float alpha, float beta, const float* bias) {
         for (i64 jr = 0; jr < nc; jr += kNR) {
             for (i64 ir = 0; ir < mc; ir += kMR) {
-                const Tile t{c + ir * ldc + jr, ldc, imin(kMR, mc - ir), imin(kNR, nc - jr), alpha,
-                             beta};
+                const Tile t = make_tile(c, ldc, ir, jr, imin(kMR, mc - ir), imin(kNR, nc - jr),
+                                         alpha, beta, bias);
                 micro_tile<true>(kc, a_pack + ir * kc, nullptr, kMR, b_pack + jr * kc, kNR, t);
             }
         }
@@ -481,10 +493,12 @@ struct Gemm {
                               i64 nc, i64 i0, i64 i1, float* a_pack) {
         const i64 mc_max = balanced_block(g.M, kMC, kMR);
         const float beta = pc == 0 ? g.beta : 1.0f;
+        const float* bias = pc == 0 && g.bias != nullptr ? g.bias + jc : nullptr;
         for (i64 ic = i0; ic < i1; ic += mc_max) {
             const i64 mc = imin(mc_max, i1 - ic);
             pack_a(g, ic, mc, pc, kc, a_pack);
-            macro_kernel(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha, beta);
+            macro_kernel(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha, beta,
+                         bias);
         }
     }
 
@@ -552,7 +566,7 @@ struct Gemm {
         const i64 m = imin(kMR, g.M - ir), n = imin(kNR, g.N - jr);
         i64 offsets[kMR];
         for (i64 r = 0; r < kMR; ++r) offsets[r] = imin(r, m - 1) * a.row_stride;
-        const Tile t{g.C + ir * g.ldc + jr, g.ldc, m, n, g.alpha, g.beta};
+        const Tile t = make_tile(g.C, g.ldc, ir, jr, m, n, g.alpha, g.beta, g.bias);
         micro_tile<false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
     }
 
@@ -597,14 +611,14 @@ struct Gemm {
     static bool use_narrow(const GemmF32& g) { return g.N <= kLanes && use_direct(g); }
 
     // One row of the narrow tile to C: alpha·acc (+ beta·C), masked when N < one vector.
-    static void update_narrow_row(float* c, Vec acc, const Store& s, bool whole) {
+    static void update_narrow_row(float* c, const float* old, Vec acc, const Store& s, bool whole) {
         acc = Isa::mul(acc, s.alpha);
         if (whole) {
-            if (s.read_c) acc = Isa::fma(s.beta, Isa::load(c), acc);
+            if (s.read_c) acc = Isa::fma(s.beta, Isa::load(old), acc);
             Isa::store(c, acc);
             return;
         }
-        if (s.read_c) acc = Isa::fma(s.beta, Isa::load_masked(c, s.mask_lo), acc);
+        if (s.read_c) acc = Isa::fma(s.beta, Isa::load_masked(old, s.mask_lo), acc);
         Isa::store_masked(c, s.mask_lo, acc);
     }
 
@@ -614,7 +628,7 @@ struct Gemm {
 #define QKV_NARROW_FMA(r, p, j) \
     if constexpr (kRows > r) c##r = Isa::fma(Isa::broadcast(p + j * rs), b0, c##r);
 #define QKV_NARROW_STORE(r) \
-    if constexpr (kRows > r) update_narrow_row(t.c + r * t.ldc, c##r, s, whole);
+    if constexpr (kRows > r) update_narrow_row(t.c + r * t.ldc, t.old + r * t.old_ld, c##r, s, whole);
 
     // C tile (kRows × n ≤ one vector) ← alpha · A rows · B (kc × one vector, row k at
     // b + k·b_step) + beta · C; A's element (r, k) at a[r·rs + k·a_step]. Four row pointers, three
@@ -697,7 +711,8 @@ struct Gemm {
         const i64 b_step = copy_b ? kNR : g.ldb;
         const i64 row_stride = g.trans_a ? 1 : g.lda, a_step = g.trans_a ? g.lda : 1;
         for (i64 ir = 0; ir < g.M; ir += kNarrowRows) {
-            const Tile t{g.C + ir * g.ldc, g.ldc, imin(kNarrowRows, g.M - ir), g.N, g.alpha, g.beta};
+            const Tile t = make_tile(g.C, g.ldc, ir, 0, imin(kNarrowRows, g.M - ir), g.N, g.alpha,
+                                     g.beta, g.bias);
             narrow_tile(g.K, g.A + ir * row_stride, row_stride, a_step, b, b_step, t);
         }
     }

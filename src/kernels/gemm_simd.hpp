@@ -34,6 +34,9 @@ struct GemmF32 {
     float beta;        ///< scale of the old C (0: C is never read)
     float* C;          ///< result
     std::int64_t ldc;  ///< row stride of C
+    /// Optional row of N values that stands in for the old C in every row (with beta = 1): a
+    /// linear layer's bias, added in the kernel's write-back instead of copied into C first.
+    const float* bias = nullptr;
 };
 
 /// How the packed path cuts B into blocks, and the scratch each block needs.

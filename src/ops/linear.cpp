@@ -57,15 +57,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const std::int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
     Tensor y = empty(out_shape, x.dtype());
     visit_float(x.dtype(), op, [&]<class T>(T) {
-        T* py = y.data<T>();
-        if (bias.defined()) {  // start from the bias, then accumulate the product onto it (β = 1)
-            const T* pb = bias.data<T>();
-            parallel_for(0, rows, std::max<std::int64_t>(1, 16384 / out), [&](std::int64_t lo, std::int64_t hi) {
-                for (std::int64_t r = lo; r < hi; ++r) std::memcpy(py + r * out, pb, std::size_t(out) * sizeof(T));
-            });
-        }
-        gemm(false, true, rows, out, in, T(1), x.data<T>(), in, weight.data<T>(), in, T(bias.defined() ? 1 : 0), py,
-             out);
+        // y = x·Wᵀ + b: the kernel adds the bias row as it writes each tile of y.
+        gemm(false, true, rows, out, in, T(1), x.data<T>(), in, weight.data<T>(), in, T(0), y.data<T>(), out,
+             bias.defined() ? bias.data<T>() : nullptr);
     });
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);

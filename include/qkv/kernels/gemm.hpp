@@ -48,9 +48,13 @@ enum class GemmBackend {
 /// \param beta scale of the old C
 /// \param C result, (M, N)
 /// \param ldc row stride of C
+/// \param bias optional row of N values that takes the place of the old C in every row:
+/// \f$ C_{ij} \leftarrow \alpha\,(\mathrm{op}(A)\,\mathrm{op}(B))_{ij} + \mathrm{bias}_j \f$, added as
+/// each tile is written (a linear layer's bias, without first copying it into every row of C).
+/// Needs \p beta = 0 (qkv::Error otherwise).
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
-          std::int64_t ldc);
+          std::int64_t ldc, const float* bias = nullptr);
 
 /// \brief The same contract in float64. Always runs the reference path: f64 is for exact
 /// gradient checks, not for speed.
@@ -60,9 +64,10 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 /// \param A,B the operands
 /// \param lda,ldb,ldc row strides of A, B and C as stored
 /// \param C result, (M, N)
+/// \param bias optional row of N values in place of the old C (needs beta = 0)
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
-          std::int64_t ldc);
+          std::int64_t ldc, const double* bias = nullptr);
 
 /// \brief A batch of independent GEMMs with the same shapes: for b in [0, batch),
 /// \f$ C_b \leftarrow \alpha\,\mathrm{op}(A_b)\,\mathrm{op}(B_b) + \beta\,C_b \f$ where

@@ -82,10 +82,18 @@ void masked_softmax_rows(T* S, const std::uint8_t* mask, bool causal, std::int64
         T* row = S + i * Tk;
         const std::uint8_t* blocked = mask ? mask + i * Tk : nullptr;
         const std::int64_t keys = causal ? std::clamp<std::int64_t>(i + first + 1, 0, Tk) : Tk;
-        if constexpr (std::is_same_v<T, float>)
-            softmax_row_f32(row, keys, blocked);
-        else
+        if constexpr (std::is_same_v<T, float>) {
+            // A causal row is rarely a whole number of 16-lane steps, and the leftover entries
+            // would go one by one through lane_sum's and lane_max's partial sums (in memory).
+            // The row's blocked entries are about to be zeroed anyway, so pad it with −∞ to the
+            // next multiple of kSumLanes (within the row): e^−∞ = 0 adds nothing to the sum and
+            // −∞ nothing to the max, so the result is the same to the bit.
+            const std::int64_t padded = std::min(Tk, (keys + kSumLanes - 1) / kSumLanes * kSumLanes);
+            std::fill(row + keys, row + padded, -std::numeric_limits<float>::infinity());
+            softmax_row_f32(row, padded, blocked);
+        } else {
             softmax_fibre(row, row, keys, 1, false, blocked);
+        }
         std::fill(row + keys, row + Tk, T(0));
     }
 }

@@ -570,6 +570,78 @@ struct Gemm {
         micro_tile<false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
     }
 
+    // -----------------------------------------------------------------------------------------
+    // The tall tile (AVX-512 only): 12 rows × 2 vectors on the direct path
+    // -----------------------------------------------------------------------------------------
+
+    // AVX-512 has 32 vector registers, enough for a 12 × 32 tile: 24 accumulators, 2 of B, 1
+    // broadcast. Per step of k it loads B once for 24 FMAs instead of 12, and a small-K product
+    // (a linear layer with K = 64, an attention product with K = T) pays the tile's start and
+    // write-back half as often. AVX2's 16 registers cannot hold it. Same FMA chains, same bits.
+    static constexpr i64 kTallRows = 12;
+    static constexpr bool kHasTall = kLanes == 16;
+
+#define QKV_TALL_FMA(r, p, j)                                          \
+    {                                                                  \
+        const Vec x = Isa::broadcast(p + j * rs);                      \
+        c##r##0 = Isa::fma(x, b0, c##r##0);                            \
+        c##r##1 = Isa::fma(x, b1, c##r##1);                            \
+    }
+#define QKV_TALL_STORE(r) update_row(t.c + r * t.ldc, t.old + r * t.old_ld, c##r##0, c##r##1, s);
+
+    // C tile (12 × n ≤ NR) ← alpha · A rows · B panel + beta · C; A's element (r, k) at
+    // a[r·rs + k·a_step], reached through four row pointers as in narrow_kernel.
+    static void tall_kernel(i64 kc, const float* a, i64 rs, i64 a_step, const float* b, i64 b_step,
+                            const Tile& t) {
+        for (i64 r = 0; r < kTallRows; ++r) {
+            const char* row = reinterpret_cast<const char*>(t.c + r * t.ldc);
+            _mm_prefetch(row, _MM_HINT_T0);
+            _mm_prefetch(row + 4 * (t.n - 1), _MM_HINT_T0);
+        }
+        const float *p0 = a, *p1 = a + 3 * rs, *p2 = a + 6 * rs, *p3 = a + 9 * rs;
+        Vec c00 = Isa::zero(), c01 = Isa::zero(), c10 = Isa::zero(), c11 = Isa::zero();
+        Vec c20 = Isa::zero(), c21 = Isa::zero(), c30 = Isa::zero(), c31 = Isa::zero();
+        Vec c40 = Isa::zero(), c41 = Isa::zero(), c50 = Isa::zero(), c51 = Isa::zero();
+        Vec c60 = Isa::zero(), c61 = Isa::zero(), c70 = Isa::zero(), c71 = Isa::zero();
+        Vec c80 = Isa::zero(), c81 = Isa::zero(), c90 = Isa::zero(), c91 = Isa::zero();
+        Vec c100 = Isa::zero(), c101 = Isa::zero(), c110 = Isa::zero(), c111 = Isa::zero();
+#pragma GCC unroll 2
+        for (i64 k = 0; k < kc; ++k) {
+            const Vec b0 = Isa::load(b);
+            const Vec b1 = Isa::load(b + kLanes);
+            QKV_TALL_FMA(0, p0, 0) QKV_TALL_FMA(1, p0, 1) QKV_TALL_FMA(2, p0, 2)
+            QKV_TALL_FMA(3, p1, 0) QKV_TALL_FMA(4, p1, 1) QKV_TALL_FMA(5, p1, 2)
+            QKV_TALL_FMA(6, p2, 0) QKV_TALL_FMA(7, p2, 1) QKV_TALL_FMA(8, p2, 2)
+            QKV_TALL_FMA(9, p3, 0) QKV_TALL_FMA(10, p3, 1) QKV_TALL_FMA(11, p3, 2)
+            p0 += a_step;
+            p1 += a_step;
+            p2 += a_step;
+            p3 += a_step;
+            b += b_step;
+        }
+        const Store s = make_store(t);
+        QKV_TALL_STORE(0) QKV_TALL_STORE(1) QKV_TALL_STORE(2) QKV_TALL_STORE(3)
+        QKV_TALL_STORE(4) QKV_TALL_STORE(5) QKV_TALL_STORE(6) QKV_TALL_STORE(7)
+        QKV_TALL_STORE(8) QKV_TALL_STORE(9) QKV_TALL_STORE(10) QKV_TALL_STORE(11)
+    }
+#undef QKV_TALL_FMA
+#undef QKV_TALL_STORE
+
+    // Rows [ir, ...) of one B panel: 12-row tiles while 12 rows remain (AVX-512), then 6-row ones.
+    // Returns the row after the last tile done.
+    static i64 direct_strip(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i64 jr) {
+        if constexpr (kHasTall) {
+            if (g.M - ir >= kTallRows) {
+                const Tile t = make_tile(g.C, g.ldc, ir, jr, kTallRows, imin(kNR, g.N - jr), g.alpha,
+                                         g.beta, g.bias);
+                tall_kernel(g.K, a.base + ir * a.row_stride, a.row_stride, a.a_step, b.panel, b.step, t);
+                return ir + kTallRows;
+            }
+        }
+        direct_tile(g, a, b, ir, jr);
+        return ir + kMR;
+    }
+
     // All of K in one go (K ≤ KC), A read in place: row r of op(A) starts at A + r·lda (k step
     // 1) or, transposed, at A + r (k step lda). The loop order decides which operand is re-read:
     // with the B panels outside, a K×NR panel stays in L1 and all of A is re-read from L2 once
@@ -585,12 +657,15 @@ struct Gemm {
         if (a_fits_l2(g) && (!b_fits_l2(g) || g.M <= g.N)) {
             for (i64 jr = 0; jr < g.N; jr += kNR) {
                 const DirectB b = direct_b(g, scratch, jr, imin(kNR, g.N - jr));
-                for (i64 ir = 0; ir < g.M; ir += kMR) direct_tile(g, a, b, ir, jr);
+                for (i64 ir = 0; ir < g.M;) ir = direct_strip(g, a, b, ir, jr);
             }
         } else {
-            for (i64 ir = 0; ir < g.M; ir += kMR)
+            for (i64 ir = 0; ir < g.M;) {
+                i64 next = ir;
                 for (i64 jr = 0; jr < g.N; jr += kNR)
-                    direct_tile(g, a, direct_b(g, scratch, jr, imin(kNR, g.N - jr)), ir, jr);
+                    next = direct_strip(g, a, direct_b(g, scratch, jr, imin(kNR, g.N - jr)), ir, jr);
+                ir = next;
+            }
         }
     }
 

@@ -235,6 +235,19 @@ void fill_rows(i64 M, i64 N, const T* bias, T* C, i64 ldc) {
     for (i64 i = 0; i < M; ++i) std::memcpy(C + i * ldc, bias, static_cast<std::size_t>(N) * sizeof(T));
 }
 
+// The portable path, f32 and f64 alike: a bias becomes the old C (copied in, beta = 1), then
+// K = 0 / alpha = 0 only scale C, and anything else runs the reference loops.
+template <class T>
+void gemm_portable(bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, const T* A, i64 lda, const T* B,
+                   i64 ldb, T beta, T* C, i64 ldc, const T* bias) {
+    if (bias != nullptr) {
+        fill_rows(M, N, bias, C, ldc);
+        beta = T(1);
+    }
+    if (K == 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 // Decides nothing about arithmetic: settles the corner cases, then hands over to a backend.
 void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
               const float* B, i64 ldb, float beta, float* C, i64 ldc, const float* bias) {
@@ -251,23 +264,13 @@ void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A
         return simd_threaded(simd_kernel(backend), g);
     }
 #endif
-    if (bias != nullptr) {
-        fill_rows(M, N, bias, C, ldc);
-        beta = 1.0f;
-    }
-    if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
-    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 void gemm_f64(bool ta, bool tb, i64 M, i64 N, i64 K, double alpha, const double* A, i64 lda,
               const double* B, i64 ldb, double beta, double* C, i64 ldc, const double* bias) {
     if (M == 0 || N == 0) return;
-    if (bias != nullptr) {
-        fill_rows(M, N, bias, C, ldc);
-        beta = 1.0;
-    }
-    if (K == 0 || alpha == 0.0) return scale_c(M, N, beta, C, ldc);
-    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 // Batches of small products (attention: one per head) are spread over the cores one whole

@@ -227,9 +227,11 @@ struct Gemm {
 
     // Packs one NR-column panel of op(B) stored transposed, (N, K): column j of op(B) is row j
     // of B, so every full group of 8 columns × 8 k is transposed in registers and the rest is
-    // copied element by element (zero past column n).
+    // copied element by element (zero past column n). Rows of the panel are NR floats apart;
+    // the first `width` of them are written (NR, or one vector for the narrow tile, which
+    // never reads the rest).
     static void pack_b_panel_transposed(const GemmF32& g, i64 k0, i64 kc, i64 j0, i64 n,
-                                        float* panel) {
+                                        float* panel, i64 width = kNR) {
         const float* src = g.B + j0 * g.ldb + k0;
         const i64 full = n - n % 8;  // columns in whole groups of 8
         i64 k = 0;
@@ -237,11 +239,11 @@ struct Gemm {
             for (i64 c = 0; c < full; c += 8)
                 transpose_8x8(src + c * g.ldb + k, g.ldb, panel + k * kNR + c);
             for (i64 kk = k; kk < k + 8; ++kk)
-                for (i64 c = full; c < kNR; ++c)
+                for (i64 c = full; c < width; ++c)
                     panel[kk * kNR + c] = c < n ? src[c * g.ldb + kk] : 0.0f;
         }
         for (; k < kc; ++k)
-            for (i64 c = 0; c < kNR; ++c) panel[k * kNR + c] = c < n ? src[c * g.ldb + k] : 0.0f;
+            for (i64 c = 0; c < width; ++c) panel[k * kNR + c] = c < n ? src[c * g.ldb + k] : 0.0f;
     }
 
     // Packs one NR-column panel of op(B) stored as (K, N): each k contributes NR contiguous
@@ -753,28 +755,12 @@ struct Gemm {
     }
 
     // The first vector of each row of a B panel (row stride NR), zero past column N ≤ one
-    // vector: 8×8 register transposes when B is stored transposed (as in
-    // pack_b_panel_transposed, without the padding out to NR that the narrow tile never reads),
+    // vector: pack_b_panel_transposed (8×8 register transposes) when B is stored transposed,
     // one masked load per row otherwise.
     static void pack_narrow_b(const GemmF32& g, float* panel) {
-        if (!g.trans_b) {
-            const Mask m = Isa::first_lanes(g.N);
-            for (i64 k = 0; k < g.K; ++k) Isa::store_aligned(panel + k * kNR, Isa::load_masked(g.B + k * g.ldb, m));
-            return;
-        }
-        const i64 full = g.N - g.N % 8;
-        auto rest = [&](i64 k) {
-            for (i64 c = full; c < kLanes; ++c) panel[k * kNR + c] = c < g.N ? g.B[c * g.ldb + k] : 0.0f;
-        };
-        i64 k = 0;
-        for (; k + 8 <= g.K; k += 8) {
-            for (i64 c = 0; c < full; c += 8) transpose_8x8(g.B + c * g.ldb + k, g.ldb, panel + k * kNR + c);
-            for (i64 kk = k; kk < k + 8; ++kk) rest(kk);
-        }
-        for (; k < g.K; ++k) {
-            for (i64 c = 0; c < full; ++c) panel[k * kNR + c] = g.B[c * g.ldb + k];
-            rest(k);
-        }
+        if (g.trans_b) return pack_b_panel_transposed(g, 0, g.K, 0, g.N, panel, kLanes);
+        const Mask m = Isa::first_lanes(g.N);
+        for (i64 k = 0; k < g.K; ++k) Isa::store_aligned(panel + k * kNR, Isa::load_masked(g.B + k * g.ldb, m));
     }
 
     // B as stored when its rows are one whole vector (B not transposed, N = one vector);

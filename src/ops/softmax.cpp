@@ -87,11 +87,9 @@ QKV_CLONES void softmax_row_f32(float* x, std::int64_t n, const std::uint8_t* bl
         for (std::int64_t j = 0; j < n; ++j) x[j] = 0.0f;
         return;
     }
-    if (blocked)
-        for (std::int64_t j = 0; j < n; ++j) x[j] = blocked[j] ? 0.0f : exp_f32_or_zero(x[j] - m);
-    else
-        for (std::int64_t j = 0; j < n; ++j) x[j] = exp_f32_or_zero(x[j] - m);
-    const float s = lane_sum(n, [x](std::int64_t j) { return x[j]; });
+    // Exponentiate and sum in one pass (each e^(x_j − m) is stored and added to its partial sum).
+    const float s = blocked ? lane_sum(n, [=](std::int64_t j) { return x[j] = blocked[j] ? 0.0f : exp_f32_or_zero(x[j] - m); })
+                            : lane_sum(n, [=](std::int64_t j) { return x[j] = exp_f32_or_zero(x[j] - m); });
     const float inv = 1.0f / s;
     for (std::int64_t j = 0; j < n; ++j) x[j] *= inv;
 }

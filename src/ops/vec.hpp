@@ -75,6 +75,18 @@ inline float exp_f32_or_zero(float v) {
 /// Partial sums lane_sum() keeps: as many as the widest registers hold (AVX-512: 16 floats).
 constexpr std::int64_t kSumLanes = 16;
 
+/// \brief Folds the first 2·W partial results in halves: acc[l] ← op(acc[l], acc[l + W]) for
+/// W, W/2, … 1, leaving the total in acc[0] (the pairwise order lane_sum() promises).
+///
+/// W is a template parameter so that every step has a fixed length the compiler unrolls into one
+/// vector operation (8 lanes, then 4, 2, 1); as a run-time loop it stayed a scalar loop through
+/// memory, and the reductions cost more than the arithmetic in a 32-key attention row.
+template <std::int64_t W, class Op>
+inline void fold_lanes(float* acc, Op op) {
+    for (std::int64_t l = 0; l < W; ++l) acc[l] = op(acc[l], acc[l + W]);
+    if constexpr (W > 1) fold_lanes<W / 2>(acc, op);
+}
+
 /// \brief \f$ \sum_{i<n} f(i) \f$ in a fixed order that does not depend on the vector width.
 ///
 /// Term i goes into partial sum i mod 16; the 16 partial sums are then added pairwise (8 + 8,
@@ -91,8 +103,7 @@ inline float lane_sum(std::int64_t n, F&& f) {
     for (; i + kSumLanes <= n; i += kSumLanes)
         for (std::int64_t l = 0; l < kSumLanes; ++l) acc[l] += f(i + l);
     for (std::int64_t l = 0; i + l < n; ++l) acc[l] += f(i + l);
-    for (std::int64_t w = kSumLanes / 2; w >= 1; w /= 2)
-        for (std::int64_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+    fold_lanes<kSumLanes / 2>(acc, [](float a, float b) { return a + b; });
     return acc[0];
 }
 
@@ -114,8 +125,7 @@ inline float lane_max(std::int64_t n, F&& f) {
     for (; i + kSumLanes <= n; i += kSumLanes)
         for (std::int64_t l = 0; l < kSumLanes; ++l) acc[l] = std::max(acc[l], f(i + l));
     for (std::int64_t l = 0; i + l < n; ++l) acc[l] = std::max(acc[l], f(i + l));
-    for (std::int64_t w = kSumLanes / 2; w >= 1; w /= 2)
-        for (std::int64_t l = 0; l < w; ++l) acc[l] = std::max(acc[l], acc[l + w]);
+    fold_lanes<kSumLanes / 2>(acc, [](float a, float b) { return std::max(a, b); });
     return acc[0];
 }
 

@@ -9,6 +9,8 @@
 /// worst error relative to atol + rtol·|numeric|, which points straight at the bug.
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "detail.hpp"
 #include "qkv/gradcheck.hpp"
@@ -109,6 +111,42 @@ GradcheckReport gradcheck_params(const std::function<Tensor()>& f, const std::ve
     auto rep = check(f, params, opt);
     for (auto p : params) p.set_grad(Tensor());
     return rep;
+}
+
+// ---- comparing tensors ------------------------------------------------------------------------
+
+namespace {
+// Both tensors as f64 vectors, after checking that they can be compared element by element.
+std::pair<std::vector<double>, std::vector<double>> comparable(const char* who, const Tensor& a, const Tensor& b) {
+    detail::check_defined(who, a);
+    detail::check_defined(who, b);
+    if (a.shape() != b.shape()) fail("{}: shapes differ: {} vs {}", who, shape_str(a.shape()), shape_str(b.shape()));
+    return {a.to_vector<double>(), b.to_vector<double>()};
+}
+
+// |x − y|, with equal infinities (which x − y would turn into NaN) counting as no difference.
+double difference(double x, double y) { return x == y ? 0.0 : std::fabs(x - y); }
+}  // namespace
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    const auto [x, y] = comparable("max_abs_diff", a, b);
+    double worst = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double d = difference(x[i], y[i]);
+        if (std::isnan(d)) return d;  // NaN on either side: report it, never skip it
+        worst = std::max(worst, d);
+    }
+    return worst;
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+    if (!(rtol >= 0) || !(atol >= 0)) fail("allclose: tolerances must be >= 0, got rtol {} and atol {}", rtol, atol);
+    const auto [x, y] = comparable("allclose", a, b);
+    for (std::size_t i = 0; i < x.size(); ++i)
+        // An infinity is close only to itself (the bound would be ∞ too); a NaN fails the ≤.
+        if (std::isinf(x[i]) || std::isinf(y[i]) ? x[i] != y[i] : !(difference(x[i], y[i]) <= atol + rtol * std::fabs(y[i])))
+            return false;
+    return true;
 }
 
 }  // namespace qkv

@@ -1,5 +1,7 @@
 // The gradcheck machinery and the tests *about* the op list: every op has cases, every case really
 // exercises its op, and breaking any op's backward makes its cases fail.
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include "gradcheck_cases.hpp"
@@ -117,3 +119,43 @@ TEST_CASE("gradcheck refuses f32 inputs and functions without gradient", "[gradc
     REQUIRE_THROWS_WITH(gradcheck([](const std::vector<Tensor>&) { return ones({2}, f64); }, {rn({2})}),
                         Catch::Contains("does not depend"));
 }
+
+namespace qkv::test {
+
+TEST_CASE("max_abs_diff and allclose compare elementwise, and never overlook a NaN", "[gradcheck][compare]") {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    const Tensor a = from({1.0, -2.0, 3.0, 4.0}, {2, 2}, f64);
+    const Tensor b = from({1.0, -2.5, 3.0, 4.25}, {2, 2}, f32);  // dtypes may differ
+    CHECK(max_abs_diff(a, b) == 0.5);
+    CHECK(max_abs_diff(a, a) == 0.0);
+    CHECK(allclose(a, a));
+    CHECK_FALSE(allclose(a, b));
+    CHECK(allclose(a, b, 0.0, 0.5));    // |a − b| ≤ 0.5 everywhere
+    CHECK_FALSE(allclose(a, b, 0.0, 0.49));
+    CHECK(allclose(a, b, 0.2, 0.0));    // 0.5 ≤ 0.2·|−2.5|, 0.25 ≤ 0.2·4.25
+    CHECK_FALSE(allclose(a, b, 0.05, 0.0));
+
+    // A NaN on either side: the difference is NaN and nothing is close, not even NaN to NaN.
+    const Tensor n = from({1.0, nan, 3.0, 4.0}, {2, 2}, f64);
+    CHECK(std::isnan(max_abs_diff(a, n)));
+    CHECK(std::isnan(max_abs_diff(n, a)));
+    CHECK(std::isnan(max_abs_diff(n, n)));
+    CHECK_FALSE(allclose(n, n, 1.0, 1.0));
+    // Infinities: equal ones match, anything else is infinitely far (and never within tolerance).
+    const Tensor i1 = from({inf, -inf}, {2}, f64), i2 = from({inf, 1.0}, {2}, f64);
+    CHECK(max_abs_diff(i1, i1) == 0.0);
+    CHECK(allclose(i1, i1));
+    CHECK(max_abs_diff(i1, i2) == inf);
+    CHECK_FALSE(allclose(i2, i1, 1.0, 1.0));
+    CHECK_FALSE(allclose(from({1.0}, {1}, f64), from({inf}, {1}, f64), 1.0, 1.0));
+    CHECK(max_abs_diff(zeros({0, 3}), zeros({0, 3})) == 0.0);
+
+    CHECK_THROWS_WITH(max_abs_diff(a, zeros({4})), Catch::Contains("max_abs_diff") && Catch::Contains("(2,2)") &&
+                                                       Catch::Contains("(4)"));
+    CHECK_THROWS_WITH(allclose(a, zeros({2, 3})), Catch::Contains("allclose: shapes differ"));
+    CHECK_THROWS_WITH(allclose(a, a, -1.0), Catch::Contains("tolerances must be >= 0"));
+    CHECK_THROWS_WITH(allclose(a, a, 1e-5, nan), Catch::Contains("tolerances must be >= 0"));
+    CHECK_THROWS_AS(max_abs_diff(Tensor(), a), Error);
+}
+
+}  // namespace qkv::test

@@ -16,14 +16,6 @@ Tensor rnd(const Shape& s, std::uint64_t seed) {
     return randn(s, g, f64);
 }
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-    REQUIRE(a.shape() == b.shape());
-    const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-    double m = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-    return m;
-}
-
 AttentionOptions opts(const Tensor& mask, bool causal) {
     AttentionOptions o;
     o.mask = mask;

@@ -75,4 +75,29 @@ GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
 GradcheckReport gradcheck_params(const std::function<Tensor()>& f, const std::vector<Tensor>& params,
                                  const GradcheckOptions& options = {});
 
+/// \brief The largest elementwise \f$ |a_i - b_i| \f$, computed in float64 — the number to print
+/// when comparing two ways of computing the same thing (a fused op and its composed formula, a
+/// hand-derived gradient and autograd's).
+///
+/// A NaN anywhere in either tensor makes the result NaN (`std::max` would silently skip it, and a
+/// comparison that ignores a NaN would pass), and an infinity on one side only makes it +∞; equal
+/// infinities count as no difference. Any dtypes may be mixed. Throws qkv::Error when the shapes
+/// differ or a tensor is undefined.
+/// \param a first tensor
+/// \param b second tensor, of the same shape
+/// \return the largest absolute difference (0 for empty tensors)
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+/// \brief True when every element satisfies \f$ |a_i - b_i| \le \mathrm{atol} + \mathrm{rtol}\,|b_i| \f$,
+/// the test of NumPy's and PyTorch's `allclose` (with their defaults).
+///
+/// NaN is never close to anything, not even NaN; equal infinities are close. Throws qkv::Error
+/// when the shapes differ, a tensor is undefined, or a tolerance is negative or NaN.
+/// \param a the tensor under test
+/// \param b the reference (the relative tolerance scales with |b|)
+/// \param rtol relative tolerance
+/// \param atol absolute tolerance
+/// \return whether all elements are close
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+
 }  // namespace qkv

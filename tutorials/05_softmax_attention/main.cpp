@@ -32,14 +32,6 @@ void print_table(const std::string& title, const Tensor& t, const std::vector<st
     fmt::print("\n");
 }
 
-// Largest |a − b| over all elements (a and b of the same shape).
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-    const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-    double worst = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-    return worst;
-}
-
 // [naive-softmax]
 // Softmax as the textbook writes it, exp(x_j) / Σ exp(x), in float32: no protection at all.
 std::vector<float> naive_softmax(const std::vector<float>& x) {

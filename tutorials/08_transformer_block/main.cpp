@@ -17,14 +17,6 @@ using namespace qkv;
 
 namespace {
 
-// Largest |a − b| over all elements (a and b of the same shape).
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-    const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-    double worst = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-    return worst;
-}
-
 void report(const char* what, double diff) {
     fmt::print("  {:<7} max |difference| = {:.1e}  (below 1e-12: {})\n", what, diff, diff < 1e-12 ? "yes" : "NO");
 }

@@ -142,10 +142,12 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
     if (!(rtol >= 0) || !(atol >= 0)) fail("allclose: tolerances must be >= 0, got rtol {} and atol {}", rtol, atol);
     const auto [x, y] = comparable("allclose", a, b);
-    for (std::size_t i = 0; i < x.size(); ++i)
+    for (std::size_t i = 0; i < x.size(); ++i) {
         // An infinity is close only to itself (the bound would be ∞ too); a NaN fails the ≤.
-        if (std::isinf(x[i]) || std::isinf(y[i]) ? x[i] != y[i] : !(difference(x[i], y[i]) <= atol + rtol * std::fabs(y[i])))
-            return false;
+        const bool infinite = std::isinf(x[i]) || std::isinf(y[i]);
+        const bool close = infinite ? x[i] == y[i] : difference(x[i], y[i]) <= atol + rtol * std::fabs(y[i]);
+        if (!close) return false;
+    }
     return true;
 }
 

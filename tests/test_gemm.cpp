@@ -155,6 +155,14 @@ private:
 const char* name(GemmBackend b) { return qkv::kernels::gemm_backend_name(b); }
 
 /// True when \p backend can run here; otherwise says why the section is skipped.
+// True when the (M, N) results x and y are equal element by element (bit for bit, barring ±0).
+bool same_bits(const Problem& p, const Matrix& x, const Matrix& y) {
+    for (i64 i = 0; i < p.M; ++i)
+        for (i64 j = 0; j < p.N; ++j)
+            if (!(x.at(i, j) == y.at(i, j))) return false;
+    return true;
+}
+
 bool available(GemmBackend backend) {
     if (!qkv::kernels::gemm_backend_available(backend)) {
         WARN("skipping the " << name(backend) << " backend: this CPU or build does not have it");
@@ -260,10 +268,7 @@ TEST_CASE("the AVX2 and AVX-512 kernels give bit-identical results", "[gemm]") {
                                o.B.data.data(), o.B.ld, p.beta, c->data.data(), c->ld);
         }
         INFO("threads=" << threads << " " << describe(p));
-        bool same = true;
-        for (i64 i = 0; i < p.M; ++i)
-            for (i64 j = 0; j < p.N; ++j) same = same && c2.at(i, j) == c512.at(i, j);
-        CHECK(same);
+        CHECK(same_bits(p, c2, c512));
     }
 }
 
@@ -293,10 +298,7 @@ TEST_CASE("gemm with a bias row equals copying the bias into C and accumulating 
                                0.0f, with_bias.data.data(), with_bias.ld, bias.data.data());
             INFO(name(backend) << " threads=" << threads << " " << describe(p));
             CHECK(check_result(p, o, with_bias) == "");
-            bool same = true;
-            for (i64 r = 0; r < p.M; ++r)
-                for (i64 c = 0; c < p.N; ++c) same = same && with_bias.at(r, c) == old_way.at(r, c);
-            CHECK(same);
+            CHECK(same_bits(p, with_bias, old_way));
         }
     }
     float a = 1, b = 1, c = 0, bias = 2;

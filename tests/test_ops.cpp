@@ -72,6 +72,40 @@ TEST_CASE("reductions", "[ops]") {
     CHECK(sum(zeros({0})).item() == 0);
 }
 
+
+TEST_CASE("long f32 sums keep their digits; every reduction layout sums the same fibres", "[ops]") {
+    // 100 003 copies of 0.1f: a running float sum drifts by ~1e-3 relative; the double partial
+    // sums give the float nearest the exact total (the length is not a multiple of 16 lanes).
+    const std::int64_t n = 100003;
+    const Tensor ones_tenth = full({n}, 0.1, f32);
+    CHECK(sum(ones_tenth).item() == double(float(double(n) * double(0.1f))));
+    CHECK(mean(ones_tenth).item() == double(float(double(0.1f))));
+
+    // (2, 19, 3): the sum over each dim against plain loops over the same elements.
+    Generator gen(3);
+    const Tensor x = randn({2, 19, 3}, gen, f64);
+    const V v = vals(x);
+    auto at = [&](std::int64_t a, std::int64_t b, std::int64_t c) { return v[std::size_t((a * 19 + b) * 3 + c)]; };
+    V s0(19 * 3, 0), s1(2 * 3, 0), s2(2 * 19, 0);
+    for (std::int64_t a = 0; a < 2; ++a)
+        for (std::int64_t b = 0; b < 19; ++b)
+            for (std::int64_t c = 0; c < 3; ++c) {
+                s0[std::size_t(b * 3 + c)] += at(a, b, c);
+                s1[std::size_t(a * 3 + c)] += at(a, b, c);
+                s2[std::size_t(a * 19 + b)] += at(a, b, c);
+            }
+    for (auto [dim, want] : {std::pair{0, s0}, std::pair{1, s1}, std::pair{2, s2}}) {
+        const V got = vals(sum(x, dim));
+        REQUIRE(got.size() == want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-14));
+    }
+
+    // Backward of a whole-tensor sum adds dy to every element (onto what is already there).
+    const Tensor y = full({37}, 2.0, f32).requires_grad_();
+    (sum(y) * 3.0).backward();
+    (sum(y) * 3.0).backward();
+    for (const double g : vals(y.grad())) CHECK(g == 6.0);
+}
 TEST_CASE("shape ops move the right elements", "[ops]") {
     const Tensor t = arange(6, f64).reshape({2, 3});
     CHECK(vals(transpose(t, 0, 1)) == V{0, 3, 1, 4, 2, 5});

@@ -81,8 +81,8 @@ constexpr std::int64_t kSumLanes = 16;
 /// W is a template parameter so that every step has a fixed length the compiler unrolls into one
 /// vector operation (8 lanes, then 4, 2, 1); as a run-time loop it stayed a scalar loop through
 /// memory, and the reductions cost more than the arithmetic in a 32-key attention row.
-template <std::int64_t W, class Op>
-inline void fold_lanes(float* acc, Op op) {
+template <std::int64_t W, class T, class Op>
+inline void fold_lanes(T* acc, Op op) {
     for (std::int64_t l = 0; l < W; ++l) acc[l] = op(acc[l], acc[l + W]);
     if constexpr (W > 1) fold_lanes<W / 2>(acc, op);
 }
@@ -93,17 +93,18 @@ inline void fold_lanes(float* acc, Op op) {
 /// 4 + 4, 2 + 2, 1 + 1). The inner loop has 16 independent lanes, so it vectorises as 4×4 (SSE),
 /// 2×8 (AVX2) or 1×16 (AVX-512) — with identical results — and 16 chains of additions also hide
 /// the 4-cycle latency of each add, which a single running sum cannot.
+/// \tparam Acc the type of the partial sums (float; double where a long sum must keep its digits)
 /// \param n number of terms
-/// \param f the i-th term, `float f(std::int64_t i)`
+/// \param f the i-th term, `Acc f(std::int64_t i)`
 /// \return the sum
-template <class F>
-inline float lane_sum(std::int64_t n, F&& f) {
-    float acc[kSumLanes] = {};
+template <class Acc = float, class F>
+inline Acc lane_sum(std::int64_t n, F&& f) {
+    Acc acc[kSumLanes] = {};
     std::int64_t i = 0;
     for (; i + kSumLanes <= n; i += kSumLanes)
         for (std::int64_t l = 0; l < kSumLanes; ++l) acc[l] += f(i + l);
     for (std::int64_t l = 0; i + l < n; ++l) acc[l] += f(i + l);
-    fold_lanes<kSumLanes / 2>(acc, [](float a, float b) { return a + b; });
+    fold_lanes<kSumLanes / 2>(acc, [](Acc a, Acc b) { return a + b; });
     return acc[0];
 }
 

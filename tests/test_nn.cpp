@@ -84,6 +84,33 @@ TEST_CASE("fused attention equals attention composed from primitives, forward an
     }
 }
 
+TEST_CASE("f32 causal attention gives the same weights as the same rule spelled out as a mask", "[nn][attention]") {
+    // Causal rows take the fast path (row blocks, rows padded to one width and their softmax run
+    // several at a time); a boolean mask takes the row-by-row path over all keys. Adding zero
+    // terms changes no sum, so the weights must agree to the bit and the outputs in value.
+    struct Case {
+        const char* name;
+        std::int64_t Tq, Tk, D;
+    };
+    for (const Case c : {Case{"64 queries, head size 32", 64, 64, 32}, Case{"37: partial blocks and groups", 37, 37, 5},
+                         Case{"20 queries at the end of 45 keys", 20, 45, 4},
+                         Case{"more queries than keys: rows that see nothing", 23, 7, 3}}) {
+        DYNAMIC_SECTION(c.name) {
+            Generator g(11);
+            const Tensor q = randn({2, 3, c.Tq, c.D}, g), k = randn({2, 3, c.Tk, c.D}, g), v = randn({2, 3, c.Tk, c.D}, g);
+            Tensor w1, w2;
+            AttentionOptions causal = opts(Tensor(), true);
+            causal.weights = &w1;
+            AttentionOptions masked = opts(logical_not(tril_mask(c.Tq, c.Tk, c.Tk - c.Tq)), false);
+            masked.weights = &w2;
+            const Tensor a = attention(q, k, v, causal), b = attention(q, k, v, masked);
+            CHECK(w1.to_vector<float>() == w2.to_vector<float>());
+            CHECK(a.to_vector<float>() == b.to_vector<float>());
+            for (float x : a.to_vector<float>()) CHECK(std::isfinite(x));
+        }
+    }
+}
+
 TEST_CASE("head_attention equals split heads + attention + concat", "[nn][attention]") {
     const std::int64_t B = 2, T = 5, H = 3, D = 4;
     const Tensor q = rnd({B, T, H * D}, 1), k = rnd({B, T, H * D}, 2), v = rnd({B, T, H * D}, 3);

@@ -78,24 +78,27 @@ std::int64_t causal_keys(std::int64_t i, std::int64_t Tq, std::int64_t Tk, bool 
 template <class T>
 void masked_softmax_rows(T* S, const std::uint8_t* mask, bool causal, std::int64_t rows, std::int64_t Tk,
                          std::int64_t first) {
-    for (std::int64_t i = 0; i < rows; ++i) {
-        T* row = S + i * Tk;
-        const std::uint8_t* blocked = mask ? mask + i * Tk : nullptr;
-        const std::int64_t keys = causal ? std::clamp<std::int64_t>(i + first + 1, 0, Tk) : Tk;
-        if constexpr (std::is_same_v<T, float>) {
-            // A causal row is rarely a whole number of 16-lane steps, and the leftover entries
-            // would go one by one through lane_sum's and lane_max's partial sums (in memory).
-            // The row's blocked entries are about to be zeroed anyway, so pad it with −∞ to the
-            // next multiple of kSumLanes (within the row): e^−∞ = 0 adds nothing to the sum and
-            // −∞ nothing to the max, so the result is the same to the bit.
-            const std::int64_t padded = std::min(Tk, (keys + kSumLanes - 1) / kSumLanes * kSumLanes);
-            std::fill(row + keys, row + padded, -std::numeric_limits<float>::infinity());
-            softmax_row_f32(row, padded, blocked);
-        } else {
-            softmax_fibre(row, row, keys, 1, false, blocked);
-        }
-        std::fill(row + keys, row + Tk, T(0));
+    auto keys_of = [&](std::int64_t i) { return causal ? std::clamp<std::int64_t>(i + first + 1, 0, Tk) : Tk; };
+    if constexpr (std::is_same_v<T, float>) {
+        // A causal row is rarely a whole number of 16-lane steps, and the leftover entries would
+        // go one by one through lane_sum's and lane_max's partial sums (in memory). Those entries
+        // are about to be zeroed anyway, so every row of the block is padded with −∞ to the same
+        // width — the last (longest) row's keys rounded up to a multiple of kSumLanes, within the
+        // row: e^−∞ = 0 adds nothing to a sum and −∞ nothing to a max, so each row's result is the
+        // same to the bit as over its own keys, and rows of one width can go several at a time.
+        const std::int64_t last = rows > 0 ? keys_of(rows - 1) : 0;
+        const std::int64_t width = std::min(Tk, (last + kSumLanes - 1) / kSumLanes * kSumLanes);
+        for (std::int64_t i = 0; i < rows; ++i)
+            std::fill(S + i * Tk + keys_of(i), S + i * Tk + width, -std::numeric_limits<float>::infinity());
+        if (mask)
+            for (std::int64_t i = 0; i < rows; ++i) softmax_row_f32(S + i * Tk, width, mask + i * Tk);
+        else
+            softmax_rows_f32(S, rows, width, Tk);
+    } else {
+        for (std::int64_t i = 0; i < rows; ++i)
+            softmax_fibre(S + i * Tk, S + i * Tk, keys_of(i), 1, false, mask ? mask + i * Tk : nullptr);
     }
+    for (std::int64_t i = 0; i < rows; ++i) std::fill(S + i * Tk + keys_of(i), S + (i + 1) * Tk, T(0));
 }
 
 // dS = P ⊙ (dP − rowsum(dP ⊙ P)), row by row, in place over dP; only the first `keys` columns

@@ -94,6 +94,49 @@ QKV_CLONES void softmax_row_f32(float* x, std::int64_t n, const std::uint8_t* bl
     for (std::int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
+// kGroup rows at once, each n long and ld apart: the same three passes, but with the rows' work
+// interleaved. A 16- to 64-key attention row is one to four vectors, so one row alone leaves the
+// exp polynomial's chain of dependent multiply-adds waiting on itself; four rows give the core
+// four independent chains. Each row's arithmetic is exactly softmax_row_f32's.
+constexpr std::int64_t kGroup = 4;
+
+// (Always inlined: a function of its own would be compiled once, for the baseline CPU, and the
+// AVX-512 and AVX2 clones of softmax_rows_f32 would call that scalar-width copy.)
+[[gnu::always_inline]] inline void softmax_row_group_f32(float* x, std::int64_t n, std::int64_t ld) {
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    float m[kGroup], acc[kGroup][kSumLanes] = {};
+    for (std::int64_t g = 0; g < kGroup; ++g) {
+        const float* row = x + g * ld;
+        m[g] = lane_max(n, [row](std::int64_t j) { return row[j]; });
+    }
+    // A row with nothing to attend to (m = −∞) is exponentiated around 0 instead — every e^−∞
+    // is 0, no −∞ − (−∞) = NaN — and zeroed at the end.
+    float shift[kGroup];
+    for (std::int64_t g = 0; g < kGroup; ++g) shift[g] = m[g] == kNegInf ? 0.0f : m[g];
+    // Term j of row g goes into acc[g][j mod 16], as in lane_sum.
+    std::int64_t j = 0;
+    for (; j + kSumLanes <= n; j += kSumLanes)
+        for (std::int64_t g = 0; g < kGroup; ++g)
+            for (std::int64_t l = 0; l < kSumLanes; ++l) {
+                float& v = x[g * ld + j + l];
+                v = exp_f32_or_zero(v - shift[g]);
+                acc[g][l] += v;
+            }
+    for (std::int64_t g = 0; g < kGroup; ++g) {
+        float* row = x + g * ld;
+        for (std::int64_t l = 0; j + l < n; ++l) acc[g][l] += row[j + l] = exp_f32_or_zero(row[j + l] - shift[g]);
+        fold_lanes<kSumLanes / 2>(acc[g], [](float a, float b) { return a + b; });
+        const float inv = m[g] == kNegInf ? 0.0f : 1.0f / acc[g][0];
+        for (std::int64_t k = 0; k < n; ++k) row[k] *= inv;
+    }
+}
+
+QKV_CLONES void softmax_rows_f32(float* x, std::int64_t rows, std::int64_t n, std::int64_t ld) {
+    std::int64_t r = 0;
+    for (; r + kGroup <= rows; r += kGroup) softmax_row_group_f32(x + r * ld, n, ld);
+    for (; r < rows; ++r) softmax_row_f32(x + r * ld, n, nullptr);
+}
+
 QKV_CLONES void softmax_row_backward_f32(const float* y, const float* dy, float* dx, std::int64_t n,
                                          bool accumulate) {
     const float dot = lane_sum(n, [=](std::int64_t j) { return dy[j] * y[j]; });

@@ -165,6 +165,10 @@ void softmax_fibre(const T* x, T* y, std::int64_t n, std::int64_t stride, bool l
 /// softmax_fibre() with stride 1, for attention's score rows.
 void softmax_row_f32(float* x, std::int64_t n, const std::uint8_t* blocked);
 
+/// \brief softmax_row_f32() (without a mask) on \p rows rows of \p n floats, \p ld apart, with
+/// the same bits: several rows at a time, so that short rows keep the core busy.
+void softmax_rows_f32(float* x, std::int64_t rows, std::int64_t n, std::int64_t ld);
+
 /// \brief Softmax backward of one row: \f$ dx_j = y_j\,(dy_j - \sum_k dy_k y_k) \f$, written into
 /// \p dx (which may be \p dy itself) or added to it when \p accumulate.
 void softmax_row_backward_f32(const float* y, const float* dy, float* dx, std::int64_t n, bool accumulate);

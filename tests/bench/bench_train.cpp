@@ -107,7 +107,7 @@ double bench_attention(int steps) {
     return time_ms(
         [&] {
             layer.zero_grad();
-            x.zero_grad();
+            x.set_grad(Tensor());  // as the PyTorch reference does (x.grad = None): a fresh dx each step
             sum(layer.forward(x, causal)).backward();
         },
         3, steps);

@@ -72,7 +72,6 @@ TEST_CASE("reductions", "[ops]") {
     CHECK(sum(zeros({0})).item() == 0);
 }
 
-
 TEST_CASE("long f32 sums keep their digits; every reduction layout sums the same fibres", "[ops]") {
     // 100 003 copies of 0.1f: a running float sum drifts by ~1e-3 relative; the double partial
     // sums give the float nearest the exact total (the length is not a multiple of 16 lanes).
@@ -106,6 +105,7 @@ TEST_CASE("long f32 sums keep their digits; every reduction layout sums the same
     (sum(y) * 3.0).backward();
     for (const double g : vals(y.grad())) CHECK(g == 6.0);
 }
+
 TEST_CASE("shape ops move the right elements", "[ops]") {
     const Tensor t = arange(6, f64).reshape({2, 3});
     CHECK(vals(transpose(t, 0, 1)) == V{0, 3, 1, 4, 2, 5});

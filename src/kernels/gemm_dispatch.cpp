@@ -16,7 +16,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 #if defined(QKV_HAVE_AVX2_KERNEL) || defined(QKV_HAVE_AVX512_KERNEL)
 #define QKV_HAVE_SIMD_KERNEL 1

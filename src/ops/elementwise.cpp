@@ -12,10 +12,10 @@
 #include <numbers>
 #include <type_traits>
 
-#include "detail.hpp"
-#include "vec.hpp"
-#include "qkv/ops.hpp"
-#include "qkv/parallel.hpp"
+#include "ops/op_detail.hpp"
+#include "kernels/vec.hpp"
+#include "qkv/ops/ops.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 namespace qkv {
 using namespace detail;

@@ -9,11 +9,11 @@
 #include <cstring>
 #include <type_traits>
 
-#include "detail.hpp"
-#include "vec.hpp"
+#include "ops/op_detail.hpp"
+#include "kernels/vec.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/ops.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/ops/ops.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 namespace qkv {
 using namespace detail;

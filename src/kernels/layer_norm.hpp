@@ -15,29 +15,41 @@
 
 namespace qkv::kernels {
 
+///@{
 /// \brief Forward of \p rows rows of \p C values: y = (x − μ)·r·γ + β; stores (μ, r) per row in
 /// \p stats (2 per row), all the backward needs.
+/// \param x input rows \param gamma scale (C) \param beta shift (C) \param y output rows
+/// \param stats (μ, r) per row \param rows number of rows \param C values per row \param eps added to the variance
 void layer_norm_rows(const float* x, const float* gamma, const float* beta, float* y, float* stats, std::int64_t rows,
                      std::int64_t C, float eps);
-/// \copydoc layer_norm_rows(const float*, const float*, const float*, float*, float*, std::int64_t, std::int64_t, float)
 void layer_norm_rows(const double* x, const double* gamma, const double* beta, double* y, double* stats,
                      std::int64_t rows, std::int64_t C, double eps);
+///@}
 
+///@{
 /// \brief dx of \p rows rows, r·(g − mean(g) − x̂·mean(g·x̂)) with g = γ·dy, added into \p dx when
 /// \p accumulate, else written.
+/// \param x the forward's input rows \param gamma scale (C) \param dy the output's gradient
+/// \param stats (μ, r) per row from the forward \param dx the input's gradient \param rows number of rows
+/// \param C values per row \param accumulate add into \p dx instead of writing it
 void layer_norm_rows_backward(const float* x, const float* gamma, const float* dy, const float* stats, float* dx,
                               std::int64_t rows, std::int64_t C, bool accumulate);
-/// \copydoc layer_norm_rows_backward(const float*, const float*, const float*, const float*, float*, std::int64_t, std::int64_t, bool)
 void layer_norm_rows_backward(const double* x, const double* gamma, const double* dy, const double* stats, double* dx,
                               std::int64_t rows, std::int64_t C, bool accumulate);
+///@}
 
+///@{
 /// \brief dγ_i = Σ_rows dy_i·x̂_i and dβ_i = Σ_rows dy_i for the columns i in [lo, hi) of all \p R
 /// rows, rows in order: added into the buffers when add_g / add_b, else written. Either buffer may
 /// be null (not needed). Threads split the columns, so no two write the same element.
+/// \param x the forward's input rows \param dy the output's gradient \param stats (μ, r) per row
+/// \param R number of rows \param C values per row \param lo first column \param hi column after the last
+/// \param dgamma γ's gradient, or null \param add_g add into it \param dbeta β's gradient, or null
+/// \param add_b add into it
 void layer_norm_param_grads(const float* x, const float* dy, const float* stats, std::int64_t R, std::int64_t C,
                             std::int64_t lo, std::int64_t hi, float* dgamma, bool add_g, float* dbeta, bool add_b);
-/// \copydoc layer_norm_param_grads(const float*, const float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*, bool, float*, bool)
 void layer_norm_param_grads(const double* x, const double* dy, const double* stats, std::int64_t R, std::int64_t C,
                             std::int64_t lo, std::int64_t hi, double* dgamma, bool add_g, double* dbeta, bool add_b);
+///@}
 
 }  // namespace qkv::kernels

@@ -60,7 +60,7 @@ template <class T>
     }
 }
 
-// The same loop for f32, compiled per CPU level (see src/ops/vec.hpp): the square root and the
+// The same loop for f32, compiled per CPU level (see src/kernels/vec.hpp): the square root and the
 // division run 8 or 16 lanes at a time, with the same bits in every version.
 QKV_CLONES void adam_kernel_f32(float* theta, const float* grad, float* m, float* v, std::size_t n,
                                 const AdamCoeffs<float>& c) {

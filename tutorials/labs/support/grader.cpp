@@ -101,14 +101,15 @@ std::string generic_hint(const qkv::Tensor& expected, const std::vector<double>&
     double big = 0;
     for (double v : x) big = std::max(big, std::abs(v));
     double ratio = 0;
-    bool have_ratio = false, constant = big > 0;
+    int seen = 0;  // one element always has "a constant ratio": it takes two to say anything
+    bool constant = big > 0;
     for (std::size_t i = 0; i < x.size() && constant; ++i) {
         if (std::abs(x[i]) < 1e-6 * big) continue;
         const double r = a[i] / x[i];
-        if (!have_ratio) ratio = r, have_ratio = true;
+        if (seen++ == 0) ratio = r;
         else if (!close(r, ratio, 1e-6, 0)) constant = false;
     }
-    if (constant && have_ratio) {
+    if (constant && seen >= 2) {
         std::vector<double> scaled(x);
         for (double& v : scaled) v *= ratio;
         if (all_close(a, scaled, e.rtol, std::max(e.atol, 1e-9 * big))) {

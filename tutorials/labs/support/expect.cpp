@@ -5,8 +5,10 @@
 /// could pass on a grader that crashed after printing the right words, or on one that printed them
 /// and then passed. This runner demands both: `lab_expect fail --contains "hint text" -- grader`
 /// passes only when the grader exits non-zero (and was not killed by a signal) and its output holds
-/// every given text; `lab_expect pass ...` demands exit status 0.
+/// every given text (runs of whitespace, such as a wrapped line, count as one space);
+/// `lab_expect pass ...` demands exit status 0.
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -19,6 +21,18 @@ std::string quote(const std::string& arg) {
     std::string q = "'";
     for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return q + "'";
+}
+
+// Whitespace runs (line breaks and the indentation of wrapped report lines) count as one space, so
+// a hint is found however the report wrapped it.
+std::string squeeze(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+        if (!space) out += c;
+        else if (!out.empty() && out.back() != ' ') out += ' ';
+    }
+    return out;
 }
 
 int usage() {
@@ -62,7 +76,7 @@ int main(int argc, char** argv) {
         ok = false;
     }
     for (const auto& t : texts) {
-        if (out.find(t) == std::string::npos) {
+        if (squeeze(out).find(squeeze(t)) == std::string::npos) {
             std::cout << "\nlab_expect: the output does not contain: " << t << "\n";
             ok = false;
         }

@@ -18,6 +18,47 @@ bool part_not_implemented = false;
 
 namespace {
 
+// The report with every line longer than ~110 characters broken at spaces, the continuation lines
+// indented under the text (under "hint: " for a hint), so that Catch2 never breaks a word.
+// Characters on screen, not bytes: the reports are full of UTF-8 (−, ·, ², Σ).
+std::size_t width(const std::string& s) {
+    std::size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+}
+
+std::string wrap(const std::string& message) {
+    std::string out;
+    std::size_t start = 0;
+    while (start <= message.size()) {
+        std::size_t stop = message.find('\n', start);
+        if (stop == std::string::npos) stop = message.size();
+        const std::string text = message.substr(start, stop - start);
+        std::size_t lead = text.find_first_not_of(' ');
+        if (lead == std::string::npos) lead = 0;
+        const std::string indent(text.compare(lead, 6, "hint: ") == 0 ? lead + 6 : lead + 2, ' ');
+        std::string line;
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            std::size_t end = text.find(' ', pos + 1);
+            if (end == std::string::npos) end = text.size();
+            const std::string word = text.substr(pos, end - pos);  // with its leading space, if any
+            if (width(line) + width(word) > 110 && line.find_first_not_of(' ') != std::string::npos) {
+                out += line + "\n";
+                line = indent + word.substr(word.find_first_not_of(' ') == std::string::npos ? 0 : word.find_first_not_of(' '));
+            } else {
+                line += word;
+            }
+            pos = end;
+        }
+        out += line;
+        if (stop == message.size()) break;
+        out += "\n";
+        start = stop + 1;
+    }
+    return out;
+}
+
 // Catch2's FAIL / SUCCEED, reported at the grader's line rather than at this file's: that is the
 // line a learner wants to read (which inputs, which check). This is what FAIL expands to in v2.13.
 void report(bool ok, const std::string& message, const std::source_location& where) {
@@ -28,7 +69,7 @@ void report(bool ok, const std::string& message, const std::source_location& whe
 }
 
 [[noreturn]] void fail(const std::string& message, const std::source_location& where) {
-    report(false, message, where);
+    report(false, wrap(message), where);
     throw std::logic_error("unreachable: a failed assertion returned");  // report() always throws
 }
 
@@ -45,24 +86,6 @@ std::string index_str(const qkv::Shape& shape, std::int64_t flat) {
 
 std::string num(double x) { return std::isnan(x) ? "NaN" : fmt::format("{:.10g}", x); }
 
-// A hint broken into lines of at most ~100 characters, each indented to line up under the first, so
-// that Catch2 does not break it mid-word.
-std::string wrap(const std::string& text, const std::string& indent) {
-    std::string out, line;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t end = text.find(' ', pos);
-        if (end == std::string::npos) end = text.size();
-        const std::string word = text.substr(pos, end - pos);
-        if (!line.empty() && line.size() + 1 + word.size() > 100) {
-            out += line + "\n" + indent;
-            line.clear();
-        }
-        line += (line.empty() ? "" : " ") + word;
-        pos = end + 1;
-    }
-    return out + line;
-}
 
 bool close(double a, double e, double rtol, double atol) {
     if (std::isnan(a) || std::isnan(e)) return false;
@@ -132,7 +155,10 @@ std::string generic_hint(const qkv::Tensor& expected, const std::vector<double>&
 
 qkv::Tensor number(double value) { return qkv::scalar(value, qkv::f64); }
 
-void require(bool ok, const std::string& message, std::source_location where) { report(ok, ok ? "" : message, where); }
+void require(bool ok, const std::string& message, std::source_location where) {
+    if (!ok) fail(message, where);
+    report(true, "", where);
+}
 
 void check(double actual, const Expect& e, std::source_location where) { check(number(actual), e, where); }
 
@@ -147,7 +173,7 @@ void check(const qkv::Tensor& actual, const Expect& e, std::source_location wher
     if (actual.shape() != x.shape()) {
         std::string msg = fmt::format("{}:\n  returned shape {}; expected shape {}", e.what, qkv::shape_str(actual.shape()),
                                       qkv::shape_str(x.shape()));
-        if (const Mistake* m = matching_mistake(actual, a, e)) msg += "\n  hint: " + wrap(m->hint, "        ");
+        if (const Mistake* m = matching_mistake(actual, a, e)) msg += "\n  hint: " + m->hint;
         else if (x.dim() >= 2 && actual.dim() == x.dim() && actual.size(-1) == x.size(-2) && actual.size(-2) == x.size(-1))
             msg += "\n  hint: the last two sizes are swapped: is the result transposed?";
         fail(msg, where);
@@ -182,7 +208,7 @@ void check(const qkv::Tensor& actual, const Expect& e, std::source_location wher
                      "a division by zero, or an element never written?"
                    : e.nan_hint;
     else hint = generic_hint(x, a, want, e);
-    if (!hint.empty()) msg += "  hint: " + wrap(hint, "        ");
+    if (!hint.empty()) msg += "  hint: " + hint;
     fail(msg, where);
 }
 
@@ -195,7 +221,7 @@ void learner_threw(const std::string& function, std::exception_ptr error, std::s
         msg = fmt::format("not implemented yet: {} (write it in tutorials/labs/{}/lab.cpp)", e.function(), kLab.folder);
     } catch (const qkv::Error& e) {
         msg = fmt::format("{} threw qkv::Error: {}\n  hint: qkv checks every op's arguments; the message names the op "
-                          "and the shapes\n        or dtypes it was given",
+                          "and the shapes or dtypes it was given",
                           function, e.what());
     } catch (const std::exception& e) {
         msg = fmt::format("{} threw an exception: {}", function, e.what());

@@ -93,10 +93,22 @@ bool close(double a, double e, double rtol, double atol) {
     return std::abs(a - e) <= atol + rtol * std::abs(e);
 }
 
-bool all_close(const std::vector<double>& a, const std::vector<double>& e, double rtol, double atol) {
+// The tolerances of one check: atol + rtol·|expected|, or the per-element bound when given.
+struct Tolerance {
+    double rtol, atol;
+    std::vector<double> per_element;
+    bool ok(std::size_t i, double a, double e) const {
+        return per_element.empty() ? close(a, e, rtol, atol) : close(a, e, 0, per_element[i]);
+    }
+    explicit Tolerance(const Expect& x)
+        : rtol(x.rtol), atol(x.atol),
+          per_element(x.tolerance.defined() ? x.tolerance.to_vector<double>() : std::vector<double>()) {}
+};
+
+bool all_close(const std::vector<double>& a, const std::vector<double>& e, const Tolerance& tol) {
     if (a.size() != e.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (!close(a[i], e[i], rtol, atol)) return false;
+        if (!tol.ok(i, a[i], e[i])) return false;
     return true;
 }
 
@@ -108,14 +120,13 @@ bool finite(const std::vector<double>& v) {
 const Mistake* matching_mistake(const qkv::Tensor& actual, const std::vector<double>& a, const Expect& e) {
     for (const Mistake& m : e.mistakes) {
         const qkv::Tensor answer = m.answer();
-        if (answer.defined() && answer.shape() == actual.shape() &&
-            all_close(a, answer.to_vector<double>(), e.rtol, e.atol))
+        if (answer.defined() && answer.shape() == actual.shape() && all_close(a, answer.to_vector<double>(), Tolerance(e)))
             return &m;
     }
     return nullptr;
 }
 
-// Generic detectors, for outputs of the right shape that match no listed mistake.
+// Generic detectors, for outputs of the right shape that match no listed mistake: "" if none fires.
 std::string generic_hint(const qkv::Tensor& expected, const std::vector<double>& a, const std::vector<double>& x,
                          const Expect& e) {
     if (std::all_of(a.begin(), a.end(), [](double v) { return v == 0; }))
@@ -135,7 +146,7 @@ std::string generic_hint(const qkv::Tensor& expected, const std::vector<double>&
     if (constant && seen >= 2) {
         std::vector<double> scaled(x);
         for (double& v : scaled) v *= ratio;
-        if (all_close(a, scaled, e.rtol, std::max(e.atol, 1e-9 * big))) {
+        if (all_close(a, scaled, Tolerance(e))) {
             if (close(ratio, -1, 1e-9, 0)) return "every element has the wrong sign: a minus sign too many (or too few)?";
             return fmt::format("every element is {} times the expected value (1/{}): a constant factor is missing "
                                "or extra somewhere",
@@ -145,10 +156,10 @@ std::string generic_hint(const qkv::Tensor& expected, const std::vector<double>&
     // A transposed matrix (same shape only when the last two sizes are equal).
     if (expected.dim() >= 2 && expected.size(-1) == expected.size(-2) && expected.size(-1) > 1) {
         const qkv::Tensor t = qkv::transpose(expected, -2, -1);
-        if (all_close(a, t.to_vector<double>(), e.rtol, e.atol))
+        if (all_close(a, t.to_vector<double>(), Tolerance(e)))
             return "your result is the transpose of the expected one: check which index is the row";
     }
-    return e.hint;
+    return "";
 }
 
 }  // namespace
@@ -179,10 +190,11 @@ void check(const qkv::Tensor& actual, const Expect& e, std::source_location wher
         fail(msg, where);
     }
     const std::vector<double> want = x.to_vector<double>();
+    const Tolerance tol(e);
     std::int64_t first = -1, wrong = 0, worst = -1;
     double worst_err = -1;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        if (close(a[i], want[i], e.rtol, e.atol)) continue;
+        if (tol.ok(i, a[i], want[i])) continue;
         ++wrong;
         if (first < 0) first = std::int64_t(i);
         const double err = std::isnan(a[i]) ? INFINITY : std::abs(a[i] - want[i]);
@@ -198,7 +210,10 @@ void check(const qkv::Tensor& actual, const Expect& e, std::source_location wher
                            num(want[f]), num(a[f]));
         msg += fmt::format("  {} of {} elements are wrong", wrong, a.size());
         if (wrong > 1 && worst != first) msg += fmt::format("; the largest error is at {}", index_str(x.shape(), worst));
-        msg += fmt::format(" (tolerance: |got − expected| ≤ {} + {}·|expected|)\n", num(e.atol), num(e.rtol));
+        if (tol.per_element.empty())
+            msg += fmt::format(" (tolerance: |got − expected| ≤ {} + {}·|expected|)\n", num(e.atol), num(e.rtol));
+        else
+            msg += fmt::format(" (tolerance at the first wrong element: {})\n", num(tol.per_element[f]));
     }
     std::string hint;
     if (const Mistake* m = matching_mistake(actual, a, e)) hint = m->hint;
@@ -207,7 +222,11 @@ void check(const qkv::Tensor& actual, const Expect& e, std::source_location wher
                    ? "NaN or infinity where a finite number was expected: an overflow (exp of a large number?), "
                      "a division by zero, or an element never written?"
                    : e.nan_hint;
-    else hint = generic_hint(x, a, want, e);
+    else {
+        // The check's own hint was written for this check; a generic finding is added as a fact.
+        const std::string found = generic_hint(x, a, want, e);
+        hint = e.hint.empty() ? found : found.empty() ? e.hint : e.hint + "\n  also: " + found;
+    }
     if (!hint.empty()) msg += "  hint: " + hint;
     fail(msg, where);
 }

@@ -56,6 +56,10 @@ struct Expect {
     qkv::Tensor expected{};     ///< the right answer, from qkv
     double rtol = 1e-8;         ///< pass when |actual − expected| ≤ atol + rtol·|expected| everywhere
     double atol = 1e-10;        ///< (f64 results computed in another order differ by ~1e-15)
+    /// Optional per-element absolute tolerance (the expected tensor's shape), replacing
+    /// atol + rtol·|expected| — for results whose rounding error is known element by element,
+    /// like a float32 matrix product's.
+    qkv::Tensor tolerance{};
     std::vector<Mistake> mistakes{};  ///< known mistakes, tried in order
     std::string nan_hint{};     ///< shown when the output has NaN/inf where the answer is finite
     std::string hint{};         ///< shown when no known mistake and no generic detector matches

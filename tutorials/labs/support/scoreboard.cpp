@@ -139,7 +139,7 @@ int detail(const Lab& lab, const Options& o) {
 // Every lab, one row each.
 int scoreboard(const std::vector<Lab>& labs, const Options& o) {
     fmt::print("qkv labs{}: where you stand\n\n", o.variant.empty() ? "" : " (" + o.variant + ")");
-    fmt::print("  {:<4} {:<44} {:<18} {}\n", "lab", "topic", "status", "parts");
+    fmt::print("  {:<4} {:<46} {:<18} {}\n", "lab", "topic", "status", "parts");
     int passed = 0;
     const Lab* next = nullptr;
     for (const Lab& lab : labs) {
@@ -167,13 +167,13 @@ int scoreboard(const std::vector<Lab>& labs, const Options& o) {
         }
         if (status == "passed") ++passed;
         else if (!next) next = &lab;
-        fmt::print("  {:<4} {:<44} {:<18} {}\n", lab.number, lab.title, status, parts);
+        fmt::print("  {:<4} {:<46} {:<18} {}\n", lab.number, lab.title, status, parts);
         if (!note.empty()) fmt::print("         {}\n", note.size() > 110 ? note.substr(0, 107) + "..." : note);
     }
     fmt::print("\n{} of {} labs pass.\n", passed, labs.size());
     if (next)
         fmt::print("Next: lab {}. Read tutorials/labs/{}/README.md, edit its lab.cpp, then run `grade {}`.\n",
-                   next->number, next->folder, std::stoi(next->number));
+                   std::stoi(next->number), next->folder, std::stoi(next->number));
     return passed == int(labs.size()) ? 0 : 1;
 }
 

@@ -33,13 +33,13 @@
 
 namespace lab::grading {
 
-/// \brief Which lab a grader grades; each `grade.cpp` defines `kLab`.
+/// \brief Which lab a grader grades: `kLab`, defined below from the lab's qkv_lab() call in CMake.
 struct LabInfo {
     const char* number;  ///< "05"
     const char* title;   ///< "numerically stable softmax"
     const char* folder;  ///< "05_softmax" (the learner's file is tutorials/labs/<folder>/lab.cpp)
 };
-/// \brief The lab this executable grades (defined in the lab's grade.cpp).
+/// \brief The lab this executable grades.
 extern const LabInfo kLab;
 
 /// \brief A known wrong answer: when the learner's output equals `answer()`, show `hint`.

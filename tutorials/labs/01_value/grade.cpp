@@ -42,10 +42,10 @@ std::pair<Tensor, Tensor> reference(const Expression<F>& e) {
 
 // Your answer: the same expression on Values.
 template <class F>
-std::pair<double, Tensor> yours(const Expression<F>& e) {
+std::pair<double, Tensor> yours(const Expression<F>& e, std::source_location where) {
     std::vector<Value> xs(e.inputs.begin(), e.inputs.end());
-    const Value y = call("the operations in " + e.text, [&] { return e.f(xs); });
-    call("Value::backward", [&] { Value(y).backward(); });
+    const Value y = call("the operations in " + e.text, [&] { return e.f(xs); }, where);
+    call("Value::backward", [&] { Value(y).backward(); }, where);
     std::vector<double> grads;
     for (const Value& x : xs) grads.push_back(x.grad());
     return {y.data(), qkv::from(grads, {std::int64_t(grads.size())})};
@@ -58,7 +58,7 @@ template <class F>
 void check_expression(const Expression<F>& e, std::vector<Mistake> mistakes = {}, std::string hint = "",
                       std::source_location where = std::source_location::current()) {
     const auto [want_y, want_g] = reference(e);
-    const auto [y, g] = yours(e);
+    const auto [y, g] = yours(e, where);
     check(y, {.what = "the value of " + e.text, .expected = want_y}, where);
     mistakes.push_back({kNoGradient, [n = g.numel()] { return qkv::zeros({n}, qkv::f64); }});
     check(g, {.what = "the gradients (d/d each input, in order) of " + e.text,

@@ -8,7 +8,7 @@
 /// Compiled once and linked into every grader, because Catch2's implementation is slow to compile.
 #define CATCH_CONFIG_RUNNER
 // Wide enough that a report line (a path, a hint) is not broken in the middle of a word.
-#define CATCH_CONFIG_CONSOLE_WIDTH 160
+#define CATCH_CONFIG_CONSOLE_WIDTH 120
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 

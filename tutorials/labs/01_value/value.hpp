@@ -3,7 +3,7 @@
 /// it was computed, and a `backward()` that walks the graph in topological order.
 ///
 /// The data structure is given (here); you write the five operations and backward() in lab.cpp.
-/// This is qkv's autograd (src/autograd.cpp) in miniature: one number instead of a tensor, the same
+/// This is qkv's autograd (src/core/autograd.cpp) in miniature: one number instead of a tensor, the same
 /// graph, the same order, the same accumulation.
 #pragma once
 

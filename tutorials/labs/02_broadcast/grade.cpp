@@ -21,7 +21,7 @@ std::string pair_str(const Shape& a, const Shape& b) {
 
 // qkv's answer for the source indices: broadcast the input's own flat indices to the output shape.
 Tensor sources(const Shape& out, const Shape& in) {
-    return qkv::expand(qkv::arange(qkv::shape_numel(in), qkv::f64).reshape(in), out);
+    return qkv::expand(qkv::reshape(qkv::arange(qkv::shape_numel(in), qkv::f64), in), out);
 }
 
 // Sum a gradient of the output's shape back down to an input's shape (what broadcasting's backward does).

@@ -44,13 +44,13 @@ Tensor composed(const Tensor& x, const lab::MhaWeights& w, bool causal, Variant 
         return v == Variant::untransposed_weights ? qkv::matmul(x, W) + b : qkv::linear(x, W, b);
     };
     const auto split = [&](const Tensor& t) {
-        return v == Variant::reshape_split ? t.reshape({B, H, T, D}) : qkv::permute(t.reshape({B, T, H, D}), {0, 2, 1, 3});
+        return v == Variant::reshape_split ? qkv::reshape(t, {B, H, T, D}) : qkv::permute(qkv::reshape(t, {B, T, H, D}), {0, 2, 1, 3});
     };
     qkv::AttentionOptions o;
     o.causal = causal && v != Variant::no_mask;
     if (v == Variant::scale_by_c) o.scale = 1.0 / std::sqrt(double(C));
     const Tensor heads = qkv::attention(split(project(w.wq, w.bq)), split(project(w.wk, w.bk)), split(project(w.wv, w.bv)), o);
-    const Tensor merged = v == Variant::reshape_merge ? heads.reshape({B, T, C}) : qkv::permute(heads, {0, 2, 1, 3}).reshape({B, T, C});
+    const Tensor merged = v == Variant::reshape_merge ? qkv::reshape(heads, {B, T, C}) : qkv::reshape(qkv::permute(heads, {0, 2, 1, 3}), {B, T, C});
     return v == Variant::no_out_proj ? merged : qkv::linear(merged, w.wo, w.bo);
 }
 
@@ -84,16 +84,16 @@ TEST_CASE("07.1 split_heads") {
     const Tensor x = randn({B, T, C}, 1);
     const Tensor got = call("split_heads", [&] { return lab::split_heads(x, H); });
     check(got, {.what = "split_heads(x, 3), x (2, 5, 12)",
-                .expected = qkv::permute(x.reshape({B, T, H, D}), {0, 2, 1, 3}),
-                .mistakes = {{kSplit, [&] { return x.reshape({B, H, T, D}); }}}});
+                .expected = qkv::permute(qkv::reshape(x, {B, T, H, D}), {0, 2, 1, 3}),
+                .mistakes = {{kSplit, [&] { return qkv::reshape(x, {B, H, T, D}); }}}});
 }
 
 TEST_CASE("07.2 merge_heads") {
     const Tensor y = randn({B, H, T, D}, 2);
     const Tensor got = call("merge_heads", [&] { return lab::merge_heads(y); });
     check(got, {.what = "merge_heads(y), y (2, 3, 5, 4)",
-                .expected = qkv::permute(y, {0, 2, 1, 3}).reshape({B, T, C}),
-                .mistakes = {{kMerge, [&] { return y.reshape({B, T, C}); }}}});
+                .expected = qkv::reshape(qkv::permute(y, {0, 2, 1, 3}), {B, T, C}),
+                .mistakes = {{kMerge, [&] { return qkv::reshape(y, {B, T, C}); }}}});
 }
 
 TEST_CASE("07.3 multi_head_attention forward") {

@@ -1,7 +1,7 @@
 // Lab 7: multi-head attention. Your file: replace each `throw NotImplemented(...)` with your code,
 // then run `build/tutorials/labs/grade 7`. README.md has the shapes, step by step.
 //
-// Build everything from qkv's differentiable ops — qkv::reshape (or x.reshape), qkv::transpose,
+// Build everything from qkv's differentiable ops — qkv::reshape, qkv::transpose,
 // qkv::permute, qkv::linear, qkv::attention — so that autograd reaches x and every weight. Not
 // qkv::head_attention or qkv::nn::MultiHeadAttention: they are the answer key.
 #include "multi_head.hpp"

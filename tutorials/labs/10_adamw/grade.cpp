@@ -27,7 +27,7 @@ struct Trace {
 Trace reference(const Tensor& p0, const std::vector<Tensor>& grads, const std::vector<double>& lrs, const lab::AdamWHyper& h,
                 bool coupled = false) {
     Tensor p = p0.clone().requires_grad_();
-    const std::vector<qkv::nn::NamedTensor> params = {{"theta", p}};
+    const std::vector<qkv::NamedTensor> params = {{"theta", p}};
     std::unique_ptr<qkv::optim::Optimizer> opt;
     if (coupled)  // Adam with the decay as an L2 penalty in the gradient: a mistake's answer
         opt = std::make_unique<qkv::optim::Adam>(params, qkv::optim::AdamOptions{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay});

@@ -99,9 +99,9 @@ struct QkvStep {
     Tensor logits, logits_without_final_norm;
 };
 QkvStep qkv_step(qkv::nn::GPT& m, const Tensor& tok, std::vector<qkv::nn::KVCache>& caches, std::int64_t pos_row) {
-    Tensor h = m.tok_emb(tok.reshape({B, 1})) + m.pos_emb.forward(1, pos_row);
+    Tensor h = m.tok_emb(qkv::reshape(tok, {B, 1})) + m.pos_emb.forward(1, pos_row);
     for (std::size_t l = 0; l < m.blocks().size(); ++l) h = m.blocks()[l]->forward_cached(h, caches[l]);
-    return {(*m.lm_head)(m.ln_f(h)).reshape({B, V}), (*m.lm_head)(h).reshape({B, V})};
+    return {qkv::reshape((*m.lm_head)(m.ln_f(h)), {B, V}), qkv::reshape((*m.lm_head)(h), {B, V})};
 }
 
 }  // namespace
@@ -112,9 +112,9 @@ TEST_CASE("11.2 decode_step: each step's logits equal the full forward pass") {
     const Tensor seq = tokens({3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8});  // (2, 6)
     std::vector<qkv::nn::KVCache> yours, right(m->blocks().size()), row_zero(m->blocks().size());
     for (std::int64_t t = 0; t < seq.size(1); ++t) {
-        const Tensor tok = qkv::narrow(seq, 1, t, 1).reshape({B});
+        const Tensor tok = qkv::reshape(qkv::narrow(seq, 1, t, 1), {B});
         const Tensor full = m->forward(qkv::narrow(seq, 1, 0, t + 1));  // (B, t+1, V): no cache at all
-        const Tensor want = qkv::narrow(full, 1, t, 1).reshape({B, V});
+        const Tensor want = qkv::reshape(qkv::narrow(full, 1, t, 1), {B, V});
         const QkvStep ok = qkv_step(*m, tok, right, t), zero = qkv_step(*m, tok, row_zero, 0);
         const Tensor got = call("decode_step", [&] { return lab::decode_step(*m, tok, yours); });
         check(got, {.what = fmt::format("decode_step(model, tokens at position {}, caches): the logits (2, 11), against "

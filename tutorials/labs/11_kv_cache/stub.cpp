@@ -4,7 +4,7 @@
 // The model's parts (include/qkv/nn/transformer.hpp): model.tok_emb, model.pos_emb, model.blocks()
 // (each with ln1, attn, ln2, mlp), model.ln_f, model.lm_head. Every part is callable: part(x).
 // Useful: qkv::split(t, C, -1), qkv::concat({a, b}, 1), qkv::head_attention(q, k, v, H),
-// qkv::narrow(t, dim, start, length), qkv::argmax(t, dim), t.reshape({...}).
+// qkv::narrow(t, dim, start, length), qkv::argmax(t, dim), qkv::reshape(t, {...}).
 #include "kv_cache.hpp"
 
 namespace lab {

@@ -16,13 +16,13 @@ Tensor split_heads(const Tensor& x, std::int64_t heads) {
     if (C % heads != 0) qkv::fail("split_heads: {} heads do not divide {} channels", heads, C);
     // Head h owns channels [hD, (h+1)D) of each position: first cut the channels, (B, T, H, D),
     // then bring the head dimension in front of time, so each head is a (T, D) matrix.
-    if (mutant("reshape_no_transpose")) return x.reshape({B, heads, T, D});
-    return qkv::transpose(x.reshape({B, T, heads, D}), 1, 2);
+    if (mutant("reshape_no_transpose")) return qkv::reshape(x, {B, heads, T, D});
+    return qkv::transpose(qkv::reshape(x, {B, T, heads, D}), 1, 2);
 }
 
 Tensor merge_heads(const Tensor& x) {
     const std::int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3);
-    return qkv::transpose(x, 1, 2).reshape({B, T, H * D});  // the heads side by side again
+    return qkv::reshape(qkv::transpose(x, 1, 2), {B, T, H * D});  // the heads side by side again
 }
 
 Tensor multi_head_attention(const Tensor& x, const MhaWeights& w, std::int64_t heads, bool causal) {

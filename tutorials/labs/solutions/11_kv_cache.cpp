@@ -32,13 +32,13 @@ Tensor decode_step(qkv::nn::GPT& model, const Tensor& tokens, std::vector<qkv::n
     caches.resize(model.blocks().size());
     const std::int64_t B = tokens.size(0), t = caches[0].length();
     // The token's vector plus the vector of its position t: (B, 1, C) + (1, C).
-    Tensor h = model.tok_emb(tokens.reshape({B, 1})) + model.pos_emb.forward(1, mutant("no_pos_offset") ? 0 : t);
+    Tensor h = model.tok_emb(qkv::reshape(tokens, {B, 1})) + model.pos_emb.forward(1, mutant("no_pos_offset") ? 0 : t);
     for (std::size_t l = 0; l < model.blocks().size(); ++l) {
         qkv::nn::TransformerBlock& block = *model.blocks()[l];
         h = h + attention_step(block.attn, block.ln1(h), caches[l]);  // pre-LN residuals, as in training
         h = h + block.mlp(block.ln2(h));
     }
-    return (*model.lm_head)(model.ln_f(h)).reshape({B, model.config().vocab});
+    return qkv::reshape((*model.lm_head)(model.ln_f(h)), {B, model.config().vocab});
 }
 
 Tensor greedy_decode(qkv::nn::GPT& model, const Tensor& prompt, std::int64_t steps) {
@@ -49,11 +49,11 @@ Tensor greedy_decode(qkv::nn::GPT& model, const Tensor& prompt, std::int64_t ste
     Tensor logits;
     for (std::int64_t t = 0; t < T0; ++t) {  // the prompt, one position at a time
         columns.push_back(qkv::narrow(prompt, 1, t, 1));
-        logits = decode_step(model, columns.back().reshape({B}), caches);
+        logits = decode_step(model, qkv::reshape(columns.back(), {B}), caches);
     }
     for (std::int64_t s = 0; s < steps; ++s) {
         const Tensor next = qkv::argmax(logits, 1);  // (B) i32: the most likely token
-        columns.push_back(next.reshape({B, 1}));
+        columns.push_back(qkv::reshape(next, {B, 1}));
         if (s + 1 < steps) logits = decode_step(model, next, caches);
     }
     return qkv::concat(columns, 1);

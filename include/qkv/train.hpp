@@ -1,5 +1,5 @@
 /// \file
-/// \brief Training a GPT on a toy sequence task: the loop behind `qkv train` and tutorials 9–11.
+/// \brief Training a GPT on a toy sequence task: the loop behind `qkv train` and tutorials 10–12.
 ///
 /// A reader learns here what a complete training run consists of: a task that draws batches, a
 /// model, an optimizer (AdamW), the step (forward, loss, backward, update), and an evaluation that

@@ -24,12 +24,13 @@ namespace qkv::cli {
 
 namespace {
 
-constexpr const char* kDefaultCheckpoint = "runs/reverse-seed0.safetensors";
-
+// Without --checkpoint: the last model `qkv train` saved (runs/last names it).
 std::unique_ptr<TaskTrainer> open_model(const Args& a) {
     if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
-    return TaskTrainer::load(a.str("checkpoint", kDefaultCheckpoint));
+    return TaskTrainer::load(checkpoint_to_open(a.str("checkpoint", "")));
 }
+
+constexpr const char* kCheckpointHelp = "Default checkpoint: the last one 'qkv train' saved (named in runs/last).\n";
 
 // Token labels of a sequence, for heatmap rows and columns.
 std::vector<std::string> labels(const data::Vocab& v, const std::vector<std::int32_t>& ids) {
@@ -43,8 +44,8 @@ std::vector<std::string> labels(const data::Vocab& v, const std::vector<std::int
 int eval_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
         fmt::print("usage: qkv eval [--checkpoint PATH] [--eval-size N] [--threads N]\n\n"
-                   "Exact-match accuracy (greedy decoding) of a saved model on held-out and on training sequences.\n"
-                   "Default checkpoint: {}\n", kDefaultCheckpoint);
+                   "Exact-match accuracy (greedy decoding) of a saved model on held-out and on training sequences.\n{}",
+                   kCheckpointHelp);
         return 0;
     }
     const Args a("eval", argv, {{"checkpoint"}, {"eval-size"}, {"threads"}});
@@ -62,7 +63,8 @@ int eval_command(const std::vector<std::string>& argv) {
 int sample_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
         fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--count N] [--threads N]\n\n"
-                   "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n");
+                   "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n{}",
+                   kCheckpointHelp);
         return 0;
     }
     const Args a("sample", argv, {{"checkpoint"}, {"prompt"}, {"count"}, {"threads"}});

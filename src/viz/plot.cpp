@@ -43,29 +43,30 @@ std::string heat_color(double v) {
     return fmt::format("rgb({},{},{})", r, g, b);
 }
 
-// Tick marks for an axis from lo to hi: a round spacing (1, 2 or 5 times a power of ten) giving
-// about five ticks, and the axis widened to whole multiples of it, so that labels are round and
-// distinct. A single value (lo == hi) gets an axis around it. Returns {first, spacing, count}.
+// Tick marks for an axis from lo to hi: a round spacing (1, 2, 2.5 or 5 times a power of ten)
+// giving at most about eight ticks, and the axis widened to whole multiples of it, so that labels
+// are round and distinct. A single value (lo == hi) gets an axis around it.
 struct Ticks {
-    double first, step;
-    int count;
-    int decimals;  // digits after the point that tell the labels apart
+    double first, step;  // the first tick and the spacing
+    int count;           // number of ticks
+    int decimals;        // digits after the point that tell the labels apart
 };
 Ticks nice_ticks(double lo, double hi) {
     if (!(hi > lo)) {
         const double pad = std::max(1.0, std::abs(lo) * 0.05);
         lo -= pad, hi += pad;
     }
-    const double raw = (hi - lo) / 5, magnitude = std::pow(10.0, std::floor(std::log10(raw)));
-    double step = 10 * magnitude;
-    for (const double m : {1.0, 2.0, 5.0})
+    const double raw = (hi - lo) / 8, magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+    double step = 10 * magnitude, mantissa = 10;
+    for (const double m : {1.0, 2.0, 2.5, 5.0})
         if (m * magnitude >= raw) {
-            step = m * magnitude;
+            step = m * magnitude, mantissa = m;
             break;
         }
     const double first = std::floor(lo / step) * step, last = std::ceil(hi / step) * step;
     const int count = int(std::lround((last - first) / step)) + 1;
-    return {first, step, count, std::max(0, -int(std::floor(std::log10(step) + 1e-9)))};
+    const int decimals = std::max(0, -int(std::floor(std::log10(step) + 1e-9)) + (mantissa == 2.5 ? 1 : 0));
+    return {first, step, count, decimals};
 }
 
 }  // namespace

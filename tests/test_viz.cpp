@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "qkv/qkv.hpp"
+#include "qkv/viz/attention_page.hpp"
 #include "qkv/viz/plot.hpp"
 
 using namespace qkv;
@@ -124,4 +125,29 @@ TEST_CASE("write_line_chart: round x labels, NaN points skipped and joined", "[v
     CHECK(polyline_points(svg) == std::vector<std::size_t>{10, 2});
     CHECK(count(svg, "<circle ") == 12);  // few points: a dot at each
     CHECK(count(svg, "nan") == 0);
+}
+
+TEST_CASE("attention_page: the weights as JSON, safely inside the page", "[viz][html]") {
+    // One layer of 2 heads over 2 tokens; a token that would end a <script> block, and a NaN.
+    viz::AttentionExample e{"a </script> b", {"</script>", "x"}, {from({1, 0, 0.5, 0.5, 1, 0, NAN, 0.25}, {2, 2, 2}, f64)}};
+    const std::string page = viz::attention_page("t & <title>", {e, e});
+    CHECK(count(page, "</script>") == 2);  // the page's own two blocks, nothing from the data
+    CHECK(count(page, "\\u003c/script\\u003e") == 4);  // label and token of both examples, escaped
+    CHECK(count(page, "\"layers\":[[[1,0,0.5,0.5],[1,0,null,0.25]]]") == 2);  // NaN has no JSON form
+    CHECK(count(page, "<title>t &amp; &lt;title&gt;</title>") == 1);
+    CHECK(count(page, "src=") == 0);   // nothing loaded from elsewhere:
+    CHECK(count(page, "href=\"data:,\"") == 1);  // the one link is an empty icon, so no favicon request
+    CHECK(count(page, "http") == 1);   // only the SVG namespace name
+}
+
+TEST_CASE("attention_page: clear errors for inputs that do not fit", "[viz][html][errors]") {
+    const Tensor w = zeros({4, 3, 3});
+    CHECK_THROWS_WITH(viz::attention_page("t", {}), Catch::Contains("no examples"));
+    CHECK_THROWS_WITH(viz::attention_page("t", {{"e", {"a", "b", "c"}, {}}}), Catch::Contains("has no layers"));
+    CHECK_THROWS_WITH(viz::attention_page("t", {{"e", {"a", "b"}, {w}}}),
+                      Catch::Contains("expected weights (H, 2, 2) for its 2 tokens, got (4,3,3)"));
+    CHECK_THROWS_WITH(viz::attention_page("t", {{"e", {"a", "b", "c"}, {w}}, {"f", {"a", "b", "c"}, {w, w}}}),
+                      Catch::Contains("example 1 has 2 layers, example 0 has 1"));
+    CHECK_THROWS_WITH(viz::attention_page("t", {{"e", {"a", "b", "c"}, {w}}, {"f", {"a", "b", "c"}, {zeros({2, 3, 3})}}}),
+                      Catch::Contains("example 1, layer 0 has 2 heads, example 0's layer 0 has 4"));
 }

@@ -25,4 +25,5 @@
 #include "qkv/tensor.hpp"
 #include "qkv/train.hpp"
 #include "qkv/viz/dot.hpp"
+#include "qkv/viz/attention_page.hpp"
 #include "qkv/viz/plot.hpp"

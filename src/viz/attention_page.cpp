@@ -73,10 +73,11 @@ void check(const std::vector<AttentionExample>& examples) {
     }
 }
 
-// The page's style and script. The script reads the JSON, fills the menu, and draws one <figure
+// The page's style and script. (Raw strings end at the first `)"`, so the script writes such
+// strings with single quotes.) The script reads the JSON, fills the menu, and draws one <figure
 // class="heatmap"> per layer and head: an SVG grid with the key tokens along the top and the query
 // tokens down the left. Moving the mouse over a cell writes its weight into the read-out line.
-constexpr const char* kStyle = R"css(
+constexpr const char* kStyle = R"(
 body { font-family: sans-serif; margin: 0 16px 16px; color: #222; }
 header { position: sticky; top: 0; background: #fff; padding: 8px 0; border-bottom: 1px solid #ccc; }
 h1 { font-size: 18px; margin: 4px 0 8px; }
@@ -90,9 +91,9 @@ figure.heatmap { margin: 0; }
 figure.heatmap figcaption { font-size: 13px; margin-bottom: 2px; }
 svg text { font-family: monospace; fill: #333; }
 rect.cell:hover { stroke: #d62728; stroke-width: 2; }
-)css";
+)";
 
-constexpr const char* kScript = R"js(
+constexpr const char* kScript = R"(
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("qkv-data").textContent);
@@ -103,9 +104,9 @@ constexpr const char* kScript = R"js(
 
   // White (0) to dark blue (1), as the SVG heatmaps of `qkv attention`; grey for a missing value.
   function color(w) {
-    if (w === null) return "rgb(150,150,150)";
+    if (w === null) return 'rgb(150,150,150)';
     const v = Math.min(1, Math.max(0, w));
-    return "rgb(" + Math.round(255 - 230 * v) + "," + Math.round(255 - 200 * v) + "," + Math.round(255 - 100 * v) + ")";
+    return `rgb(${Math.round(255 - 230 * v)},${Math.round(255 - 200 * v)},${Math.round(255 - 100 * v)})`;
   }
   function svgElement(name, attributes) {
     const e = document.createElementNS(NS, name);
@@ -148,7 +149,7 @@ constexpr const char* kScript = R"js(
       if (!r.classList.contains("cell")) return;
       const i = Number(r.dataset.i), j = Number(r.dataset.j), v = w[i * T + j];
       readout.textContent = "layer " + layer + ", head " + head + ": query " + i + " '" + tokens[i] + "' looks at key " +
-                            j + " '" + tokens[j] + "' with weight " + (v === null ? "(none)" : v.toFixed(3));
+                            j + " '" + tokens[j] + "' with weight " + (v === null ? '(none)' : v.toFixed(3));
     });
     const figure = document.createElement("figure");
     figure.className = "heatmap";
@@ -188,7 +189,7 @@ constexpr const char* kScript = R"js(
   select.addEventListener("change", function () { draw(Number(select.value)); });
   draw(0);
 })();
-)js";
+)";
 
 }  // namespace
 

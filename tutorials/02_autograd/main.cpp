@@ -1,5 +1,5 @@
 /// \file
-/// \brief Tutorial 2: autograd by hand.
+/// \brief Tutorial 2: autograd by hand, and inside the engine.
 ///
 /// Builds a four-op graph for one step of a linear model, runs backward, and checks every
 /// gradient against the chain rule worked out with pencil and paper; derives the gradient of a

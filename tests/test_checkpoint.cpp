@@ -163,7 +163,7 @@ TEST_CASE("a file from another writer (no qkv metadata) loads", "[checkpoint]") 
 
 TEST_CASE("safetensors round trip: f32, f64, i32, bool, scalars, empty tensors, metadata", "[checkpoint]") {
     Generator g(3);
-    const std::vector<nn::NamedTensor> tensors{
+    const std::vector<NamedTensor> tensors{
         {"flag", from(std::vector<std::uint8_t>{1, 0, 1}, {3})},  // 3 bytes: laid out last, for alignment
         {"w32", randn({2, 3}, g)},
         {"w64", randn({4}, g, f64)},

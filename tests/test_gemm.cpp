@@ -25,7 +25,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 using qkv::kernels::GemmBackend;
 using i64 = std::int64_t;

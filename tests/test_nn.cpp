@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "qkv/nn/transformer.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
 #include "qkv/qkv.hpp"
 
 using namespace qkv;

@@ -107,10 +107,10 @@ TEST_CASE("long f32 sums keep their digits; every reduction layout sums the same
 }
 
 TEST_CASE("shape ops move the right elements", "[ops]") {
-    const Tensor t = arange(6, f64).reshape({2, 3});
+    const Tensor t = reshape(arange(6, f64), {2, 3});
     CHECK(vals(transpose(t, 0, 1)) == V{0, 3, 1, 4, 2, 5});
     CHECK(transpose(t, 0, 1).shape() == Shape{3, 2});
-    const Tensor c = arange(24, f64).reshape({2, 3, 4});
+    const Tensor c = reshape(arange(24, f64), {2, 3, 4});
     const Tensor p = permute(c, {2, 0, 1});
     CHECK(p.shape() == Shape{4, 2, 3});
     CHECK(p.at({3, 1, 2}) == c.at({1, 2, 3}));
@@ -150,12 +150,12 @@ TEST_CASE("matmul: 2-D, folded, batched and broadcast batches", "[ops]") {
     const Tensor b3 = concat({unsqueeze(b, 0), unsqueeze(b, 0)}, 0);  // (2,3,2)
     CHECK(vals(matmul(a3, b3)) == vals(matmul(a3, b)));
     CHECK(vals(matmul(a, b3)) == V{58, 64, 139, 154, 58, 64, 139, 154});
-    const Tensor x = arange(12, f64).reshape({2, 1, 2, 3});
-    const Tensor y = arange(18, f64).reshape({1, 3, 3, 2});
+    const Tensor x = reshape(arange(12, f64), {2, 1, 2, 3});
+    const Tensor y = reshape(arange(18, f64), {1, 3, 3, 2});
     const Tensor z = matmul(x, y);
     CHECK(z.shape() == Shape{2, 3, 2, 2});
-    CHECK(vals(z.reshape({2, 3, 4}).reshape({-1})).size() == 24);
-    CHECK(z.at({1, 2, 1, 0}) == vals(matmul(narrow(x, 0, 1, 1).reshape({2, 3}), narrow(y, 1, 2, 1).reshape({3, 2})))[2]);
+    CHECK(vals(reshape(reshape(z, {2, 3, 4}), {-1})).size() == 24);
+    CHECK(z.at({1, 2, 1, 0}) == vals(matmul(reshape(narrow(x, 0, 1, 1), {2, 3}), reshape(narrow(y, 1, 2, 1), {3, 2})))[2]);
     CHECK(matmul(zeros({2, 0}), zeros({0, 3})).to_vector<float>() == std::vector<float>(6, 0.0f));  // K = 0
     CHECK(matmul(zeros({0, 4}), zeros({4, 3})).numel() == 0);
 }
@@ -230,7 +230,7 @@ TEST_CASE("fused cross_entropy equals -mean(log_softmax picked at the targets)",
 }
 
 TEST_CASE("embedding gathers rows - repeated ids accumulate gradient", "[ops]") {
-    const Tensor w = arange(12, f64).reshape({4, 3});
+    const Tensor w = reshape(arange(12, f64), {4, 3});
     const Tensor ids = from(std::vector<std::int32_t>{2, 0, 2}, {3});
     Tensor wv = w.clone().requires_grad_();
     const Tensor e = embedding(wv, ids);
@@ -242,7 +242,7 @@ TEST_CASE("embedding gathers rows - repeated ids accumulate gradient", "[ops]") 
 }
 
 TEST_CASE("masked_fill, where and mask helpers", "[ops]") {
-    const Tensor x = arange(6, f64).reshape({2, 3});
+    const Tensor x = reshape(arange(6, f64), {2, 3});
     const Tensor causal = logical_not(tril_mask(2, 3));  // true above the diagonal
     CHECK(causal.to_vector<std::uint8_t>() == std::vector<std::uint8_t>{0, 1, 1, 0, 0, 1});
     CHECK(vals(masked_fill(x, causal, -1)) == V{0, -1, -1, 3, 4, -1});

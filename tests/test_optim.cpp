@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "qkv/optim.hpp"
+#include "qkv/optim/optim.hpp"
 #include "qkv/qkv.hpp"
 
 using namespace qkv;
@@ -16,7 +16,7 @@ using Catch::Contains;
 namespace {
 
 // One f64 parameter named "w" with the given values.
-std::vector<nn::NamedTensor> param(std::initializer_list<double> values) {
+std::vector<NamedTensor> param(std::initializer_list<double> values) {
     Tensor w = from(values, {std::int64_t(values.size())}, f64).requires_grad_();
     return {{"w", w}};
 }
@@ -289,7 +289,7 @@ TEST_CASE("clip_grad_norm returns the global norm and scales gradients above max
     Tensor c = zeros({3}).requires_grad_();  // no gradient: ignored
     a.set_grad(from({3.0, 4.0}, {2}, f64));
     b.set_grad(from({12.0}, {1}, f32));
-    const std::vector<nn::NamedTensor> ps{{"a", a}, {"b", b}, {"c", c}};
+    const std::vector<NamedTensor> ps{{"a", a}, {"b", b}, {"c", c}};
     // n = √(3² + 4² + 12²) = √169 = 13 — under 20, nothing changes
     CHECK(optim::clip_grad_norm(ps, 20.0) == Approx(13.0).margin(1e-12));
     CHECK(a.grad().at({0}) == 3.0);
@@ -337,7 +337,7 @@ TEST_CASE("each optimizer minimises a quadratic", "[optim]") {
     const Tensor target = from({1.0, -2.0, 3.0}, {3});
     auto minimise = [&](auto make_optimizer, int steps) {
         Tensor x = zeros({3}).requires_grad_();
-        auto opt = make_optimizer(std::vector<nn::NamedTensor>{{"x", x}});
+        auto opt = make_optimizer(std::vector<NamedTensor>{{"x", x}});
         double loss = 0;
         for (int i = 0; i < steps; ++i) {
             opt.zero_grad();

@@ -154,12 +154,12 @@ TEST_CASE("printing looks like PyTorch", "[tensor][print]") {
     CHECK(fmt::format("{}", w * 2.0) == "tensor([2.0000, 2.0000], grad_fn=mul_scalar)");
     CHECK(fmt::format("{}", Tensor()) == "tensor(undefined)");
     // 3-d: a blank line between matrices.
-    CHECK(fmt::format("{}", arange(8).reshape({2, 2, 2})) ==
+    CHECK(fmt::format("{}", reshape(arange(8), {2, 2, 2})) ==
           "tensor([[[0.0000, 1.0000],\n         [2.0000, 3.0000]],\n\n        [[4.0000, 5.0000],\n         [6.0000, 7.0000]]])");
 }
 
 TEST_CASE("printing summarises large tensors", "[tensor][print]") {
-    const std::string s = fmt::format("{}", arange(2000).reshape({100, 20}));
+    const std::string s = fmt::format("{}", reshape(arange(2000), {100, 20}));
     CHECK(s.find("...") != std::string::npos);
     CHECK(s.size() < 1200);
     CHECK(s.find("1999.0000") != std::string::npos);  // last element shown

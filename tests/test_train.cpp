@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "qkv/train.hpp"
+#include "qkv/train/train.hpp"
 
 using namespace qkv;
 

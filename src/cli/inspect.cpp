@@ -17,9 +17,9 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "qkv/autograd.hpp"
-#include "qkv/parallel.hpp"
-#include "qkv/train.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/kernels/parallel.hpp"
+#include "qkv/train/train.hpp"
 #include "qkv/viz/attention_page.hpp"
 #include "qkv/viz/plot.hpp"
 

@@ -15,7 +15,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
-#include "qkv/io/safetensors.hpp"
+#include "qkv/io/file.hpp"
 
 namespace qkv::cli {
 

@@ -23,8 +23,8 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "qkv/io/safetensors.hpp"
-#include "qkv/parallel.hpp"
-#include "qkv/train.hpp"
+#include "qkv/kernels/parallel.hpp"
+#include "qkv/train/train.hpp"
 #include "qkv/viz/plot.hpp"
 
 namespace qkv::cli {

@@ -78,7 +78,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
             fail("save_checkpoint: metadata key '{}' is reserved (prefixes 'optimizer.', 'train.', 'qkv.')", key);
         meta[key] = value;
     }
-    std::vector<nn::NamedTensor> tensors = model.named_parameters();
+    std::vector<NamedTensor> tensors = model.named_parameters();
     for (const auto& [name, t] : tensors)
         if (starts_with(name, kOptPrefix))
             fail("save_checkpoint: parameter '{}' would clash with the optimizer's names (prefix 'optimizer.')", name);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "io_detail.hpp"
+#include "qkv/io/file.hpp"
 #include "qkv/error.hpp"
 
 namespace qkv::io::detail {

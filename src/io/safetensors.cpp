@@ -35,7 +35,7 @@ std::string hex8(std::uint32_t v) { return fmt::format("{:08x}", v); }
 
 // ---- encoding ------------------------------------------------------------------------------------
 
-void check_for_saving(const std::vector<nn::NamedTensor>& tensors, const Metadata& metadata) {
+void check_for_saving(const std::vector<NamedTensor>& tensors, const Metadata& metadata) {
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const auto& [name, t] = tensors[i];
         if (name.empty()) fail("save_safetensors: tensor {} has an empty name", i);
@@ -49,7 +49,7 @@ void check_for_saving(const std::vector<nn::NamedTensor>& tensors, const Metadat
 }
 
 // The JSON header (unpadded) with "00000000" where the CRC goes; crc_pos receives that position.
-std::string header_json(const std::vector<nn::NamedTensor>& tensors, const std::vector<std::uint64_t>& begin,
+std::string header_json(const std::vector<NamedTensor>& tensors, const std::vector<std::uint64_t>& begin,
                         const Metadata& metadata, std::size_t& crc_pos) {
     Metadata meta = metadata;
     meta[std::string(kCrcKey)] = "00000000";
@@ -255,7 +255,7 @@ std::string_view safetensors_dtype(DType dtype) {
     fail("safetensors_dtype: unknown dtype {}", int(dtype));
 }
 
-void save_safetensors(const std::string& path, const std::vector<nn::NamedTensor>& tensors, const Metadata& metadata) {
+void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors, const Metadata& metadata) {
     check_for_saving(tensors, metadata);
     // Data layout: widest elements first (stable), so each tensor's offset is a multiple of its
     // element size — the header still lists the tensors in the caller's order.

@@ -4,7 +4,8 @@
 /// A reader learns here how little is ISA-specific in a fast GEMM: a dozen one-line wrappers
 /// around intrinsics (load, store, FMA, broadcast, masked load/store for edge tiles) and three
 /// block sizes chosen for the caches. Everything else — packing, blocking, the 6×16 micro-kernel,
-/// the direct path for small shapes — is gemm_kernel.inl, shared with gemm_avx512.cpp.
+/// the direct path for small shapes — is gemm_kernel.inl and the steps it includes, shared with
+/// gemm_avx512.cpp.
 ///
 /// This is one of only two files compiled with extra instruction sets (`-mavx2 -mfma`); it is
 /// called only after cpu_has_avx2_fma() said yes. See gemm_simd.hpp for why it must not
@@ -68,6 +69,6 @@ struct Avx2 {
 
 }  // namespace
 
-GemmKernel gemm_avx2_kernel() { return Gemm<Avx2>::kernel(); }
+GemmKernel gemm_avx2_kernel() { return gemm_kernel<Avx2>(); }
 
 }  // namespace qkv::detail

@@ -78,6 +78,6 @@ struct Avx512 {
 
 }  // namespace
 
-GemmKernel gemm_avx512_kernel() { return Gemm<Avx512>::kernel(); }
+GemmKernel gemm_avx512_kernel() { return gemm_kernel<Avx512>(); }
 
 }  // namespace qkv::detail

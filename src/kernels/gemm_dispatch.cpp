@@ -16,7 +16,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 #if defined(QKV_HAVE_AVX2_KERNEL) || defined(QKV_HAVE_AVX512_KERNEL)
 #define QKV_HAVE_SIMD_KERNEL 1
@@ -39,15 +39,6 @@ constexpr double kL2Bytes = 1024.0 * 1024.0;
 // -1: not chosen yet. The environment is read on first use, so that a bad QKV_GEMM becomes a
 // qkv::Error the program can catch instead of an abort before main().
 std::atomic<int> g_backend{-1};
-
-// QKV_GEMM_SHARED_B=1 (an experiment switch, read once at start-up) makes tall packed products
-// share one packed B between the threads (shared_b_threaded) instead of each thread packing its
-// own copy. Measured on Intel Sapphire Rapids, 2 threads, AVX-512 / AVX2, GFLOP/s, private vs
-// shared: 512³ 372/224 vs 339/220, 1024³ 336/224 vs 353/225, 384×128×2048 TN 282/205 vs
-// 272/191, 2048×128×512 319/210 vs 320/214: no gain (packing B is a few percent of the time, and
-// reading panels the other core packed costs cross-core traffic), so private copies stay the
-// default.
-std::atomic<bool> g_shared_b_blocks{std::getenv("QKV_GEMM_SHARED_B") != nullptr};
 
 constexpr GemmBackend kAllBackends[] = {GemmBackend::reference, GemmBackend::avx2,
                                          GemmBackend::avx512};
@@ -105,17 +96,14 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
 #ifdef QKV_HAVE_SIMD_KERNEL
 
 // Per-thread scratch for the packed panels, 64-byte aligned (one cache line; also what the
-// aligned AVX-512 stores need). It only grows, so steady-state calls never allocate. Slot 0 is
-// the thread's own panels; slot 1 holds a block of B that the calling thread shares with the
-// pool's workers.
-float* scratch(i64 floats, int slot = 0) {
+// aligned AVX-512 stores need). It only grows, so steady-state calls never allocate.
+float* scratch(i64 floats) {
     struct Buffer {
         float* data = nullptr;
         i64 size = 0;
         ~Buffer() { ::operator delete[](data, std::align_val_t{64}); }
     };
-    thread_local Buffer buffers[2];
-    Buffer& buffer = buffers[slot];
+    thread_local Buffer buffer;
     if (buffer.size < floats) {
         ::operator delete[](buffer.data, std::align_val_t{64});
         buffer.data = nullptr;
@@ -142,45 +130,13 @@ void simd_serial(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
     kernel.run(g, scratch(kernel.scratch_floats(g)));
 }
 
-// With a shared packed B: for each block of B, the threads first pack its panels together
-// (one parallel_for), then multiply their own rows of C with it (a second one). B is packed
-// once instead of once per thread, and since no block of rows carries a copy of B, rows can be
-// handed out in small chunks that a thread slowed by another program simply takes fewer of.
-// Two parallel_for calls rather than one with a barrier inside: parallel_for does not promise
-// that the threads run at the same time (a late worker finds the work done), so a barrier
-// could wait forever. The results are the same as the serial path's, bit for bit.
-void shared_b_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g, double flops) {
-    const detail::BlockSizes bs = kernel.b_blocks(g);
-    float* b_pack = scratch(bs.b_pack_floats, 1);
-    const i64 row_units = (g.M + kernel.mr - 1) / kernel.mr;
-    // Rows in chunks of at least kMinFlopsPerThread, and at least MC-sized (48 tiles ≈ 288 rows
-    // would be more than some problems have: 16 tiles, 96 rows, is enough to amortise a chunk).
-    const double flops_per_unit = flops / static_cast<double>(row_units);
-    const i64 row_grain =
-        std::max<i64>(static_cast<i64>(kMinFlopsPerThread / flops_per_unit) + 1, 16);
-    for (i64 jc = 0; jc < g.N; jc += bs.nc) {
-        const i64 nc = std::min(bs.nc, g.N - jc);
-        const i64 panels = (nc + kernel.nr - 1) / kernel.nr;
-        for (i64 pc = 0; pc < g.K; pc += bs.kc) {
-            const i64 kc = std::min(bs.kc, g.K - pc);
-            parallel_for(0, panels, 2, [&](i64 lo, i64 hi) {
-                kernel.pack_b_panels(g, pc, kc, jc, nc, lo, hi, b_pack);
-            });
-            parallel_for(0, row_units, row_grain, [&](i64 lo, i64 hi) {
-                const i64 i1 = std::min(hi * kernel.mr, g.M);
-                kernel.multiply_rows(g, b_pack, pc, kc, jc, nc, lo * kernel.mr, i1,
-                                     scratch(bs.a_pack_floats));
-            });
-        }
-    }
-}
-
 // Splits C into blocks, of rows when C is tall, of columns when it is wide, in whole micro-tiles
 // (MR = 6 rows, or NR = 16 (AVX2) / 32 (AVX-512) columns); parallel_for hands the blocks to the
 // threads and each block runs the serial algorithm with the thread's own packed buffers: no
 // synchronisation at all, at the price of packing the shared operand once per block (see below
-// for what that costs). With QKV_GEMM_SHARED_B=1, a tall product on the packed path shares one
-// packed B instead (shared_b_threaded).
+// for what that costs). (Sharing one packed B between the threads instead was measured on Intel
+// Sapphire Rapids, 2 threads: no gain at 512³–1024³ or the models' shapes — packing B is a few
+// percent of the time, and reading panels the other core packed costs cross-core traffic.)
 void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
     const double flops = 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) *
                          static_cast<double>(g.K);
@@ -189,8 +145,6 @@ void simd_threaded(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
         return;
     }
     const bool split_rows = g.M >= g.N;
-    if (split_rows && kernel.packs(g) && g_shared_b_blocks.load(std::memory_order_relaxed))
-        return shared_b_threaded(kernel, g, flops);
     const i64 unit = split_rows ? kernel.mr : kernel.nr;
     const i64 extent = split_rows ? g.M : g.N;
     const i64 count = (extent + unit - 1) / unit;

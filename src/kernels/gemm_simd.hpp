@@ -5,13 +5,14 @@
 /// on this side of the line (argument checks, K = 0, threads, scratch memory) lives in portable
 /// files; gemm_avx2.cpp and gemm_avx512.cpp, the only files compiled with `-mavx2 -mfma` and
 /// `-mavx512f ...`, receive a well-formed problem and a scratch buffer, and only multiply. Both
-/// are thin wrappers around one shared algorithm, gemm_kernel.inl, instantiated for each ISA.
+/// are thin wrappers around one shared algorithm (gemm_kernel.inl and the steps it includes),
+/// instantiated for each ISA.
 ///
 /// Keeping library templates (std::vector, std::min, ...) out of those files matters: an inline
 /// function instantiated there would contain AVX2 or AVX-512 instructions, and the linker may
 /// keep that copy for the whole program, which would then crash on a CPU without them. That is
-/// also why everything in gemm_kernel.inl lives in an anonymous namespace: each ISA file gets its
-/// own private copy, and the linker cannot mix them up.
+/// also why everything in the shared algorithm lives in an anonymous namespace: each ISA file
+/// gets its own private copy, and the linker cannot mix them up.
 #pragma once
 
 #include <cstdint>
@@ -39,14 +40,6 @@ struct GemmF32 {
     const float* bias = nullptr;
 };
 
-/// How the packed path cuts B into blocks, and the scratch each block needs.
-struct BlockSizes {
-    std::int64_t kc;             ///< rows of op(B) per block (the K step)
-    std::int64_t nc;             ///< columns of op(B) per block
-    std::int64_t b_pack_floats;  ///< floats of one packed KC×NC block of B
-    std::int64_t a_pack_floats;  ///< floats of one packed MC×KC block of A
-};
-
 /// \brief What the dispatcher needs to know about one SIMD kernel: its tile and its entry points.
 ///
 /// Preconditions of `run` (checked by the dispatcher): M, N, K ≥ 1, alpha ≠ 0, valid strides,
@@ -58,22 +51,8 @@ struct GemmKernel {
     std::int64_t (*scratch_floats)(const GemmF32& g);
     /// Runs a problem on the calling thread with a scratch buffer of scratch_floats(g) floats.
     void (*run)(const GemmF32& g, float* scratch);
-
-    // The packed path in pieces, so that threads can share one packed block of B (see
-    // gemm_dispatch.cpp). For each block (jc, pc) of b_blocks(g): pack_b_panels for every
-    // NR-column panel, then multiply_rows for every row of C; the results are the same as run's.
-
     /// True when `run` takes the packed path (false: the direct path, which packs little).
     bool (*packs)(const GemmF32& g);
-    /// The block sizes of the packed path for a problem.
-    BlockSizes (*b_blocks)(const GemmF32& g);
-    /// Packs NR-column panels [p0, p1) of the (pc, jc) block (kc × nc) into `b_pack`.
-    void (*pack_b_panels)(const GemmF32& g, std::int64_t pc, std::int64_t kc, std::int64_t jc,
-                          std::int64_t nc, std::int64_t p0, std::int64_t p1, float* b_pack);
-    /// Rows [i0, i1) of C times the packed (pc, jc) block; `a_pack`: a_pack_floats floats.
-    void (*multiply_rows)(const GemmF32& g, const float* b_pack, std::int64_t pc, std::int64_t kc,
-                          std::int64_t jc, std::int64_t nc, std::int64_t i0, std::int64_t i1,
-                          float* a_pack);
 };
 
 /// \brief The AVX2/FMA kernel (6×16 tile), defined in gemm_avx2.cpp. Call it (and what it

@@ -16,7 +16,7 @@
 /// Two more defences against a busy machine: chunks are claimed dynamically (a late worker takes
 /// fewer), and workers are kept off the caller's CPU, because Linux likes to wake a sleeping
 /// thread right next to the thread that woke it, where it can only wait.
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -28,8 +28,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <omp.h>
 
 #ifdef __linux__
 #include <pthread.h>
@@ -253,7 +251,20 @@ Pool& pool() {
 
 }  // namespace
 
-bool in_parallel_region() { return t_in_region || omp_in_parallel() != 0; }
+// A program may call qkv from inside its own OpenMP parallel region; then qkv's loops must run
+// serially too, or the cores are oversubscribed. qkv itself needs no OpenMP, so it asks the OpenMP
+// runtime only if the program linked one: omp_in_parallel is a *weak* reference, which the linker
+// leaves null when no OpenMP runtime is linked — and then no OpenMP region can exist. (That keeps
+// `g++ main.cpp libqkv.a -lfmt` working.) Where weak references are not available (non-ELF
+// platforms), only qkv's own regions are seen.
+#if defined(__ELF__)
+extern "C" int omp_in_parallel() __attribute__((weak));
+static bool in_openmp_region() { return omp_in_parallel != nullptr && omp_in_parallel() != 0; }
+#else
+static bool in_openmp_region() { return false; }
+#endif
+
+bool in_parallel_region() { return t_in_region || in_openmp_region(); }
 
 namespace detail {
 

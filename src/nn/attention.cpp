@@ -12,7 +12,7 @@
 #include <cmath>
 #include <limits>
 
-#include "qkv/autograd.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv::nn {
 
@@ -96,10 +96,14 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
     return drop(out_proj(heads_out));
 }
 
-void MultiHeadAttention::project_self(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const {
+void MultiHeadAttention::check_input(const Tensor& x) const {
     if (!x.defined() || x.dim() != 3 || x.size(2) != cfg_.dim)
         fail("MultiHeadAttention: expected x of shape (B, T, {}), got {}", cfg_.dim,
              x.defined() ? shape_str(x.shape()) : "undefined");
+}
+
+void MultiHeadAttention::project_self(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const {
+    check_input(x);
     if (qkv_proj) {
         const auto parts = split((*qkv_proj)(x), cfg_.dim, -1);
         q = parts[0], k = parts[1], v = parts[2];
@@ -110,9 +114,7 @@ void MultiHeadAttention::project_self(const Tensor& x, Tensor& q, Tensor& k, Ten
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options) {
     if (qkv_proj && cfg_.fused) {  // fastest path: attention reads the packed projection directly
-        if (!x.defined() || x.dim() != 3 || x.size(2) != cfg_.dim)
-            fail("MultiHeadAttention: expected x of shape (B, T, {}), got {}", cfg_.dim,
-                 x.defined() ? shape_str(x.shape()) : "undefined");
+        check_input(x);
         AttentionOptions opt = options;
         opt.weights = &weights_;
         return drop(out_proj(head_attention_qkv((*qkv_proj)(x), cfg_.heads, opt)));

@@ -12,7 +12,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "qkv/autograd.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv::nn {
 

@@ -11,7 +11,7 @@
 
 #include <cstring>
 
-#include "qkv/autograd.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv::nn {
 

@@ -14,7 +14,7 @@
 #include <limits>
 #include <numeric>
 
-#include "qkv/autograd.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv::nn {
 

@@ -7,7 +7,7 @@
 /// \f[ dV = P^\top dO, \qquad dP = dO\,V^\top, \qquad
 ///     dS_{ij} = P_{ij}\Big(dP_{ij} - \sum_k dP_{ik}P_{ik}\Big), \qquad
 ///     dQ = \mathrm{scale}\cdot dS\,K, \qquad dK = \mathrm{scale}\cdot dS^\top Q. \f]
-/// The dS line is the softmax backward of softmax.cpp applied to every row; blocked pairs have
+/// The dS line is the softmax backward of kernels/softmax.cpp applied to every row; blocked pairs have
 /// \f$ P_{ij} = 0 \f$ and so receive no gradient. Everything except the row-wise softmax is a
 /// matrix product, so a slice costs six GEMM calls: two forward (S and O) and four backward (dV,
 /// dP, dQ and dK), six per block of query rows under the causal rule. The only tensor kept from
@@ -20,11 +20,12 @@
 #include <limits>
 #include <type_traits>
 
-#include "detail.hpp"
-#include "vec.hpp"
+#include "kernels/softmax.hpp"
+#include "kernels/vec.hpp"
+#include "ops/op_detail.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/ops.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -92,30 +93,26 @@ void masked_softmax_rows(T* S, const std::uint8_t* mask, bool causal, std::int64
         for (std::int64_t i = 0; i < rows; ++i)
             std::fill(S + i * Tk + keys_of(i), S + i * Tk + width, -std::numeric_limits<float>::infinity());
         if (mask)
-            for (std::int64_t i = 0; i < rows; ++i) softmax_row_f32(S + i * Tk, width, mask + i * Tk);
+            for (std::int64_t i = 0; i < rows; ++i) kernels::softmax_row_f32(S + i * Tk, width, mask + i * Tk);
         else
-            softmax_rows_f32(S, rows, width, Tk);
+            kernels::softmax_rows_f32(S, rows, width, Tk);
     } else {
         for (std::int64_t i = 0; i < rows; ++i)
-            softmax_fibre(S + i * Tk, S + i * Tk, keys_of(i), 1, false, mask ? mask + i * Tk : nullptr);
+            kernels::softmax_fibre(S + i * Tk, S + i * Tk, keys_of(i), 1, false, mask ? mask + i * Tk : nullptr);
     }
     for (std::int64_t i = 0; i < rows; ++i) std::fill(S + i * Tk + keys_of(i), S + (i + 1) * Tk, T(0));
 }
 
-// dS = P ⊙ (dP − rowsum(dP ⊙ P)), row by row, in place over dP; only the first `keys` columns
-// (rows `ld` apart) — P is 0 beyond them.
+// dS = P ⊙ (dP − rowsum(dP ⊙ P)), row by row, in place over dP (the softmax backward of
+// kernels/softmax.cpp); only the first `keys` columns (rows `ld` apart) — P is 0 beyond them.
 template <class T>
 void softmax_rows_backward(const T* P, T* dS, std::int64_t rows, std::int64_t keys, std::int64_t ld) {
     for (std::int64_t i = 0; i < rows; ++i) {
-        const T* prow = P + i * ld;
-        T* drow = dS + i * ld;
-        if constexpr (std::is_same_v<T, float>) {
-            softmax_row_backward_f32(prow, drow, drow, keys, false);
-        } else {
-            T dot = 0;
-            for (std::int64_t j = 0; j < keys; ++j) dot += drow[j] * prow[j];
-            for (std::int64_t j = 0; j < keys; ++j) drow[j] = prow[j] * (drow[j] - dot);
-        }
+        if constexpr (std::is_same_v<T, float>)
+            kernels::softmax_row_backward_f32(P + i * ld, dS + i * ld, dS + i * ld, keys, /*accumulate=*/false);
+        else
+            kernels::softmax_fibre_backward(P + i * ld, dS + i * ld, dS + i * ld, keys, 1, /*log_space=*/false,
+                                            /*accumulate=*/false);
     }
 }
 

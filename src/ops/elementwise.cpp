@@ -12,10 +12,10 @@
 #include <numbers>
 #include <type_traits>
 
-#include "detail.hpp"
-#include "vec.hpp"
-#include "qkv/ops.hpp"
-#include "qkv/parallel.hpp"
+#include "ops/op_detail.hpp"
+#include "kernels/vec.hpp"
+#include "qkv/ops/ops.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -333,7 +333,7 @@ void gelu_erf_point(T v, T& y, T& slope) {
     }
 }
 
-// The f32 loops, compiled once per CPU level (QKV_CLONES, see vec.hpp): with AVX2 or AVX-512 the
+// The f32 loops, compiled once per CPU level (QKV_CLONES, see kernels/vec.hpp): with AVX2 or AVX-512 the
 // whole polynomial runs 8 or 16 lanes at a time.
 QKV_CLONES void gelu_erf_f32(const float* x, float* y, float* slope, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) gelu_erf_point(x[i], y[i], slope[i]);

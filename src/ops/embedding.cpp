@@ -7,8 +7,8 @@
 /// of dW receives \f$ dy_p \f$, and a token that appears several times receives the sum.
 #include <cstring>
 
-#include "detail.hpp"
-#include "qkv/ops.hpp"
+#include "ops/op_detail.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv {
 using namespace detail;

@@ -9,11 +9,11 @@
 #include <cstring>
 #include <type_traits>
 
-#include "detail.hpp"
-#include "vec.hpp"
+#include "ops/op_detail.hpp"
+#include "kernels/vec.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/ops.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/ops/ops.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 namespace qkv {
 using namespace detail;
@@ -21,7 +21,7 @@ using namespace detail;
 namespace {
 
 // out[j] (+)= Σ_r x[r·ld + j] for j < cols: the bias gradient. Rows are added in order, one
-// column per lane, so the sums are the same on every CPU (and in every clone, see vec.hpp).
+// column per lane, so the sums are the same on every CPU (and in every clone, see kernels/vec.hpp).
 QKV_CLONES void column_sums_f32(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* out,
                                 bool accumulate) {
     if (!accumulate)

@@ -7,19 +7,15 @@
 /// Differentiating, \f$ \partial\ell/\partial z_j = \mathrm{softmax}(z)_j - [j = t] \f$: the
 /// predicted distribution minus the one-hot target. Fusing the two steps saves storing the
 /// (N, V) probabilities and is exact where log(softmax) would underflow.
-#include <algorithm>
 #include <cmath>
-#include <limits>
 
-#include "detail.hpp"
-#include "qkv/ops.hpp"
-#include "qkv/parallel.hpp"
+#include "kernels/softmax.hpp"
+#include "ops/op_detail.hpp"
+#include "qkv/kernels/parallel.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv {
 using namespace detail;
-
-// Rows per thread chunk: about 8k logits each.
-static std::int64_t row_grain(std::int64_t V) { return std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(V, 1)); }
 
 // -------------------------------------------------------------------------------------------------
 // cross_entropy   ℓ_r = lse(z_r) − z_{r,t_r}          ∂ℓ_r/∂z_{r,j} = softmax(z_r)_j − [j = t_r]
@@ -53,15 +49,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t i
         const T* z = logits.data<T>();
         T* pl = lse.data<T>();
         T* loss = per_row.data<T>();
-        parallel_for(0, R, row_grain(V), [&](std::int64_t lo, std::int64_t hi) {
+        parallel_for(0, R, rows_per_chunk(V), [&](std::int64_t lo, std::int64_t hi) {
             for (std::int64_t r = lo; r < hi; ++r) {
-                const T* row = z + r * V;
-                T m = -std::numeric_limits<T>::infinity();
-                for (std::int64_t j = 0; j < V; ++j) m = std::max(m, row[j]);
-                T s = 0;
-                for (std::int64_t j = 0; j < V; ++j) s += std::exp(row[j] - m);
-                pl[r] = m + std::log(s);
-                if (pt[r] != ignore_index) loss[r] = pl[r] - row[pt[r]];
+                pl[r] = kernels::log_sum_exp(z + r * V, V);
+                if (pt[r] != ignore_index) loss[r] = pl[r] - z[r * V + pt[r]];
             }
         });
     });
@@ -86,7 +77,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t i
             const T* pdy = dy.data<T>();
             const std::int32_t* tg = targets.data<std::int32_t>();
             T* g = dz->data<T>();
-            parallel_for(0, R, row_grain(V), [&](std::int64_t lo, std::int64_t hi) {
+            parallel_for(0, R, rows_per_chunk(V), [&](std::int64_t lo, std::int64_t hi) {
                 for (std::int64_t r = lo; r < hi; ++r) {
                     if (tg[r] == ignore_index) continue;
                     const T scale = T(w) * (per_position ? pdy[r] : pdy[0]);

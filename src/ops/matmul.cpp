@@ -10,9 +10,9 @@
 /// The batched forms reduce to that: (…, M, K) @ (K, N) folds the batch into M (one big GEMM,
 /// which is what a linear layer over every position is), and (…, M, K) @ (…, K, N) runs one GEMM
 /// per batch entry, reading a stride of 0 for an operand that is shared by the whole batch.
-#include "detail.hpp"
+#include "ops/op_detail.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/ops.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv {
 using namespace detail;

@@ -9,9 +9,9 @@
 #include <limits>
 #include <vector>
 
-#include "detail.hpp"
-#include "qkv/ops.hpp"
-#include "vec.hpp"
+#include "ops/op_detail.hpp"
+#include "qkv/ops/ops.hpp"
+#include "kernels/vec.hpp"
 
 namespace qkv {
 using namespace detail;

@@ -4,8 +4,8 @@
 /// Attention hides positions by writing −∞ into their scores before the softmax
 /// (`masked_fill(scores, mask, -inf)`), so they get probability 0. The gradient simply does not
 /// flow into a masked position: \f$ \partial y/\partial x = 0 \f$ where the mask is set, 1 elsewhere.
-#include "detail.hpp"
-#include "qkv/ops.hpp"
+#include "ops/op_detail.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv {
 using namespace detail;

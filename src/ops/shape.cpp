@@ -10,8 +10,8 @@
 #include <cstring>
 #include <numeric>
 
-#include "detail.hpp"
-#include "qkv/ops.hpp"
+#include "ops/op_detail.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv {
 using namespace detail;

@@ -11,9 +11,9 @@
 #include <type_traits>
 
 #include "checks.hpp"
-#include "ops/vec.hpp"
-#include "qkv/parallel.hpp"
-#include "qkv/optim.hpp"
+#include "kernels/vec.hpp"
+#include "qkv/kernels/parallel.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv::optim {
 namespace {
@@ -60,7 +60,7 @@ template <class T>
     }
 }
 
-// The same loop for f32, compiled per CPU level (see src/ops/vec.hpp): the square root and the
+// The same loop for f32, compiled per CPU level (see src/kernels/vec.hpp): the square root and the
 // division run 8 or 16 lanes at a time, with the same bits in every version.
 QKV_CLONES void adam_kernel_f32(float* theta, const float* grad, float* m, float* v, std::size_t n,
                                 const AdamCoeffs<float>& c) {
@@ -88,16 +88,16 @@ AdamOptions from_adamw(const AdamWOptions& o) { return {o.lr, o.beta1, o.beta2, 
 
 }  // namespace
 
-Adam::Adam(std::vector<nn::NamedTensor> params, AdamOptions options) : Adam("Adam", std::move(params), options, false) {}
+Adam::Adam(std::vector<NamedTensor> params, AdamOptions options) : Adam("Adam", std::move(params), options, false) {}
 
-Adam::Adam(const std::string& who, std::vector<nn::NamedTensor> params, AdamOptions options, bool decoupled)
+Adam::Adam(const std::string& who, std::vector<NamedTensor> params, AdamOptions options, bool decoupled)
     : Optimizer(who, std::move(params), options.lr, {{"exp_avg", false}, {"exp_avg_sq", false}, {"step", true}}),
       opt_(options),
       decoupled_(decoupled) {
     validate(who, opt_);
 }
 
-AdamW::AdamW(std::vector<nn::NamedTensor> params, AdamWOptions options)
+AdamW::AdamW(std::vector<NamedTensor> params, AdamWOptions options)
     : Adam("AdamW", std::move(params), from_adamw(options), true) {}
 
 void Adam::update(std::size_t i) {

@@ -8,8 +8,8 @@
 #include <cmath>
 
 #include "checks.hpp"
-#include "qkv/autograd.hpp"
-#include "qkv/optim.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv::optim {
 namespace {
@@ -62,8 +62,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     return clip_impl(params, max_norm, [](const Tensor& t) -> const Tensor& { return t; });
 }
 
-double clip_grad_norm(const std::vector<nn::NamedTensor>& params, double max_norm) {
-    return clip_impl(params, max_norm, [](const nn::NamedTensor& nt) -> const Tensor& { return nt.second; });
+double clip_grad_norm(const std::vector<NamedTensor>& params, double max_norm) {
+    return clip_impl(params, max_norm, [](const NamedTensor& nt) -> const Tensor& { return nt.second; });
 }
 
 }  // namespace qkv::optim

@@ -11,12 +11,12 @@
 #include <set>
 
 #include "checks.hpp"
-#include "qkv/autograd.hpp"
-#include "qkv/optim.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv::optim {
 
-Optimizer::Optimizer(const std::string& who, std::vector<nn::NamedTensor> params, double lr,
+Optimizer::Optimizer(const std::string& who, std::vector<NamedTensor> params, double lr,
                      std::vector<Slot> slots)
     : lr_(lr), who_(who), params_(std::move(params)), slots_(std::move(slots)) {
     detail::check_non_negative(who_, "lr", lr);

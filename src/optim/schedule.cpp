@@ -9,7 +9,7 @@
 #include <numbers>
 
 #include "checks.hpp"
-#include "qkv/optim.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv::optim {
 

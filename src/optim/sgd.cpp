@@ -7,7 +7,7 @@
 /// cancel in b while the along-the-valley component accumulates, up to 1/(1 − μ) times larger.
 /// Nesterov's variant steps along g + μb, "looking ahead" to where the velocity is taking us.
 #include "checks.hpp"
-#include "qkv/optim.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv::optim {
 namespace {
@@ -52,7 +52,7 @@ void sgd_update(Tensor& p, const Tensor& g, Tensor* b, bool first, const SGDOpti
 
 }  // namespace
 
-SGD::SGD(std::vector<nn::NamedTensor> params, SGDOptions options)
+SGD::SGD(std::vector<NamedTensor> params, SGDOptions options)
     : Optimizer("SGD", std::move(params), options.lr, {{"momentum_buffer", false}}), opt_(options) {
     validate(opt_);
 }

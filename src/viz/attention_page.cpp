@@ -13,7 +13,7 @@
 #include <cmath>
 
 #include "qkv/error.hpp"
-#include "qkv/io/safetensors.hpp"
+#include "qkv/io/file.hpp"
 
 namespace qkv::viz {
 

@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "qkv/autograd.hpp"
+#include "qkv/core/autograd.hpp"
 #include "qkv/error.hpp"
 
 namespace qkv {

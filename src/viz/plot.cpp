@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "qkv/io/safetensors.hpp"
+#include "qkv/io/file.hpp"
 
 namespace qkv::viz {
 

@@ -46,7 +46,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/kernels/parallel.hpp"
 
 #ifdef QKV_BENCH_OPENBLAS
 #include <cblas.h>

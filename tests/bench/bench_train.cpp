@@ -19,8 +19,8 @@
 #include <fmt/core.h>
 
 #include "qkv/nn/transformer.hpp"
-#include "qkv/optim.hpp"
-#include "qkv/parallel.hpp"
+#include "qkv/optim/optim.hpp"
+#include "qkv/kernels/parallel.hpp"
 #include "qkv/qkv.hpp"
 
 using namespace qkv;

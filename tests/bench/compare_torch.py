@@ -7,7 +7,7 @@ so that both see the same drift, and prints per model and thread count the media
 the spread of the runs, and the ratio PyTorch / qkv of the medians (above 1: qkv is faster).
 
     /usr/bin/python3 tests/bench/compare_torch.py [--runs N] [--steps N] [--only S|M|L|attn]
-                                                  [--bench build/bench_train]
+                                                  [--bench build/tests/bench/bench_train]
 
 It needs PyTorch for the Python that runs bench_train_torch.py (Debian: apt-get install
 python3-torch, which is /usr/bin/python3's) and a built bench_train (cmake --build build).
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5, help="runs of each program (default 5)")
     ap.add_argument("--steps", type=int, default=20, help="timed steps per run (default 20)")
     ap.add_argument("--only", choices=["S", "M", "L", "attn"], help="one model only")
-    ap.add_argument("--bench", default="build/bench_train", help="the bench_train executable")
+    ap.add_argument("--bench", default="build/tests/bench/bench_train", help="the bench_train executable")
     a = ap.parse_args()
     if a.runs < 1 or a.steps < 1:
         sys.exit("compare_torch: --runs and --steps must be at least 1")

@@ -18,7 +18,7 @@ int main() {
 
     // [reshape]
     // reshape reinterprets the same memory: no copy. Writing through one handle shows in the other.
-    Tensor flat = a.reshape({6});
+    Tensor flat = reshape(a, {6});
     flat.set({5}, 60);
     fmt::print("after flat[5] = 60, a = {}\n", a);
     fmt::print("shares storage: {}\n", flat.shares_storage(a));

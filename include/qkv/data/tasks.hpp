@@ -37,8 +37,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "qkv/generator.hpp"
-#include "qkv/tensor.hpp"
+#include "qkv/core/generator.hpp"
+#include "qkv/core/tensor.hpp"
 
 namespace qkv::data {
 

@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <string>
 
-#include "qkv/generator.hpp"
+#include "qkv/core/generator.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/nn/module.hpp"
-#include "qkv/optim.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv::io {
 

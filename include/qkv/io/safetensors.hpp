@@ -26,8 +26,8 @@
 #include <string_view>
 #include <vector>
 
-#include "qkv/nn/module.hpp"
-#include "qkv/tensor.hpp"
+#include "qkv/core/tensor.hpp"
+#include "qkv/io/file.hpp"
 
 namespace qkv::io {
 
@@ -36,21 +36,14 @@ using Metadata = std::map<std::string, std::string>;
 
 /// The contents of a safetensors file.
 struct SafeTensors {
-    std::vector<nn::NamedTensor> tensors;  ///< the tensors, in the order the header lists them
-    Metadata metadata;                     ///< the `__metadata__` entries, without qkv's own `qkv.*` keys
+    std::vector<NamedTensor> tensors;  ///< the tensors, in the order the header lists them
+    Metadata metadata;                 ///< the `__metadata__` entries, without qkv's own `qkv.*` keys
 };
 
 /// \brief The safetensors name of a dtype: "F32", "F64", "I32" or "BOOL".
 /// \param dtype the dtype
 /// \return the dtype string of the header, e.g. "F32"
 std::string_view safetensors_dtype(DType dtype);
-
-/// \brief Write \p text to \p path atomically, the way every file qkv saves is written: to a
-/// temporary file in the same directory, flushed to disk, then renamed over \p path. On failure
-/// \p path keeps its previous content, no temporary file is left, and qkv::Error is thrown.
-/// \param path the file to write \param text its whole content
-/// \param context what is being saved, for error messages (e.g. "plot")
-void write_text_file(const std::string& path, std::string_view text, std::string_view context);
 
 /// \brief Write \p tensors (and \p metadata) to \p path in the safetensors format, atomically:
 /// the bytes go to a temporary file in the same directory, which is flushed to disk and renamed
@@ -64,7 +57,7 @@ void write_text_file(const std::string& path, std::string_view text, std::string
 /// \param path the file to write
 /// \param tensors named tensors (any dtype; undefined tensors are an error)
 /// \param metadata string key/value pairs stored in `__metadata__`
-void save_safetensors(const std::string& path, const std::vector<nn::NamedTensor>& tensors, const Metadata& metadata = {});
+void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors, const Metadata& metadata = {});
 
 /// \brief Read a safetensors file written by qkv, PyTorch or any other conforming writer.
 /// Validates everything before trusting it; throws qkv::Error naming the file, the tensor and the
@@ -81,14 +74,5 @@ SafeTensors load_safetensors(const std::string& path);
 /// \param source how to name the bytes in error messages (a path, "buffer", ...)
 /// \return the tensors (copied out of \p bytes) and the metadata
 SafeTensors parse_safetensors(std::string_view bytes, std::string_view source = "buffer");
-
-/// \cond INTERNAL
-namespace detail {
-/// \brief Test hook: while \p after_bytes ≥ 0, every file write fails after that many bytes, as if
-/// the disk were full. −1 turns the fault off.
-/// \param after_bytes bytes written before the failure, or −1
-void set_write_fault(std::int64_t after_bytes);
-}  // namespace detail
-/// \endcond
 
 }  // namespace qkv::io

@@ -116,6 +116,7 @@ public:
 
 private:
     Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
+    void check_input(const Tensor& x) const;  // x must be (B, T, C): throws naming the shape
     void project_self(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const;
     MultiHeadAttentionConfig cfg_;
     Tensor weights_;

@@ -9,9 +9,9 @@
 
 #include <cstdint>
 
-#include "qkv/generator.hpp"
+#include "qkv/core/generator.hpp"
 #include "qkv/nn/module.hpp"
-#include "qkv/ops.hpp"
+#include "qkv/ops/ops.hpp"
 
 namespace qkv::nn {
 

@@ -14,12 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "qkv/tensor.hpp"
+#include "qkv/core/tensor.hpp"
 
 namespace qkv::nn {
-
-/// A named parameter: (dotted name, tensor handle).
-using NamedTensor = std::pair<std::string, Tensor>;
 
 /// Base class of all layers and models.
 class Module {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "qkv/tensor.hpp"
+#include "qkv/core/tensor.hpp"
 
 namespace qkv::viz {
 

@@ -8,11 +8,11 @@
 /// generator of their own, so a run is reproducible; the settings go into the checkpoint's metadata as
 /// strings, so load() rebuilds the same trainer before restoring weights, optimizer state and step.
 #include <algorithm>
-#include "qkv/train.hpp"
+#include "qkv/train/train.hpp"
 
 #include <chrono>
 
-#include "qkv/autograd.hpp"
+#include "qkv/core/autograd.hpp"
 #include "qkv/io/safetensors.hpp"
 
 namespace qkv {

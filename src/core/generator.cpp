@@ -11,7 +11,7 @@
 #include <numbers>
 
 #include "qkv/error.hpp"
-#include "qkv/generator.hpp"
+#include "qkv/core/generator.hpp"
 
 namespace qkv {
 namespace {

@@ -7,9 +7,9 @@
 /// chunks per thread that the threads claim one at a time. It deliberately refuses to
 /// parallelise work that is too small to pay for waking the threads (below `grain`), and work
 /// that is already running inside a parallel region: nested parallelism on a 2-core machine only
-/// oversubscribes the cores and makes everything slower. The header is free of OpenMP and of
-/// thread types, so code including it needs no special flags; the body (src/kernels/parallel.cpp)
-/// keeps a small pool of worker threads.
+/// oversubscribes the cores and makes everything slower. The header is free of thread types, so
+/// code including it needs no special flags; the body (src/kernels/parallel.cpp) keeps a small
+/// pool of worker threads, and qkv needs no OpenMP.
 #pragma once
 
 #include <cstdint>
@@ -34,10 +34,20 @@ int num_threads();
 /// \return whether the calling thread is inside a parallel region
 bool in_parallel_region();
 
+/// \brief The grain for work done row by row: how many rows of \p row_length elements make a
+/// chunk worth a thread, about 8 192 elements (some microseconds of work, more than waking a
+/// thread costs). Softmax, cross-entropy and layer norm split their rows this way.
+/// \param row_length elements per row
+/// \return rows per chunk, at least 1
+constexpr std::int64_t rows_per_chunk(std::int64_t row_length) {
+    constexpr std::int64_t kElementsPerChunk = 8192;
+    return row_length >= kElementsPerChunk ? 1 : kElementsPerChunk / (row_length > 0 ? row_length : 1);
+}
+
 namespace detail {
 
 /// Type-erased body of parallel_for(): calls `fn(ctx, lo, hi)` on the chunks of [begin, end).
-/// Kept out of line so the header needs no OpenMP.
+/// Kept out of line so the header needs no thread types.
 void parallel_for_impl(std::int64_t begin, std::int64_t end, std::int64_t grain,
                        void (*fn)(void*, std::int64_t, std::int64_t), void* ctx);
 

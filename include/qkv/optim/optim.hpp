@@ -21,8 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "qkv/nn/module.hpp"
-#include "qkv/tensor.hpp"
+#include "qkv/core/tensor.hpp"
 
 namespace qkv::optim {
 
@@ -34,7 +33,7 @@ struct OptimizerState {
     std::string kind;                            ///< "SGD", "Adam" or "AdamW"
     std::int64_t step = 0;                       ///< number of step() calls so far
     std::map<std::string, double> hyper;         ///< hyper-parameters by name ("lr", "beta1", ...)
-    std::vector<nn::NamedTensor> tensors;        ///< buffers named `<param>.<slot>`
+    std::vector<NamedTensor> tensors;        ///< buffers named `<param>.<slot>`
 };
 
 /// \brief The common part of every optimizer: the parameters, the learning rate, the step counter
@@ -72,7 +71,7 @@ public:
     std::int64_t step_count() const { return step_; }
     /// \brief The parameters being optimised, with their names.
     /// \return the (name, tensor) pairs given to the constructor, in order
-    const std::vector<nn::NamedTensor>& params() const { return params_; }
+    const std::vector<NamedTensor>& params() const { return params_; }
     /// \brief The optimizer's name: "SGD", "Adam" or "AdamW".
     /// \return the kind, as stored in OptimizerState::kind
     virtual std::string kind() const = 0;
@@ -106,7 +105,7 @@ protected:
     /// \param params named parameters (defined, f32/f64 leaves, unique non-empty names, unique tensors)
     /// \param lr the learning rate
     /// \param slots the names of the per-parameter state buffers
-    Optimizer(const std::string& who, std::vector<nn::NamedTensor> params, double lr, std::vector<Slot> slots);
+    Optimizer(const std::string& who, std::vector<NamedTensor> params, double lr, std::vector<Slot> slots);
     /// \brief Apply the update rule to parameter \p i (its gradient is defined). Called under
     /// NoGradGuard.
     /// \param i index into params()
@@ -135,7 +134,7 @@ protected:
 
 private:
     std::string who_;
-    std::vector<nn::NamedTensor> params_;
+    std::vector<NamedTensor> params_;
     std::vector<Slot> slots_;
     std::vector<std::vector<Tensor>> buffers_;  // [param][slot]; undefined until first update
     std::int64_t step_ = 0;
@@ -161,7 +160,7 @@ public:
     /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
-    explicit SGD(std::vector<nn::NamedTensor> params, SGDOptions options = {});
+    explicit SGD(std::vector<NamedTensor> params, SGDOptions options = {});
     /// \brief "SGD"
     /// \return "SGD"
     std::string kind() const override { return "SGD"; }
@@ -207,7 +206,7 @@ public:
     /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters
-    explicit Adam(std::vector<nn::NamedTensor> params, AdamOptions options = {});
+    explicit Adam(std::vector<NamedTensor> params, AdamOptions options = {});
     /// \brief "Adam" (or "AdamW" for the derived class)
     /// \return "Adam", or "AdamW" when the weight decay is decoupled
     std::string kind() const override { return decoupled_ ? "AdamW" : "Adam"; }
@@ -224,7 +223,7 @@ protected:
     /// \param params the parameters
     /// \param options hyper-parameters
     /// \param decoupled true for AdamW's decoupled weight decay
-    Adam(const std::string& who, std::vector<nn::NamedTensor> params, AdamOptions options, bool decoupled);
+    Adam(const std::string& who, std::vector<NamedTensor> params, AdamOptions options, bool decoupled);
 
 private:
     void update(std::size_t i) override;
@@ -244,7 +243,7 @@ public:
     /// with them) or parameters (see the Optimizer constructor: empty list, repeated names, ...).
     /// \param params the parameters, e.g. `model.named_parameters()`
     /// \param options hyper-parameters (weight decay 0.01 by default)
-    explicit AdamW(std::vector<nn::NamedTensor> params, AdamWOptions options = {});
+    explicit AdamW(std::vector<NamedTensor> params, AdamWOptions options = {});
 };
 
 /// \brief Clip gradients by their global L2 norm, as `torch.nn.utils.clip_grad_norm_` does.
@@ -259,7 +258,7 @@ public:
 /// \param max_norm the largest allowed norm (> 0)
 /// \return n, the global norm of the gradients before clipping (0 when none is defined; inf or NaN
 /// when a gradient is not finite)
-double clip_grad_norm(const std::vector<nn::NamedTensor>& params, double max_norm);
+double clip_grad_norm(const std::vector<NamedTensor>& params, double max_norm);
 /// \brief The same for unnamed parameters (`module.parameters()`). Throws qkv::Error unless
 /// \p max_norm is finite and > 0.
 /// \param params the parameters whose gradients to clip

@@ -19,12 +19,13 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "qkv/error.hpp"
-#include "qkv/generator.hpp"
+#include "qkv/core/generator.hpp"
 
 namespace qkv {
 
@@ -195,23 +196,6 @@ public:
     /// \return the producing node, or null for a leaf
     const std::shared_ptr<Node>& grad_fn() const;
 
-    // ---- method forms of common ops (see ops.hpp) -------------------------------------------
-    /// \brief Same as qkv::reshape(*this, shape).
-    /// \param shape the new shape; one entry may be -1
-    /// \return a tensor of shape \p shape sharing this tensor's storage
-    Tensor reshape(const Shape& shape) const;
-    /// \brief Same as qkv::transpose(*this, d0, d1).
-    /// \param d0 first dimension
-    /// \param d1 second dimension
-    /// \return a copy with dimensions \p d0 and \p d1 swapped
-    Tensor transpose(std::int64_t d0, std::int64_t d1) const;
-    /// \brief Same as qkv::sum(*this): the sum of all elements as a 0-d tensor.
-    /// \return the sum of all elements, a 0-d tensor ()
-    Tensor sum() const;
-    /// \brief Same as qkv::mean(*this): the mean of all elements as a 0-d tensor.
-    /// \return the mean of all elements, a 0-d tensor ()
-    Tensor mean() const;
-
     /// \cond INTERNAL
     explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
     TensorImpl* impl() const { return impl_.get(); }
@@ -331,6 +315,10 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DTyp
 /// \param t the tensor
 /// \return the text, "tensor(...)" without a trailing newline
 std::string to_string(const Tensor& t);
+
+/// A tensor with a name: a parameter ("blocks.0.attn.qkv_proj.weight"), an optimizer buffer or a
+/// checkpoint entry. Modules, optimizers and checkpoints all speak in lists of these.
+using NamedTensor = std::pair<std::string, Tensor>;
 
 }  // namespace qkv
 

@@ -1,9 +1,8 @@
 /// \file
-/// \brief Private helpers shared by the op files: dtype dispatch, argument checks, broadcasting.
+/// \brief Private helpers shared by the op files: strides, broadcasting, GEMM with BLAS-legal strides.
 ///
-/// Not installed and not part of the API. Read it to see the two pieces of plumbing every op uses:
-/// turning a runtime dtype into a compile-time element type, and walking two broadcast operands in
-/// step.
+/// Not installed and not part of the API. Read it to see the plumbing under the elementwise and
+/// reduction ops: a shape seen around one dimension, and two broadcast operands walked in step.
 #pragma once
 
 #include <algorithm>
@@ -11,65 +10,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "qkv/autograd.hpp"
+#include "core/dispatch.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/core/tensor.hpp"
 #include "qkv/kernels/gemm.hpp"
-#include "qkv/tensor.hpp"
 
 namespace qkv::detail {
-
-// ---- dtype dispatch -----------------------------------------------------------------------------
-// `visit_float(dt, "tanh", [&]<class T>(T) { ... })` runs the lambda with T = float or double.
-// The lambda takes a dummy argument of type T so the compiler can deduce T.
-
-template <class F>
-decltype(auto) visit_float(DType dtype, const char* op, F&& f) {
-    switch (dtype) {
-        case DType::f32: return f(float{});
-        case DType::f64: return f(double{});
-        default: fail("{}: expected a floating-point tensor (f32 or f64), got {}", op, dtype_name(dtype));
-    }
-}
-
-template <class F>
-decltype(auto) visit_all(DType dtype, F&& f) {
-    switch (dtype) {
-        case DType::f32: return f(float{});
-        case DType::f64: return f(double{});
-        case DType::i32: return f(std::int32_t{});
-        case DType::b8: return f(std::uint8_t{});
-    }
-    fail("internal: unknown dtype");
-}
-
-// ---- argument checks ------------------------------------------------------------------------
-
-inline void check_defined(const char* op, const Tensor& t, const char* what = "input") {
-    if (!t.defined()) fail("{}: {} is an undefined tensor", op, what);
-}
-
-inline void check_floating(const char* op, DType dtype) {
-    if (!is_floating(dtype))
-        fail("{}: expected a floating-point tensor (f32 or f64), got {}", op, dtype_name(dtype));
-}
-
-inline void check_float_tensor(const char* op, const Tensor& t, const char* what = "input") {
-    check_defined(op, t, what);
-    if (!is_floating(t.dtype()))
-        fail("{}: {} must be f32 or f64, got {} {}", op, what, dtype_name(t.dtype()), shape_str(t.shape()));
-}
-
-inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
-    if (a.dtype() != b.dtype())
-        fail("{}: dtypes differ: {} {} and {} {} (convert one with .to())", op, dtype_name(a.dtype()),
-             shape_str(a.shape()), dtype_name(b.dtype()), shape_str(b.shape()));
-}
-
-/// Map a possibly negative dim into [0, ndim); throws with the op's name when out of range.
-inline std::int64_t normalize_dim(const char* op, std::int64_t d, std::int64_t ndim) {
-    if (d < -ndim || d >= ndim || ndim == 0)
-        fail("{}: dim {} out of range for a tensor with {} dims", op, d, ndim);
-    return d < 0 ? d + ndim : d;
-}
 
 /// Row-major strides of a contiguous shape.
 inline std::vector<std::int64_t> contiguous_strides(const Shape& shape) {

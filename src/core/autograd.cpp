@@ -11,8 +11,8 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "detail.hpp"
-#include "qkv/autograd.hpp"
+#include "core/dispatch.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv {
 
@@ -169,7 +169,7 @@ void Tensor::backward() const {
     if (!defined()) fail("backward: called on an undefined tensor");
     if (numel() != 1)
         fail("backward: output has shape {} ({} elements); pass a gradient of that shape, or reduce it "
-             "to a scalar first (e.g. .sum())", shape_str(shape()), numel());
+             "to a scalar first (e.g. qkv::sum)", shape_str(shape()), numel());
     backward(ones_like(*this));
 }
 

@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "detail.hpp"
-#include "qkv/gradcheck.hpp"
-#include "qkv/ops.hpp"
+#include "core/dispatch.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/core/gradcheck.hpp"
 
 namespace qkv {
 

@@ -13,9 +13,8 @@
 #include <new>
 #include <unordered_map>
 
-#include "detail.hpp"
-#include "qkv/autograd.hpp"
-#include "qkv/ops.hpp"
+#include "core/dispatch.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv {
 
@@ -282,11 +281,6 @@ Tensor Tensor::detach() const {
     impl->storage = src.storage;
     return Tensor(std::move(impl));
 }
-
-Tensor Tensor::reshape(const Shape& s) const { return qkv::reshape(*this, s); }
-Tensor Tensor::transpose(std::int64_t d0, std::int64_t d1) const { return qkv::transpose(*this, d0, d1); }
-Tensor Tensor::sum() const { return qkv::sum(*this); }
-Tensor Tensor::mean() const { return qkv::mean(*this); }
 
 // ---- creation -------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "qkv/tensor.hpp"
+#include "qkv/core/tensor.hpp"
 
 namespace qkv {
 

@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "qkv/autograd.hpp"
-#include "qkv/generator.hpp"
-#include "qkv/tensor.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/core/generator.hpp"
+#include "qkv/core/tensor.hpp"
 
 namespace qkv {
 

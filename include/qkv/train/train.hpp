@@ -17,7 +17,7 @@
 #include "qkv/data/tasks.hpp"
 #include "qkv/io/checkpoint.hpp"
 #include "qkv/nn/transformer.hpp"
-#include "qkv/optim.hpp"
+#include "qkv/optim/optim.hpp"
 
 namespace qkv {
 

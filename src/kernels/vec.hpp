@@ -1,8 +1,8 @@
 /// \file
-/// \brief Private building blocks for fast f32 loops: CPU-specific clones, exp without a call, row softmax.
+/// \brief Private building blocks for fast f32 loops: CPU-specific clones, exp without a call, fixed-order sums.
 ///
 /// Not installed and not part of the API. A reader learns here how the elementwise and row-wise
-/// kernels (GELU, layer norm, softmax) run at AVX2 or AVX-512 speed inside a library that is
+/// kernels (GELU, layer norm, softmax, Adam) run at AVX2 or AVX-512 speed inside a library that is
 /// compiled for plain x86-64. The answer is GCC's *function multi-versioning*: a function marked
 /// `QKV_CLONES` is compiled three times, for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and the
 /// baseline, and when the program starts the dynamic loader asks the CPU which it can run (an
@@ -130,47 +130,31 @@ inline float lane_max(std::int64_t n, F&& f) {
     return acc[0];
 }
 
-/// \brief One softmax "fibre", the readable reference: n values of \p x spaced \p stride apart,
-/// written to \p y as probabilities (or, with \p log_space, log-probabilities).
-///
-/// Where \p blocked is non-null, entries with blocked[k] ≠ 0 (indexed 0..n-1) take no part, as if
-/// they were −∞: probability 0. When every entry is −∞ or blocked (a fully masked attention row)
-/// there is no distribution to form; we return probability 0 everywhere (log-probability −∞)
-/// instead of 0/0 = NaN, so the row contributes nothing downstream and its gradient is 0.
-template <class T>
-void softmax_fibre(const T* x, T* y, std::int64_t n, std::int64_t stride, bool log_space,
-                   const std::uint8_t* blocked = nullptr) {
-    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-    auto value = [&](std::int64_t k) { return blocked && blocked[k] ? kNegInf : x[k * stride]; };
-    T m = kNegInf;
-    for (std::int64_t k = 0; k < n; ++k) m = std::max(m, value(k));
-    if (m == kNegInf) {
-        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = log_space ? kNegInf : T(0);
-        return;
-    }
-    T s = 0;
-    for (std::int64_t k = 0; k < n; ++k) s += std::exp(value(k) - m);
-    if (log_space) {
-        const T lse = m + std::log(s);
-        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = value(k) - lse;
+/// \brief \f$ \sum_{k<n} f(k) \f$ in one of the two orders qkv uses: left to right (\p kLanes false:
+/// the reference loops, and everything in f64) or lane_sum()'s 16 partial sums (\p kLanes true: the
+/// fast f32 rows). One template, so a kernel written once can be compiled both ways.
+template <bool kLanes, class T, class F>
+[[gnu::always_inline]] inline T row_sum(std::int64_t n, F&& f) {
+    if constexpr (kLanes) {
+        return lane_sum<T>(n, f);
     } else {
-        const T inv = T(1) / s;
-        for (std::int64_t k = 0; k < n; ++k) y[k * stride] = std::exp(value(k) - m) * inv;
+        T s = 0;
+        for (std::int64_t k = 0; k < n; ++k) s += f(k);
+        return s;
     }
 }
 
-/// \brief Softmax of one row of \p n floats in place: \f$ x_j \leftarrow e^{x_j - m} / \sum_k e^{x_k - m} \f$,
-/// m the row maximum. Where \p blocked is non-null, entries with blocked[j] ≠ 0 take no part and
-/// become 0; a row with nothing left becomes all zeros (no 0/0). The fast f32 twin of
-/// softmax_fibre() with stride 1, for attention's score rows.
-void softmax_row_f32(float* x, std::int64_t n, const std::uint8_t* blocked);
-
-/// \brief softmax_row_f32() (without a mask) on \p rows rows of \p n floats, \p ld apart, with
-/// the same bits: several rows at a time, so that short rows keep the core busy.
-void softmax_rows_f32(float* x, std::int64_t rows, std::int64_t n, std::int64_t ld);
-
-/// \brief Softmax backward of one row: \f$ dx_j = y_j\,(dy_j - \sum_k dy_k y_k) \f$, written into
-/// \p dx (which may be \p dy itself) or added to it when \p accumulate.
-void softmax_row_backward_f32(const float* y, const float* dy, float* dx, std::int64_t n, bool accumulate);
+/// \brief \f$ \max_{k<n} f(k) \f$ (−∞ when n = 0), in the order row_sum() would use: a maximum is
+/// exact, so both orders give the same answer; the lanes are there for speed.
+template <bool kLanes, class T, class F>
+[[gnu::always_inline]] inline T row_max(std::int64_t n, F&& f) {
+    if constexpr (kLanes) {
+        return lane_max(n, f);
+    } else {
+        T m = -std::numeric_limits<T>::infinity();
+        for (std::int64_t k = 0; k < n; ++k) m = std::max(m, f(k));
+        return m;
+    }
+}
 
 }  // namespace qkv::detail

@@ -9,8 +9,8 @@
 /// only its first and last 3 entries around `...`. A dtype other than f32 and the grad_fn follow.
 #include <cmath>
 
-#include "detail.hpp"
-#include "qkv/autograd.hpp"
+#include "core/dispatch.hpp"
+#include "qkv/core/autograd.hpp"
 
 namespace qkv {
 namespace {

@@ -1,0 +1,32 @@
+/// \file
+/// \brief Saving a file so that a crash, a full disk or Ctrl-C never leaves it half-written.
+///
+/// A reader learns here the one rule every file qkv writes follows (checkpoints, plots, curves):
+/// write the bytes to a temporary file in the same directory, flush them to disk, then rename the
+/// temporary file over the target. A rename within one file system is atomic, so anyone opening
+/// the target sees either the old content or the new, never a mix.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace qkv::io {
+
+/// \brief Write \p text to \p path atomically, the way every file qkv saves is written: to a
+/// temporary file in the same directory, flushed to disk, then renamed over \p path. On failure
+/// \p path keeps its previous content, no temporary file is left, and qkv::Error is thrown.
+/// \param path the file to write \param text its whole content
+/// \param context what is being saved, for error messages (e.g. "plot")
+void write_text_file(const std::string& path, std::string_view text, std::string_view context);
+
+/// \cond INTERNAL
+namespace detail {
+/// \brief Test hook: while \p after_bytes ≥ 0, every file write fails after that many bytes, as if
+/// the disk were full. −1 turns the fault off.
+/// \param after_bytes bytes written before the failure, or −1
+void set_write_fault(std::int64_t after_bytes);
+}  // namespace detail
+/// \endcond
+
+}  // namespace qkv::io

@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
+#include "qkv/error.hpp"
 #include "qkv/io/file.hpp"
 
 namespace qkv::cli {

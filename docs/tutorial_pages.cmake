@@ -52,6 +52,23 @@ foreach(name ${TUTORIALS})
   string(REGEX REPLACE "\\]\\(([0-9][0-9]_[A-Za-z0-9_]+)/README\\.md\\)" "](@ref tutorial_\\1)" text "${text}")
   string(REGEX REPLACE "\\]\\(\\.\\./README\\.md\\)" "](@ref index)" text "${text}")
   string(REGEX REPLACE "\\]\\(\\.\\./targets/README\\.md\\)" "](@ref tutorial_targets)" text "${text}")
+  # Links to the "How qkv works" pages (../../docs/pages/NAME.md) become references to their labels,
+  # read from each page's first line ("# Title {#label}").
+  string(REGEX MATCHALL "\\]\\(\\.\\./\\.\\./docs/pages/[A-Za-z0-9_]+\\.md\\)" page_links "${text}")
+  list(REMOVE_DUPLICATES page_links)
+  foreach(link ${page_links})
+    string(REGEX REPLACE "^.*/([A-Za-z0-9_]+)\\.md\\)$" "\\1" page "${link}")
+    if(NOT EXISTS ${SOURCE_DIR}/docs/pages/${page}.md)
+      message(FATAL_ERROR "tutorials/${name}/README.md links to docs/pages/${page}.md, which does not exist")
+    endif()
+    file(STRINGS ${SOURCE_DIR}/docs/pages/${page}.md page_heading LIMIT_COUNT 1 ENCODING UTF-8)
+    if(NOT page_heading MATCHES "{#([A-Za-z0-9_]+)}")
+      message(FATAL_ERROR "docs/pages/${page}.md: the first line must end with a {#label}")
+    endif()
+    string(REPLACE "${link}" "](@ref ${CMAKE_MATCH_1})" text "${text}")
+  endforeach()
+  # The lab track has no pages on this site: its links name the folder to open instead.
+  string(REGEX REPLACE "\\[([^]]*)\\]\\(\\.\\./labs/README\\.md\\)" "\\1 (`tutorials/labs/`)" text "${text}")
 
   # The whole program.
   if(EXISTS ${SOURCE_DIR}/tutorials/${name}/main.cpp)
@@ -107,9 +124,9 @@ foreach(name ${TUTORIALS})
 endforeach()
 if(count EQUAL 0)
   set(QKV_TUTORIAL_LIST "The tutorials are being written; each appears here as soon as it lands.\n")
-elseif(count LESS 13)
+elseif(count LESS 14)
   math(EXPR first_missing "${count} + 1")
-  string(APPEND QKV_TUTORIAL_LIST "\nTutorials ${first_missing}–13 are being written; each appears here, in order, as "
+  string(APPEND QKV_TUTORIAL_LIST "\nTutorials ${first_missing}–14 are being written; each appears here, in order, as "
                                   "soon as its directory lands in `tutorials/`.\n")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/index.md.in ${OUT_DIR}/index.md @ONLY)

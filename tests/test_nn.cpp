@@ -347,6 +347,50 @@ TEST_CASE("GPT generation with the key/value cache equals full recomputation", "
     }
 }
 
+TEST_CASE("GPT generation past the context slides the window, cached and uncached alike", "[nn][models][generate]") {
+    GPTConfig c;
+    c.vocab = 7;
+    c.block_size = 5;
+    c.dim = 16;
+    c.heads = 2;
+    c.layers = 2;
+    GPT m(c);
+    m.eval();
+    // Prompt 3 + 9 new tokens = 12 > block_size 5: the last 7 steps run past the context.
+    const Tensor prompt = from(std::vector<std::int32_t>{1, 2, 3, 6, 0, 4}, {2, 3});
+    for (bool greedy : {true, false}) {
+        SampleOptions s;
+        s.greedy = greedy;
+        s.temperature = 2.0;  // hot, so that sampling picks many different tokens
+        Generator g1(3), g2(3);
+        const Tensor with = m.generate(prompt, 9, s, g1, true);
+        const Tensor without = m.generate(prompt, 9, s, g2, false);
+        REQUIRE(with.shape() == Shape{2, 12});
+        CHECK(with.to_vector<std::int32_t>() == without.to_vector<std::int32_t>());
+    }
+    // Greedy, step by step by hand: each token is the argmax of the model's last position over the
+    // last block_size tokens, read at positions 0 … 4 (a fresh forward of the window).
+    Generator g(0);
+    const auto out = m.generate(prompt, 9, SampleOptions{}, g, true).to_vector<std::int32_t>();
+    NoGradGuard ng;
+    for (std::int64_t b = 0; b < 2; ++b) {
+        std::vector<std::int32_t> seq(out.begin() + b * 12, out.begin() + b * 12 + 3);
+        for (int step = 0; step < 9; ++step) {
+            const auto len = std::min<std::int64_t>(std::int64_t(seq.size()), c.block_size);
+            const std::vector<std::int32_t> window(seq.end() - len, seq.end());
+            const Tensor logits = m(from(window, {1, len}));
+            seq.push_back(std::int32_t(argmax(narrow(logits, 1, len - 1, 1), -1).at({0, 0})));
+        }
+        CHECK(seq == std::vector<std::int32_t>(out.begin() + b * 12, out.begin() + (b + 1) * 12));
+    }
+    // A prompt longer than the context is read through the same window.
+    Generator g3(0), g4(0);
+    const Tensor long_prompt = from(std::vector<std::int32_t>{5, 1, 2, 3, 4, 5, 6, 0}, {1, 8});
+    const Tensor a = m.generate(long_prompt, 4, SampleOptions{}, g3, true);
+    const Tensor b = m.generate(narrow(long_prompt, 1, 3, 5), 4, SampleOptions{}, g4, true);
+    CHECK(narrow(a, 1, 8, 4).to_vector<std::int32_t>() == narrow(b, 1, 5, 4).to_vector<std::int32_t>());
+}
+
 TEST_CASE("sampling: greedy, temperature and top-k", "[nn][generate]") {
     Generator g(4);
     const Tensor logits = from({0.0, 3.0, 1.0, 2.9}, {4});
@@ -388,7 +432,8 @@ TEST_CASE("bad model input gets clear errors", "[nn][errors]") {
     CHECK_THROWS_WITH(gpt(zeros({1, 5}, i32)), Catch::Contains("sequence length 5 exceeds the model's maximum 4"));
     CHECK_THROWS_WITH(gpt(zeros({1, 2})), Catch::Contains("dtype i32"));
     Generator s(0);
-    CHECK_THROWS_WITH(gpt.generate(zeros({1, 2}, i32), 3, SampleOptions{}, s), Catch::Contains("exceed the model's maximum length 4"));
+    CHECK_THROWS_WITH(gpt.generate(zeros({1, 2}, i32), -1, SampleOptions{}, s), Catch::Contains("steps must be >= 0, got -1"));
+    CHECK_THROWS_WITH(gpt.generate(zeros({1, 0}, i32), 3, SampleOptions{}, s), Catch::Contains("at least one token"));
     CHECK_THROWS_WITH(linear(zeros({2, 3}), zeros({4, 5})), Catch::Contains("linear: input (2,3) does not match weight (4,5)"));
     CHECK_THROWS_WITH(layer_norm(zeros({2, 3}), ones({4}), zeros({4})), Catch::Contains("must both be (3)"));
     CHECK_THROWS_WITH(attention(zeros({2, 3, 4}), zeros({2, 3, 5}), zeros({2, 3, 4})), Catch::Contains("differ in head size"));

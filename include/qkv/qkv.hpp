@@ -25,4 +25,5 @@
 #include "qkv/core/tensor.hpp"
 #include "qkv/train/train.hpp"
 #include "qkv/viz/dot.hpp"
+#include "qkv/viz/attention_page.hpp"
 #include "qkv/viz/plot.hpp"

@@ -6,9 +6,11 @@
 /// training sequences, so over- or underfitting shows at a glance. `sample` prints answers next to the
 /// correct ones. `attention` runs one forward pass over a prompt followed by the model's own answer —
 /// the kind of sequence it saw in training — then reads every head's saved attention weights and
-/// draws them as terminal heatmaps and as an SVG grid with one row of panels per layer.
+/// draws them as terminal heatmaps and as an SVG grid with one row of panels per layer, and with
+/// `--html` as a page for a browser that switches between several held-out inputs.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/core.h>
@@ -18,18 +20,20 @@
 #include "qkv/core/autograd.hpp"
 #include "qkv/kernels/parallel.hpp"
 #include "qkv/train/train.hpp"
+#include "qkv/viz/attention_page.hpp"
 #include "qkv/viz/plot.hpp"
 
 namespace qkv::cli {
 
 namespace {
 
-constexpr const char* kDefaultCheckpoint = "runs/reverse-seed0.safetensors";
-
+// Without --checkpoint: the last model `qkv train` saved (runs/last names it).
 std::unique_ptr<TaskTrainer> open_model(const Args& a) {
     if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
-    return TaskTrainer::load(a.str("checkpoint", kDefaultCheckpoint));
+    return TaskTrainer::load(checkpoint_to_open(a.str("checkpoint", "")));
 }
+
+constexpr const char* kCheckpointHelp = "Default checkpoint: the last one 'qkv train' saved (named in runs/last).\n";
 
 // Token labels of a sequence, for heatmap rows and columns.
 std::vector<std::string> labels(const data::Vocab& v, const std::vector<std::int32_t>& ids) {
@@ -43,8 +47,8 @@ std::vector<std::string> labels(const data::Vocab& v, const std::vector<std::int
 int eval_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
         fmt::print("usage: qkv eval [--checkpoint PATH] [--eval-size N] [--threads N]\n\n"
-                   "Exact-match accuracy (greedy decoding) of a saved model on held-out and on training sequences.\n"
-                   "Default checkpoint: {}\n", kDefaultCheckpoint);
+                   "Exact-match accuracy (greedy decoding) of a saved model on held-out and on training sequences.\n{}",
+                   kCheckpointHelp);
         return 0;
     }
     const Args a("eval", argv, {{"checkpoint"}, {"eval-size"}, {"threads"}});
@@ -62,7 +66,8 @@ int eval_command(const std::vector<std::string>& argv) {
 int sample_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
         fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--count N] [--threads N]\n\n"
-                   "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n");
+                   "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n{}",
+                   kCheckpointHelp);
         return 0;
     }
     const Args a("sample", argv, {{"checkpoint"}, {"prompt"}, {"count"}, {"threads"}});
@@ -85,40 +90,70 @@ int sample_command(const std::vector<std::string>& argv) {
     return 0;
 }
 
+namespace {
+
+// One forward pass of the model over a prompt followed by its own answer — the kind of sequence it
+// saw in training: prompt, separator, answer without its last token — and what attention did there.
+struct Look {
+    std::string answer;               // the model's answer (greedy)
+    std::vector<std::int32_t> ids;    // the input
+    std::vector<Tensor> weights;      // per layer, (H, T, T)
+};
+Look look_at(TaskTrainer& t, const std::string& prompt) {
+    Look look;
+    look.answer = t.answer(prompt);  // validates the prompt (clear error if malformed)
+    look.ids = t.task().example(prompt).context();
+    const auto ans = t.task().vocab().encode(look.answer);
+    look.ids.insert(look.ids.end(), ans.begin(), ans.end() - 1);
+    NoGradGuard no_grad;
+    t.model().eval();
+    t.model()(from(look.ids, {1, std::int64_t(look.ids.size())}));
+    for (const auto& block : t.model().blocks()) {
+        const Tensor& w = block->attn.last_weights();  // (1, H, T, T)
+        look.weights.push_back(reshape(w, {w.size(1), w.size(2), w.size(3)}));
+    }
+    return look;
+}
+
+// A random held-out prompt.
+std::string heldout_prompt(TaskTrainer& t, Generator& g) {
+    const auto e = t.task().sample(data::Split::heldout, g);
+    return t.task().vocab().decode(std::vector<std::int32_t>(e.tokens.begin(), e.tokens.begin() + e.prompt_length));
+}
+
+}  // namespace
+
 int attention_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--no-color] [--threads N]\n\n"
+        fmt::print("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--html PATH] [--examples N]\n"
+                   "                     [--no-color] [--threads N]\n\n"
                    "Run the model on one input (a held-out prompt by default) followed by its own answer, and show\n"
                    "every layer's and head's attention weights: rows are the positions that attend (queries),\n"
-                   "columns the positions attended to (keys). Also writes them all to an SVG file.\n");
+                   "columns the positions attended to (keys). Also writes them all to an SVG file (default\n"
+                   "runs/attention.svg), and with --html to one self-contained HTML page for a browser: every\n"
+                   "layer and head as a heatmap, the weight under the mouse, and a menu of N inputs (--examples,\n"
+                   "default 4: the one above and more held-out prompts).\n{}",
+                   kCheckpointHelp);
         return 0;
     }
-    const Args a("attention", argv, {{"checkpoint"}, {"prompt"}, {"svg"}, {"no-color", false}, {"threads"}});
+    const Args a("attention", argv,
+                 {{"checkpoint"}, {"prompt"}, {"svg"}, {"html"}, {"examples"}, {"no-color", false}, {"threads"}});
+    const auto examples = a.integer("examples", 4, 1, 100);
+    if (a.has("examples") && !a.has("html")) throw UsageError("--examples goes with --html (the inputs of the page)");
     auto t = open_model(a);
+    Generator g(1);  // the held-out prompts: the same ones every time
     std::string prompt = a.str("prompt", "");
-    if (prompt.empty()) {
-        Generator g(1);
-        const auto e = t->task().sample(data::Split::heldout, g);
-        prompt = t->task().vocab().decode(std::vector<std::int32_t>(e.tokens.begin(), e.tokens.begin() + e.prompt_length));
-    }
-    const std::string answer = t->answer(prompt);
-    // The model's input during training: prompt, separator, answer without its last token.
-    auto ids = t->task().example(prompt).context();
-    const auto ans = t->task().vocab().encode(answer);
-    ids.insert(ids.end(), ans.begin(), ans.end() - 1);
-    {
-        NoGradGuard no_grad;
-        t->model().eval();
-        t->model()(from(ids, {1, std::int64_t(ids.size())}));
-    }
-    fmt::print("input: {}={}  (model's answer {}, correct answer {})\n\n", prompt, answer, answer, t->task().solve(prompt));
-    const auto lab = labels(t->task().vocab(), ids);
+    if (prompt.empty()) prompt = heldout_prompt(*t, g);
+    const Look look = look_at(*t, prompt);
+    fmt::print("input: {}={}  (model's answer {}, correct answer {})\n\n", prompt, look.answer, look.answer,
+               t->task().solve(prompt));
+    const auto lab = labels(t->task().vocab(), look.ids);
     std::vector<viz::Heatmap> panels;
     const bool color = !a.has("no-color") && isatty(STDOUT_FILENO);
-    for (std::size_t l = 0; l < t->model().blocks().size(); ++l) {
-        const Tensor w = t->model().blocks()[l]->attn.last_weights();  // (1, H, T, T)
-        for (std::int64_t h = 0; h < w.size(1); ++h) {
-            viz::Heatmap hm{fmt::format("layer {}, head {}", l, h), reshape(narrow(w, 1, h, 1), {w.size(2), w.size(3)}), lab, lab};
+    for (std::size_t l = 0; l < look.weights.size(); ++l) {
+        const Tensor& w = look.weights[l];  // (H, T, T)
+        for (std::int64_t h = 0; h < w.size(0); ++h) {
+            viz::Heatmap hm{fmt::format("layer {}, head {}", l, h), reshape(narrow(w, 0, h, 1), {w.size(1), w.size(2)}), lab, lab};
             fmt::print("{}\n", viz::terminal_heatmap(hm, color));
             panels.push_back(std::move(hm));
         }
@@ -126,6 +161,26 @@ int attention_command(const std::vector<std::string>& argv) {
     const std::string svg = a.str("svg", "runs/attention.svg");
     viz::write_heatmaps(svg, panels, int(t->model().blocks()[0]->attn.config().heads));
     fmt::print("heatmaps written to {}\n", svg);
+    if (!a.has("html")) return 0;
+
+    // The page: this input first, then other held-out prompts, each with its own weights.
+    std::vector<viz::AttentionExample> page;
+    std::vector<std::string> prompts{prompt};
+    for (int tries = 0; std::int64_t(prompts.size()) < examples && tries < 1000; ++tries) {
+        const std::string p = heldout_prompt(*t, g);
+        if (std::find(prompts.begin(), prompts.end(), p) == prompts.end()) prompts.push_back(p);
+    }
+    for (const auto& p : prompts) {
+        const Look l = p == prompt ? look : look_at(*t, p);
+        const std::string want = t->task().solve(p);
+        page.push_back({fmt::format("{} = {}  ({})", p, l.answer, l.answer == want ? "right" : "wrong: " + want),
+                        labels(t->task().vocab(), l.ids), l.weights});
+    }
+    const std::string html = a.str("html", "");
+    viz::write_attention_page(html, fmt::format("qkv attention: {} ({} layers × {} heads)", t->task().name(),
+                                                look.weights.size(), look.weights[0].size(0)), page);
+    fmt::print("page written to {} ({} inputs, {} layers × {} heads): open it in a browser\n", html, page.size(),
+               look.weights.size(), look.weights[0].size(0));
     return 0;
 }
 

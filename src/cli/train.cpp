@@ -5,12 +5,16 @@
 /// The flags become a TaskTrainConfig (with `--resume`, the checkpoint's own settings win), TaskTrainer
 /// runs the loop, and two callbacks report: a line at every evaluation and, only when stdout is a
 /// terminal, a status line redrawn every 10 steps with loss, held-out accuracy, tokens per second and
-/// the time the step budget would take. At the end the model is saved and the curve written as CSV
-/// and SVG; the exit status is 0 only when the target accuracy was reached.
+/// the time the step budget would take (once training has stopped, the line says "done" instead).
+/// At the end the model is saved, its path recorded in `DIR/last` (so `qkv eval`, `sample` and
+/// `attention` open it by default), and the curve — the training loss every 10 steps and the
+/// held-out accuracy of every evaluation — written as CSV and SVG; the exit status is 0 only when
+/// the target accuracy was reached.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/core.h>
@@ -52,7 +56,8 @@ model and training:
   --eval-size N      held-out sequences per evaluation (default 1000)
   --threads N        threads (default: all cores)
 output:
-  --out DIR          where the checkpoint and curve go (default runs)
+  --out DIR          where the checkpoint and curve go (default runs); DIR/last records the
+                     checkpoint's path, which eval, sample and attention open by default
   --save PATH        checkpoint path (default DIR/TASK-seedN.safetensors)
   --resume PATH      continue a run saved by --save (its settings win)
   --quiet            print only the final summary
@@ -88,9 +93,12 @@ TaskTrainConfig config_from(const Args& a) {
     return c;
 }
 
-void write_csv(const std::string& path, const std::vector<EvalPoint>& h) {
+// One row per point of the curve; heldout_accuracy is empty where no evaluation ran.
+void write_csv(const std::string& path, const std::vector<CurvePoint>& curve) {
     std::string text = "step,train_loss,heldout_accuracy,seconds\n";
-    for (const auto& p : h) text += fmt::format("{},{:.6f},{:.4f},{:.3f}\n", p.step, p.loss, p.accuracy, p.seconds);
+    for (const auto& p : curve)
+        text += fmt::format("{},{:.6f},{},{:.3f}\n", p.step, p.loss,
+                            std::isnan(p.accuracy) ? std::string() : fmt::format("{:.4f}", p.accuracy), p.seconds);
     io::write_text_file(path, text, "qkv train");
 }
 
@@ -113,7 +121,7 @@ int train_command(const std::vector<std::string>& argv) {
         trainer = std::make_unique<TaskTrainer>(config_from(a));
     }
     const TaskTrainConfig& c = trainer->config();
-    const std::string out_dir = a.str("out", "runs");
+    const std::string out_dir = a.str("out", kRunsDir);
     const std::string stem = fmt::format("{}/{}-seed{}", out_dir, c.task.name, c.seed);
     const std::string save_path = a.str("save", a.str("resume", stem + ".safetensors"));
     std::filesystem::create_directories(out_dir);
@@ -136,32 +144,40 @@ int train_command(const std::vector<std::string>& argv) {
     const double tokens_per_step = double(c.batch * (trainer->task().sequence_length() - 1));
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     double last_acc = 0;
-    auto status = [&](std::int64_t step, double loss) {
+    // The ETA is the time the rest of the step budget would take; once training has stopped (target
+    // reached, or budget spent) the line says so instead.
+    auto status = [&](std::int64_t step, double loss, bool finished) {
         const double secs = elapsed(), rate = double(step - start_step) / std::max(secs, 1e-9);
-        return fmt::format("step {:>6}  loss {:.4f}  held-out {:5.1f}%  {:>7.0f} tok/s  ETA {} (budget)", step, loss,
-                           100 * last_acc, rate * tokens_per_step, fmt_seconds(double(c.max_steps - step) / std::max(rate, 1e-9)));
+        return fmt::format("step {:>6}  loss {:.4f}  held-out {:5.1f}%  {:>7.0f} tok/s  {}", step, loss, 100 * last_acc,
+                           rate * tokens_per_step,
+                           finished ? std::string("done")
+                                    : fmt::format("ETA {} (budget)", fmt_seconds(double(c.max_steps - step) / std::max(rate, 1e-9))));
     };
     const auto history = trainer->run(
         [&](const EvalPoint& p) {
             last_acc = p.accuracy;
-            if (!quiet) fmt::print("{}{}\n", live ? "\r" : "", status(p.step, p.loss));
+            const bool finished = p.accuracy >= c.target_accuracy || p.step >= c.max_steps;
+            if (!quiet) fmt::print("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
             std::fflush(stdout);
         },
         [&](std::int64_t step, double loss) {
             if (live && step % 10 == 0) {
-                fmt::print("\r{}", status(step, loss));
+                fmt::print("\r{}", status(step, loss, false));
                 std::fflush(stdout);
             }
         });
     const double secs = elapsed();
     trainer->save(save_path);
+    record_last_run(out_dir, save_path);
+    const auto& curve = trainer->curve();
     std::vector<double> steps, loss, acc;
-    for (const auto& p : history) steps.push_back(double(p.step)), loss.push_back(p.loss), acc.push_back(p.accuracy);
+    for (const auto& p : curve) steps.push_back(double(p.step)), loss.push_back(p.loss), acc.push_back(p.accuracy);
     const bool reached = !history.empty() && history.back().accuracy >= c.target_accuracy;
-    if (!history.empty()) {
-        write_csv(stem + ".csv", history);
+    if (!curve.empty()) {
+        write_csv(stem + ".csv", curve);
         viz::write_line_chart(stem + ".svg", fmt::format("qkv train: {} (seed {})", c.task.name, c.seed), steps,
-                              {{"train loss", loss, false}, {"held-out exact match", acc, true}});
+                              {{fmt::format("train loss (mean of {} steps)", c.log_every), loss, false},
+                               {"held-out exact match", acc, true}});
     }
     const double final_acc = history.empty() ? 0 : history.back().accuracy;
     if (reached)
@@ -171,7 +187,11 @@ int train_command(const std::vector<std::string>& argv) {
         fmt::print("stopped at the budget of {} steps after {:.1f} s with {:.1f}% held-out exact match\n",
                    trainer->steps_done(), secs, 100 * final_acc);
     fmt::print("model saved to {}\n", save_path);
-    if (!history.empty()) fmt::print("training curve: {}.svg (data: {}.csv)\n", stem, stem);
+    if (!curve.empty()) fmt::print("training curve: {}.svg (data: {}.csv)\n", stem, stem);
+    // The exact command to look at this model; by default the others open the run named in runs/last.
+    fmt::print("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
+    if (std::filesystem::weakly_canonical(out_dir) == std::filesystem::weakly_canonical(kRunsDir))
+        fmt::print("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
     return reached ? 0 : 1;
 }
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "qkv/core/autograd.hpp"
@@ -213,41 +214,45 @@ Tensor GPT::loss(const Tensor& ids, const Tensor& targets) {
 }
 
 Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& opt, Generator& gen, bool use_cache) {
-    check_ids("GPT::generate", prompt, cfg_.block_size);
-    if (steps < 0 || prompt.size(1) + steps > cfg_.block_size)
-        fail("GPT::generate: {} + {} tokens exceed the model's maximum length {}", prompt.size(1), steps, cfg_.block_size);
+    // Any prompt length: the model reads at most its last block_size tokens (see below).
+    check_ids("GPT::generate", prompt, std::numeric_limits<std::int64_t>::max());
+    if (steps < 0) fail("GPT::generate: steps must be >= 0, got {}", steps);
     if (prompt.size(1) == 0) fail("GPT::generate: the prompt must hold at least one token");
     NoGradGuard no_grad;
-    const std::int64_t B = prompt.size(0);
+    const std::int64_t B = prompt.size(0), W = cfg_.block_size;
     std::vector<std::vector<std::int32_t>> seqs(static_cast<std::size_t>(B));
     for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t t = 0; t < prompt.size(1); ++t) seqs[std::size_t(b)].push_back(std::int32_t(prompt.at({b, t})));
+    // The last `len` tokens of every sequence, (B, len).
+    auto last_tokens = [&](std::int64_t len) {
+        std::vector<std::int32_t> flat;
+        for (auto& sq : seqs) flat.insert(flat.end(), sq.end() - len, sq.end());
+        return from(flat, {B, len});
+    };
     std::vector<KVCache> caches(blocks_.size());
-    Tensor input = prompt;
     for (std::int64_t s = 0; s < steps; ++s) {
+        const auto n = std::int64_t(seqs[0].size());
         Tensor logits;
-        if (use_cache) {  // feed only what the cache has not seen
+        if (!use_cache || n > W) {
+            // The window: the last min(n, W) tokens, at positions 0 … — the positions the model was
+            // trained with. Once the sequence is longer than W the window slides by one token per
+            // step, every token's position changes, and so does everything computed from it: the
+            // whole window is recomputed (cached keys and values would belong to old positions).
+            logits = forward(last_tokens(std::min(n, W)));
+        } else {
+            // Within the context, feed only what the cache has not seen: the whole prompt at the
+            // first step, then one token per step at the next position.
+            const Tensor input = last_tokens(n - caches[0].length());
             Tensor h = embed(input, caches[0].length());
             for (std::size_t l = 0; l < blocks_.size(); ++l) h = blocks_[l]->forward_cached(h, caches[l]);
             logits = head(narrow(h, 1, h.size(1) - 1, 1));  // only the last position is sampled
-        } else {
-            logits = forward(input);
         }
         // The logits of each sequence's last position, (B, V), read out once.
         const std::int64_t T = logits.size(1), V = cfg_.vocab;
         const std::vector<double> last = narrow(logits, 1, T - 1, 1).to_vector<double>();
-        std::vector<std::int32_t> next(static_cast<std::size_t>(B));
         for (std::int64_t b = 0; b < B; ++b) {
             const std::vector<double> row(last.begin() + b * V, last.begin() + (b + 1) * V);
-            next[std::size_t(b)] = sample_from(row, opt, gen);
-            seqs[std::size_t(b)].push_back(next[std::size_t(b)]);
-        }
-        if (use_cache) {
-            input = from(next, {B, 1});
-        } else {
-            std::vector<std::int32_t> flat;
-            for (auto& sq : seqs) flat.insert(flat.end(), sq.begin(), sq.end());
-            input = from(flat, {B, std::int64_t(seqs[0].size())});
+            seqs[std::size_t(b)].push_back(sample_from(row, opt, gen));
         }
     }
     std::vector<std::int32_t> flat;

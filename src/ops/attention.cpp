@@ -9,9 +9,9 @@
 ///     dQ = \mathrm{scale}\cdot dS\,K, \qquad dK = \mathrm{scale}\cdot dS^\top Q. \f]
 /// The dS line is the softmax backward of kernels/softmax.cpp applied to every row; blocked pairs have
 /// \f$ P_{ij} = 0 \f$ and so receive no gradient. Everything except the row-wise softmax is a
-/// matrix product, so forward and backward are six GEMM calls per slice (S and O forward; dV, dP,
-/// dQ and dK backward), and the only tensor kept from the forward is P (T_q × T_k per slice) —
-/// which is also what a learner wants to look at.
+/// matrix product, so a slice costs six GEMM calls: two forward (S and O) and four backward (dV,
+/// dP, dQ and dK), six per block of query rows under the causal rule. The only tensor kept from
+/// the forward is P (T_q × T_k per slice), which is also what a learner wants to look at.
 ///
 /// The same kernel serves two layouts by addressing each slice through a base offset and a leading
 /// dimension: (…, T, D) tensors (one slice per leading index) and (B, T, H·D) tensors where the H

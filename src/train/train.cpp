@@ -41,6 +41,7 @@ void validate(const TaskTrainConfig& c) {
     positive("steps", c.max_steps);
     positive("eval_every", c.eval_every);
     positive("eval_size", c.eval_size);
+    positive("log_every", c.log_every);
     if (c.dim % c.heads != 0) fail("train: heads ({}) must divide dim ({})", c.heads, c.dim);
     if (!(c.lr > 0)) fail("train: learning rate must be > 0, got {}", c.lr);
     if (c.weight_decay < 0) fail("train: weight decay must be >= 0, got {}", c.weight_decay);
@@ -176,21 +177,38 @@ std::vector<EvalPoint> TaskTrainer::run(const std::function<void(const EvalPoint
                                         const std::function<void(std::int64_t, double)>& on_step) {
     std::vector<EvalPoint> history;
     const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    std::int64_t loss_count = 0;
+    auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    double loss_sum = 0, curve_sum = 0;  // since the last evaluation, since the last curve point
+    std::int64_t loss_count = 0, curve_count = 0;
     while (state_.step < cfg_.max_steps) {
         const double loss = step();
-        loss_sum += loss;
-        ++loss_count;
+        loss_sum += loss, curve_sum += loss;
+        ++loss_count, ++curve_count;
         if (on_step) on_step(state_.step, loss);
-        if (state_.step % cfg_.eval_every != 0 && state_.step != cfg_.max_steps) continue;
+        const bool evaluate_now = state_.step % cfg_.eval_every == 0 || state_.step == cfg_.max_steps;
+        // The curve gets the mean loss every log_every steps, whether or not an evaluation follows,
+        // so that a run stopping at its first evaluation still has a curve to draw.
+        CurvePoint c;
+        c.step = state_.step;
+        c.loss = curve_sum / double(curve_count);
+        if (!evaluate_now) {
+            if (state_.step % cfg_.log_every == 0) {
+                c.seconds = seconds();
+                curve_.push_back(c);
+                curve_sum = 0, curve_count = 0;
+            }
+            continue;
+        }
         EvalPoint p;
         p.step = state_.step;
         p.loss = loss_sum / double(loss_count);
         p.accuracy = evaluate(heldout_);
-        p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        loss_sum = 0;
-        loss_count = 0;
+        p.seconds = seconds();
+        c.accuracy = p.accuracy;
+        c.seconds = p.seconds;
+        curve_.push_back(c);
+        loss_sum = 0, curve_sum = 0;
+        loss_count = 0, curve_count = 0;
         history.push_back(p);
         if (on_eval) on_eval(p);
         if (p.accuracy >= cfg_.target_accuracy) break;

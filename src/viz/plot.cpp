@@ -43,6 +43,32 @@ std::string heat_color(double v) {
     return fmt::format("rgb({},{},{})", r, g, b);
 }
 
+// Tick marks for an axis from lo to hi: a round spacing (1, 2, 2.5 or 5 times a power of ten)
+// giving at most about eight ticks, and the axis widened to whole multiples of it, so that labels
+// are round and distinct. A single value (lo == hi) gets an axis around it.
+struct Ticks {
+    double first, step;  // the first tick and the spacing
+    int count;           // number of ticks
+    int decimals;        // digits after the point that tell the labels apart
+};
+Ticks nice_ticks(double lo, double hi) {
+    if (!(hi > lo)) {
+        const double pad = std::max(1.0, std::abs(lo) * 0.05);
+        lo -= pad, hi += pad;
+    }
+    const double raw = (hi - lo) / 8, magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+    double step = 10 * magnitude, mantissa = 10;
+    for (const double m : {1.0, 2.0, 2.5, 5.0})
+        if (m * magnitude >= raw) {
+            step = m * magnitude, mantissa = m;
+            break;
+        }
+    const double first = std::floor(lo / step) * step, last = std::ceil(hi / step) * step;
+    const int count = int(std::lround((last - first) / step)) + 1;
+    const int decimals = std::max(0, -int(std::floor(std::log10(step) + 1e-9)) + (mantissa == 2.5 ? 1 : 0));
+    return {first, step, count, decimals};
+}
+
 }  // namespace
 
 void write_line_chart(const std::string& path, const std::string& title, const std::vector<double>& x,
@@ -51,7 +77,8 @@ void write_line_chart(const std::string& path, const std::string& title, const s
     for (const auto& s : series)
         if (s.y.size() != x.size()) fail("write_line_chart: series '{}' has {} values for {} x values", s.name, s.y.size(), x.size());
     const double W = 720, H = 420, L = 70, R = 70, T = 40, B = 50;
-    const double x0 = x.front(), x1 = std::max(x.back(), x0 + 1);
+    const Ticks xt = nice_ticks(*std::min_element(x.begin(), x.end()), *std::max_element(x.begin(), x.end()));
+    const double x0 = xt.first, x1 = xt.first + xt.step * (xt.count - 1);
     double lo = INFINITY, hi = -INFINITY;
     for (const auto& s : series)
         if (!s.right_axis)
@@ -69,9 +96,13 @@ void write_line_chart(const std::string& path, const std::string& title, const s
         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
         W, H, W / 2, escape(title));
     svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n", L, T, W - L - R, H - T - B);
-    for (int i = 0; i <= 4; ++i) {  // ticks: x, left, right
-        const double xv = x0 + (x1 - x0) * i / 4, f = i / 4.0;
-        svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:.0f}</text>\n", tx(xv), H - B + 18, xv);
+    for (int i = 0; i < xt.count; ++i) {  // x ticks: round values, distinct labels
+        const double xv = xt.first + xt.step * i;
+        svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.{}f}</text>\n", tx(xv), H - B + 18, xv,
+                           xt.decimals);
+    }
+    for (int i = 0; i <= 4; ++i) {  // y ticks: left, right
+        const double f = i / 4.0;
         const double lv = log_left ? std::pow(10, std::log10(lo) + f * (std::log10(hi) - std::log10(lo))) : lo + f * (hi - lo);
         svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.3g}</text>\n", L - 6, ty_left(lv) + 4, lv);
         svg += fmt::format("<text x=\"{}\" y=\"{}\">{:.0f}%</text>\n", W - R + 6, ty_right(f) + 4, f * 100);
@@ -79,14 +110,23 @@ void write_line_chart(const std::string& path, const std::string& title, const s
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
     for (std::size_t k = 0; k < series.size(); ++k) {
         const auto& s = series[k];
-        std::string pts;
+        // Points that cannot be drawn (NaN: e.g. no evaluation at that step; ≤ 0 on a log axis) are
+        // skipped, and the line joins the others.
+        std::vector<std::pair<double, double>> pts;
         for (std::size_t i = 0; i < x.size(); ++i) {
             const double v = s.y[i];
             if (!std::isfinite(v) || (!s.right_axis && log_left && v <= 0)) continue;
-            pts += fmt::format("{:.1f},{:.1f} ", tx(x[i]), s.right_axis ? ty_right(v) : ty_left(v));
+            pts.emplace_back(tx(x[i]), s.right_axis ? ty_right(v) : ty_left(v));
         }
         const char* c = kColors[k % 5];
-        svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", c, pts);
+        std::string line;
+        for (const auto& [px, py] : pts) line += fmt::format("{:.1f},{:.1f} ", px, py);
+        svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", c, line);
+        // A line needs two points; a series with few points also gets a dot at each, so a single
+        // evaluation still shows.
+        if (pts.size() <= 20)
+            for (const auto& [px, py] : pts)
+                svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px, py, c);
         svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{}{}</text>\n", L + 10, T + 18 + 16 * double(k), c,
                            escape(s.name), s.right_axis ? " (right axis)" : "");
     }

@@ -209,8 +209,16 @@ int main(int argc, char** argv) {
             fmt::print("  {:2} chain{} {:7.1f} GFLOP/s\n", chains[c], c == 0 ? ": " : "s:", g[c]);
             peak = std::max(peak, g[c]);
         }
-        fmt::print("peak of one core: {:.1f} GFLOP/s = 32 flops/cycle × {:.2f} GHz\n", peak, peak / 32);
-        fmt::print("one chain reaches 1/{:.1f} of it: about 8 FMAs must be in flight at once\n\n", peak / g[0]);
+        // The clock, if the core starts 2 FMAs of 8 floats (2 flops each) per cycle: 32 flops/cycle.
+        const double ghz = peak / 32;
+        fmt::print("peak of one core: {:.1f} GFLOP/s = 32 flops/cycle × {:.2f} GHz\n", peak, ghz);
+        // One chain starts an FMA only when the previous one has finished: its rate, in FMAs (16
+        // flops each) per cycle, is 1 / latency. The pipes' throughput is the peak in FMAs per cycle.
+        // To keep them busy, latency × throughput independent FMAs must be in flight.
+        const double latency = ghz / (g[0] / 16), throughput = peak / 16 / ghz;
+        fmt::print("one chain reaches 1/{:.1f} of it: an FMA takes {:.1f} cycles (latency), the pipes start {:.0f} "
+                   "per cycle (throughput),\nso {:.1f} × {:.0f} ≈ {} FMAs must be in flight at once\n\n",
+                   peak / g[0], latency, throughput, latency, throughput, std::lround(latency * throughput));
     }
 #endif
     if (!avx2) fmt::print("  (this CPU has no AVX2/FMA: peak not measured)\n\n");

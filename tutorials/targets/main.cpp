@@ -2,7 +2,7 @@
 /// \brief The training targets of the project, reproduced: reverse, sort and 3-digit addition,
 /// three seeds each, printed as one table.
 ///
-/// This program is the evidence behind the numbers quoted in tutorials 9 and 10. It trains the
+/// This program is the evidence behind the numbers quoted in tutorials 10 and 11. It trains the
 /// reference recipe ("config S": a GPT with d_model 64, 4 heads, 2 layers; batch 32; AdamW with a
 /// constant learning rate of 1e-3 and weight decay 0.01; greedy exact-match evaluation on 1 000
 /// held-out sequences every 100 steps) with qkv::TaskTrainer, once per task and seed, and reports

@@ -111,9 +111,16 @@ public:
     /// \brief Continue each row of \p prompt by \p steps tokens (no gradients recorded).
     /// With \p use_cache each step feeds only the newest token and reuses cached keys/values;
     /// without, it recomputes the whole sequence (the results are the same).
-    /// \param prompt (B, T₀) i32 \param steps tokens to add \param options greedy/temperature/top-k
-    /// \param gen randomness for sampling \param use_cache use the key/value cache
-    /// \return (B, T₀ + steps) i32
+    ///
+    /// Prompt and continuation may be longer than block_size: the model then reads a sliding
+    /// window, the last block_size tokens, at positions 0 … block_size−1 — the positions it learned.
+    /// Each step past the context therefore recomputes the whole window, with or without the cache:
+    /// sliding the window moves every token to a new position, and cached keys and values belong to
+    /// the positions they were computed at. (The cache still saves the work up to block_size.)
+    /// \param prompt (B, T₀) i32, T₀ ≥ 1 (any length) \param steps tokens to add (≥ 0)
+    /// \param options greedy/temperature/top-k \param gen randomness for sampling
+    /// \param use_cache use the key/value cache
+    /// \return (B, T₀ + steps) i32: the prompt followed by the new tokens
     Tensor generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& options, Generator& gen,
                     bool use_cache = true);
     /// \brief Settings.

@@ -1,5 +1,5 @@
 /// \file
-/// \brief Training a GPT on a toy sequence task: the loop behind `qkv train` and tutorials 9–11.
+/// \brief Training a GPT on a toy sequence task: the loop behind `qkv train` and tutorials 10–12.
 ///
 /// A reader learns here what a complete training run consists of: a task that draws batches, a
 /// model, an optimizer (AdamW), the step (forward, loss, backward, update), and an evaluation that
@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ struct TaskTrainConfig {
     std::uint64_t seed = 0;           ///< model initialisation and batch sampling
     std::int64_t eval_every = 100;    ///< evaluate every this many steps
     std::int64_t eval_size = 1000;    ///< held-out sequences per evaluation
+    std::int64_t log_every = 10;      ///< steps between points of the training curve (not saved in checkpoints)
     double target_accuracy = 1.0;     ///< stop once held-out exact match reaches this
     DType dtype = f32;                ///< train in f32 (fast) or f64
 };
@@ -47,6 +49,16 @@ struct EvalPoint {
     double loss = 0;         ///< mean training loss since the previous evaluation
     double accuracy = 0;     ///< held-out exact-match accuracy, in [0, 1]
     double seconds = 0;      ///< wall time since the start of this run (evaluation included)
+};
+
+/// \brief One point of the training curve, recorded every TaskTrainConfig::log_every steps, at every
+/// evaluation and at the last step: so even a run that stops at its first evaluation has a curve.
+struct CurvePoint {
+    std::int64_t step = 0;  ///< steps completed
+    double loss = 0;        ///< mean training loss of the steps since the previous point
+    /// held-out exact-match accuracy in [0, 1] when an evaluation ran at this step, else NaN
+    double accuracy = std::numeric_limits<double>::quiet_NaN();
+    double seconds = 0;     ///< wall time since the start of run() (evaluation included)
 };
 
 /// \brief A GPT, its task, its optimizer and its progress, with one method per part of the loop.
@@ -77,12 +89,19 @@ public:
     /// \return the held-out examples
     const std::vector<data::Example>& heldout() const { return heldout_; }
 
-    /// \brief Train until the target accuracy or the step budget, evaluating every eval_every steps.
+    /// \brief Train until the target accuracy or the step budget, evaluating every eval_every steps
+    /// and at the last step of the budget, and adding a point to curve() every log_every steps and at
+    /// every evaluation.
     /// \param on_eval called after every evaluation (for progress output); may be empty
     /// \param on_step called after every step with (step, loss); may be empty
     /// \return the evaluations made by this call, in order (none if max_steps was already reached)
     std::vector<EvalPoint> run(const std::function<void(const EvalPoint&)>& on_eval = {},
                                const std::function<void(std::int64_t, double)>& on_step = {});
+    /// \brief The training curve of this trainer's run() calls so far (not saved in checkpoints:
+    /// after load() it starts empty).
+    /// \return the points in step order: the loss every log_every steps and at every evaluation,
+    /// with the accuracy where an evaluation ran
+    const std::vector<CurvePoint>& curve() const { return curve_; }
 
     /// \brief The settings.
     /// \return the configuration the run was built with (or loaded with)
@@ -104,6 +123,7 @@ private:
     std::unique_ptr<optim::AdamW> opt_;
     io::TrainState state_;
     std::vector<data::Example> heldout_;
+    std::vector<CurvePoint> curve_;
 };
 
 }  // namespace qkv

@@ -21,7 +21,10 @@ struct Series {
 };
 
 /// \brief Write a line chart as SVG: \p x against each series; left axis for the series with
-/// right_axis = false (log scale when \p log_left), right axis for the others.
+/// right_axis = false (log scale when \p log_left), right axis for the others. The x axis has round,
+/// distinct tick labels, also for a single x value. Values that cannot be drawn (NaN, or ≤ 0 on a
+/// log axis) are skipped and the line joins the rest; a series of at most 20 points also gets a dot
+/// at each point, so that a single point shows.
 /// \param path output file \param title chart title \param x shared x values (e.g. steps)
 /// \param series the lines \param log_left logarithmic left axis (losses)
 void write_line_chart(const std::string& path, const std::string& title, const std::vector<double>& x,

@@ -1,5 +1,5 @@
 /// \file
-/// \brief Tutorial 12: cross-attention and an encoder–decoder Transformer, trained to reverse
+/// \brief Tutorial 13: cross-attention and an encoder–decoder Transformer, trained to reverse
 /// digit strings of different lengths.
 ///
 /// The original Transformer reads the source with an *encoder* and writes the target with a
@@ -114,7 +114,7 @@ int main(int, char** argv) {
                    kVocab.decode(example.tgt_out.to_vector<std::int32_t>()));
 
         // [train]
-        // The loop of tutorial 9, with the two inputs of an encoder-decoder.
+        // The loop of tutorial 10, with the two inputs of an encoder-decoder.
         const auto t0 = std::chrono::steady_clock::now();
         double loss_sum = 0;
         for (std::int64_t step = 1; step <= 3000; ++step) {
@@ -183,7 +183,7 @@ int main(int, char** argv) {
                                           best_layer, best_head),
                               reshape(narrow(w, 1, best_head, 1), {kMax, kMax}), rows, cols};
         fmt::print("{}\n", viz::terminal_heatmap(hm, isatty(STDOUT_FILENO)));
-        const auto svg = (std::filesystem::path(argv[0]).parent_path() / "12_cross_attention.svg").string();
+        const auto svg = (std::filesystem::path(argv[0]).parent_path() / "13_cross_attention.svg").string();
         std::vector<viz::Heatmap> panels;
         for (std::size_t l = 0; l < model.decoder().size(); ++l) {
             const Tensor wl = model.decoder()[l]->cross->last_weights();

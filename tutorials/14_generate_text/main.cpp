@@ -1,8 +1,8 @@
 /// \file
-/// \brief Tutorial 13: a character-level language model — train it on a small text, sample from
+/// \brief Tutorial 14: a character-level language model — train it on a small text, sample from
 /// it with temperature and top-k, and time generation with and without the key/value cache.
 ///
-/// The GPT of tutorials 9–11, but the task is now plain text: predict the next character at
+/// The GPT of tutorials 10–12, but the task is now plain text: predict the next character at
 /// every position of data/corpus.txt (a set of short stories written for qkv). Then the model
 /// writes: greedily, and by sampling. Finally the same sampling runs twice — recomputing the whole
 /// sequence for every new character, and with a cache of the keys and values already computed —
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                    std::stoll(args[1]) > 0) {
             steps = std::stoll(args[1]);
         } else if (!args.empty()) {
-            fmt::print(stderr, "usage: 13_generate_text [--short | --steps N]\n");
+            fmt::print(stderr, "usage: 14_generate_text [--short | --steps N]\n");
             return 2;
         }
 
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         // [model]
 
         // [train]
-        // The loop of tutorial 9; every position's next character counts in the loss.
+        // The loop of tutorial 10; every position's next character counts in the loss.
         Generator batches(7);
         const auto t0 = Clock::now();
         double loss_sum = 0;

@@ -1,5 +1,5 @@
 /// \file
-/// \brief Tutorial 9: train a tiny GPT on reverse and sort until it is right on 100% of held-out
+/// \brief Tutorial 10: train a tiny GPT on reverse and sort until it is right on 100% of held-out
 /// problems.
 ///
 /// The whole training loop, written out: draw a batch, compute the loss on the answer positions
@@ -133,7 +133,7 @@ double train(const data::TaskConfig& task_config, std::int64_t budget, std::uint
     // [plot]
     // Loss (left axis, logarithmic) and held-out accuracy (right axis) against the step.
     const std::string title = task->description().substr(0, task->description().find(':'));
-    viz::write_line_chart(svg, "tutorial 9: " + title, steps,
+    viz::write_line_chart(svg, "tutorial 10: " + title, steps,
                           {{"train loss (mean of 10 steps)", losses, false},
                            {"held-out exact match (every 100 steps)", accuracies, true}});
     fmt::print("curve written to {}\n\n", svg);
@@ -149,8 +149,8 @@ int main(int, char** argv) {
         // [run]
         // The curves go next to this program (build/tutorials/ when you built with the presets).
         const std::filesystem::path dir = std::filesystem::path(argv[0]).parent_path();
-        const double reverse = train({"reverse", 16, true}, 3000, 0, (dir / "09_reverse_curve.svg").string());
-        const double sort = train({"sort", 6, true}, 3000, 0, (dir / "09_sort_curve.svg").string());
+        const double reverse = train({"reverse", 16, true}, 3000, 0, (dir / "10_reverse_curve.svg").string());
+        const double sort = train({"sort", 6, true}, 3000, 0, (dir / "10_sort_curve.svg").string());
         // [run]
         return reverse == 1.0 && sort == 1.0 ? 0 : 1;
     } catch (const Error& e) {

@@ -1,8 +1,8 @@
 /// \file
-/// \brief Tutorial 10: 3-digit addition — a task that takes real training, and why writing the
+/// \brief Tutorial 11: 3-digit addition — a task that takes real training, and why writing the
 /// answer backwards makes it easier.
 ///
-/// Trains the same tiny GPT as tutorial 9 (now through qkv::TaskTrainer, which is that loop in a
+/// Trains the same tiny GPT as tutorial 10 (now through qkv::TaskTrainer, which is that loop in a
 /// class) on `abc+def`, once with the answer written least significant digit first and once in
 /// the usual order, and measures held-out accuracy digit by digit. `--short` trains each for 600
 /// steps (what ctest runs); without it each run goes on to 100% or its budget. See README.md.
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
     try {
         const std::string mode = argc > 1 ? argv[1] : "";
         if (argc > 2 || (argc == 2 && mode != "--short")) {
-            fmt::print(stderr, "usage: 10_addition [--short]\n");
+            fmt::print(stderr, "usage: 11_addition [--short]\n");
             return 2;
         }
         const bool short_mode = mode == "--short";

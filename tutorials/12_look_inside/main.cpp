@@ -1,8 +1,8 @@
 /// \file
-/// \brief Tutorial 11: look inside a trained model — attention heatmaps, and a measurement of
+/// \brief Tutorial 12: look inside a trained model — attention heatmaps, and a measurement of
 /// which head attends where.
 ///
-/// Trains the reverse model of tutorial 9 (16 digits, config S), runs it on held-out problems and
+/// Trains the reverse model of tutorial 10 (16 digits, config S), runs it on held-out problems and
 /// reads every head's attention weights: as a heatmap in the terminal, as an SVG with every head,
 /// and as numbers — for each head, how much of its attention lands on the *mirror* digit, the one
 /// the answer needs next. See README.md.
@@ -19,7 +19,7 @@ using namespace qkv;
 int main(int, char** argv) {
     try {
         // [train]
-        // The model of tutorial 9: reverse 16 digits, config S, seed 0, trained to 100%.
+        // The model of tutorial 10: reverse 16 digits, config S, seed 0, trained to 100%.
         TaskTrainConfig c;
         c.task = {"reverse", 16, true};
         c.seed = 0;
@@ -117,7 +117,7 @@ int main(int, char** argv) {
             for (std::int64_t h = 0; h < w.size(1); ++h)
                 panels.push_back({fmt::format("layer {}, head {}", l, h), head_matrix(w, h), labels(0, T), labels(0, T)});
         }
-        const auto svg = (std::filesystem::path(argv[0]).parent_path() / "11_attention.svg").string();
+        const auto svg = (std::filesystem::path(argv[0]).parent_path() / "12_attention.svg").string();
         viz::write_heatmaps(svg, panels, 4);
         fmt::print("all {} heads written to {}\n", panels.size(), svg);
         // [svg]

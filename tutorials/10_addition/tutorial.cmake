@@ -1,3 +1,0 @@
-# Tutorial 10: ctest runs the documented short mode (600 steps per answer order); the full run
-# trains both orders to 100% (about two minutes).
-qkv_tutorial(10_addition ARGS --short)

@@ -1,2 +1,0 @@
-# Tutorial 13: ctest runs the documented short mode (200 training steps instead of 1 000).
-qkv_tutorial(13_generate_text ARGS --short)

@@ -15,6 +15,12 @@ foreach(var SOURCE_DIR OUT_DIR)
   endif()
 endforeach()
 file(MAKE_DIRECTORY ${OUT_DIR})
+# Pages of tutorials that no longer exist (renamed or renumbered) must not survive in a reused build
+# directory: Doxygen reads every page in OUT_DIR.
+file(GLOB stale_pages ${OUT_DIR}/tutorial_*.md)
+if(stale_pages)
+  file(REMOVE ${stale_pages})
+endif()
 
 # Title of each tutorial: the README's first "# " line, without a leading "Tutorial N — ".
 set(titles "")

@@ -413,6 +413,71 @@ TEST_CASE("sampling: greedy, temperature and top-k", "[nn][generate]") {
     CHECK_THROWS_WITH(sample_token(logits, cold, g), Catch::Contains("temperature must be > 0"));
 }
 
+TEST_CASE("sampling: top-p keeps the smallest set of likely tokens that holds p of the mass", "[nn][generate]") {
+    // softmax(0, 3, 1, 2.9) = (0.024, 0.478, 0.065, 0.433): sorted, the mass adds up to 0.478, 0.911, 0.976, 1.
+    Generator g(9);
+    const Tensor logits = from({0.0, 3.0, 1.0, 2.9}, {4});
+    auto counts = [&](double top_p, std::int64_t top_k = 0) {
+        SampleOptions o;
+        o.greedy = false;
+        o.top_p = top_p;
+        o.top_k = top_k;
+        std::vector<int> c(4, 0);
+        for (int i = 0; i < 3000; ++i) c[std::size_t(sample_token(logits, o, g))]++;
+        return c;
+    };
+    CHECK(counts(0.4) == std::vector<int>{0, 3000, 0, 0});  // the first token alone holds 0.478 ≥ 0.4
+    const auto half = counts(0.5);                          // 0.478 < 0.5: the second joins
+    CHECK(half[0] == 0);
+    CHECK(half[2] == 0);
+    CHECK(half[1] > 1400);  // 0.478 / 0.911 = 52%
+    CHECK(half[3] > 1250);
+    const auto most = counts(0.95);  // three tokens: 0.976
+    CHECK(most[0] == 0);
+    CHECK(most[2] > 100);  // 0.065 / 0.976 = 6.7%
+    CHECK(counts(1.0)[0] > 30);  // everything (2.4%)
+    CHECK(counts(0.95, 1) == std::vector<int>{0, 3000, 0, 0});  // top-k first, then top-p
+    SampleOptions bad;
+    bad.greedy = false;
+    bad.top_p = 0;
+    CHECK_THROWS_WITH(sample_token(logits, bad, g), Catch::Contains("top_p must be in (0, 1], got 0"));
+    bad.top_p = 1.5;
+    CHECK_THROWS_WITH(sample_token(logits, bad, g), Catch::Contains("top_p must be in (0, 1], got 1.5"));
+}
+
+TEST_CASE("GPT generation streams: the callback sees every new token as it is made, and can stop", "[nn][models][generate]") {
+    GPTConfig c;
+    c.vocab = 11;
+    c.block_size = 6;
+    c.dim = 16;
+    c.heads = 2;
+    c.layers = 2;
+    GPT m(c);
+    m.eval();
+    const Tensor prompt = from(std::vector<std::int32_t>{1, 2, 3, 4, 5, 6}, {2, 3});
+    SampleOptions s;
+    s.greedy = false;
+    Generator g1(5), g2(5), g3(5);
+    const Tensor plain = m.generate(prompt, 9, s, g1);  // past the context of 6: the window slides
+    std::vector<std::int32_t> streamed;
+    const Tensor with = m.generate(prompt, 9, s, g2, true, [&](const std::vector<std::int32_t>& next) {
+        REQUIRE(next.size() == 2);
+        streamed.insert(streamed.end(), next.begin(), next.end());
+        return true;
+    });
+    CHECK(with.to_vector<std::int32_t>() == plain.to_vector<std::int32_t>());
+    const auto all = plain.to_vector<std::int32_t>();  // (2, 12)
+    for (std::size_t step = 0; step < 9; ++step) {
+        CHECK(streamed[2 * step] == all[3 + step]);
+        CHECK(streamed[2 * step + 1] == all[12 + 3 + step]);
+    }
+    int calls = 0;
+    const Tensor stopped = m.generate(prompt, 9, s, g3, true, [&](const std::vector<std::int32_t>&) { return ++calls < 4; });
+    CHECK(calls == 4);
+    CHECK(stopped.shape() == Shape{2, 7});
+    CHECK(stopped.to_vector<std::int32_t>() == narrow(plain, 1, 0, 7).to_vector<std::int32_t>());
+}
+
 TEST_CASE("bad model input gets clear errors", "[nn][errors]") {
     Generator g(0);
     MultiHeadAttentionConfig c;

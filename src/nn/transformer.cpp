@@ -80,14 +80,24 @@ std::int32_t sample_from(const std::vector<double>& z, const SampleOptions& opt,
     const auto best = std::max_element(z.begin(), z.end()) - z.begin();
     if (opt.greedy) return std::int32_t(best);
     if (!(opt.temperature > 0)) fail("sample_token: temperature must be > 0, got {}", opt.temperature);
+    if (!(opt.top_p > 0 && opt.top_p <= 1)) fail("sample_token: top_p must be in (0, 1], got {}", opt.top_p);
     // Keep the top k (all if k = 0), then softmax(z / temperature) over them and draw.
     std::vector<std::size_t> order(z.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return z[a] > z[b]; });
-    const std::size_t k = opt.top_k > 0 ? std::min<std::size_t>(std::size_t(opt.top_k), z.size()) : z.size();
+    std::size_t k = opt.top_k > 0 ? std::min<std::size_t>(std::size_t(opt.top_k), z.size()) : z.size();
     std::vector<double> p(k);
     double total = 0;
     for (std::size_t i = 0; i < k; ++i) total += p[i] = std::exp((z[order[i]] - z[order[0]]) / opt.temperature);
+    // Top-p: the probabilities are sorted, largest first; keep the shortest prefix that holds at
+    // least top_p of the mass (p are unnormalised: compare with top_p · total).
+    if (opt.top_p < 1) {
+        double mass = 0;
+        std::size_t keep = 0;
+        while (keep < k && !(mass >= opt.top_p * total)) mass += p[keep++];
+        k = std::max<std::size_t>(keep, 1);
+        total = mass > 0 ? mass : p[0];
+    }
     double u = gen.uniform() * total;
     for (std::size_t i = 0; i < k; ++i) {
         if (u < p[i]) return std::int32_t(order[i]);
@@ -213,7 +223,8 @@ Tensor GPT::loss(const Tensor& ids, const Tensor& targets) {
     return cross_entropy(reshape(logits, {-1, cfg_.vocab}), reshape(targets, {-1}));
 }
 
-Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& opt, Generator& gen, bool use_cache) {
+Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& opt, Generator& gen, bool use_cache,
+                     const TokenCallback& on_token) {
     // Any prompt length: the model reads at most its last block_size tokens (see below).
     check_ids("GPT::generate", prompt, std::numeric_limits<std::int64_t>::max());
     if (steps < 0) fail("GPT::generate: steps must be >= 0, got {}", steps);
@@ -250,14 +261,17 @@ Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptio
         // The logits of each sequence's last position, (B, V), read out once.
         const std::int64_t T = logits.size(1), V = cfg_.vocab;
         const std::vector<double> last = narrow(logits, 1, T - 1, 1).to_vector<double>();
+        std::vector<std::int32_t> next(static_cast<std::size_t>(B));
         for (std::int64_t b = 0; b < B; ++b) {
             const std::vector<double> row(last.begin() + b * V, last.begin() + (b + 1) * V);
-            seqs[std::size_t(b)].push_back(sample_from(row, opt, gen));
+            next[std::size_t(b)] = sample_from(row, opt, gen);
+            seqs[std::size_t(b)].push_back(next[std::size_t(b)]);
         }
+        if (on_token && !on_token(next)) break;  // the caller has seen enough
     }
     std::vector<std::int32_t> flat;
     for (auto& sq : seqs) flat.insert(flat.end(), sq.begin(), sq.end());
-    return from(flat, {B, prompt.size(1) + steps});
+    return from(flat, {B, std::int64_t(seqs[0].size())});
 }
 
 // ---- encoder–decoder --------------------------------------------------------------------------

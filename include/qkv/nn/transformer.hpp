@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -60,17 +61,28 @@ private:
     bool pre_ln_;
 };
 
-/// How to pick the next token from logits.
+/// \brief How to pick the next token from logits: greedily, or by sampling from
+/// softmax(logits / temperature) restricted to the top-k tokens and then to the top-p "nucleus".
 struct SampleOptions {
-    bool greedy = true;         ///< take the most likely token (ignores temperature and top_k)
+    bool greedy = true;         ///< take the most likely token (ignores the other fields)
     double temperature = 1.0;   ///< divide logits by this (> 0): lower is more conservative
     std::int64_t top_k = 0;     ///< sample only among the k most likely tokens (0 = all)
+    /// \brief Nucleus sampling (Holtzman et al. 2020), in (0, 1]: after temperature and top-k, keep
+    /// only the most likely tokens whose probabilities first add up to at least top_p (at least one
+    /// token), and renormalise. 1 keeps them all. Unlike a fixed k, the nucleus is small where the
+    /// model is sure and wide where it is not.
+    double top_p = 1.0;
 };
 
-/// \brief Choose one token from a row of logits.
-/// \param logits (V) scores \param options greedy / temperature / top-k \param gen randomness for sampling
+/// \brief Choose one token from a row of logits. Throws qkv::Error when sampling with a temperature
+/// that is not > 0 or a top_p outside (0, 1].
+/// \param logits (V) scores \param options greedy / temperature / top-k / top-p \param gen randomness for sampling
 /// \return the chosen token id, in [0, V)
 std::int32_t sample_token(const Tensor& logits, const SampleOptions& options, Generator& gen);
+
+/// \brief Called by GPT::generate() after each step with the new token of every row (B ids), e.g. to
+/// print text as it is produced; returning false stops the generation after this step.
+using TokenCallback = std::function<bool(const std::vector<std::int32_t>& next)>;
 
 /// Settings of a GPT model.
 struct GPTConfig {
@@ -118,11 +130,14 @@ public:
     /// sliding the window moves every token to a new position, and cached keys and values belong to
     /// the positions they were computed at. (The cache still saves the work up to block_size.)
     /// \param prompt (B, T₀) i32, T₀ ≥ 1 (any length) \param steps tokens to add (≥ 0)
-    /// \param options greedy/temperature/top-k \param gen randomness for sampling
+    /// \param options greedy/temperature/top-k/top-p \param gen randomness for sampling
     /// \param use_cache use the key/value cache
-    /// \return (B, T₀ + steps) i32: the prompt followed by the new tokens
+    /// \param on_token called after every step with each row's new token (streaming); when it
+    /// returns false, generation stops there. May be empty.
+    /// \return (B, T₀ + n) i32: the prompt followed by the n new tokens (n = \p steps, or fewer when
+    /// \p on_token stopped it)
     Tensor generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& options, Generator& gen,
-                    bool use_cache = true);
+                    bool use_cache = true, const TokenCallback& on_token = {});
     /// \brief Settings.
     /// \return the configuration it was built with
     const GPTConfig& config() const { return cfg_; }

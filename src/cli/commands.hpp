@@ -2,8 +2,8 @@
 /// \brief The subcommands of the `qkv` program.
 ///
 /// A reader learns here the shape of the program: each subcommand is one function from its argument
-/// words to an exit status, defined in train.cpp or inspect.cpp (the three that load a checkpoint)
-/// and called by main.cpp; last_run.cpp keeps the record of the last trained model between them. The functions print their own `--help` and throw on errors rather than
+/// words to an exit status, defined in train.cpp or inspect.cpp (the three that load a checkpoint),
+/// with the text-model side of train and sample in text.cpp, and called by main.cpp; last_run.cpp keeps the record of the last trained model between them. The functions print their own `--help` and throw on errors rather than
 /// printing them, so every error message and exit code (1 for errors, 2 for bad command-line use)
 /// comes from one place, main().
 #pragma once
@@ -26,6 +26,19 @@ int sample_command(const std::vector<std::string>& argv);
 /// \brief `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
 /// \return the exit status, 0 (errors are thrown)
 int attention_command(const std::vector<std::string>& argv);
+
+/// \brief `qkv train --text FILE`: train a GPT language model on a text (text.cpp). \param argv flags
+/// \return the exit status: 0 when the run finished (errors are thrown)
+int train_text_command(const std::vector<std::string>& argv);
+/// \brief True when `qkv train` was asked for a text run: `--text` is given, or `--resume` names a
+/// checkpoint that carries a tokenizer. \param argv train's arguments \return whether it is a text run
+bool is_text_run(const std::vector<std::string>& argv);
+
+class Args;
+/// \brief `qkv sample` on a text model: stream --tokens tokens after --prompt (text.cpp).
+/// \param a sample's parsed flags \param path the checkpoint (a text model)
+/// \return the exit status, 0 (errors are thrown)
+int sample_text(const Args& a, const std::string& path);
 
 /// The directory `qkv train` writes to by default, where the other commands look for the last run.
 inline constexpr const char* kRunsDir = "runs";

@@ -7,7 +7,8 @@
 /// correct ones. `attention` runs one forward pass over a prompt followed by the model's own answer —
 /// the kind of sequence it saw in training — then reads every head's saved attention weights and
 /// draws them as terminal heatmaps and as an SVG grid with one row of panels per layer, and with
-/// `--html` as a page for a browser that switches between several held-out inputs.
+/// `--html` as a page for a browser that switches between several held-out inputs. For a text model
+/// (a checkpoint with a tokenizer) `sample` hands over to text.cpp, which streams generated text.
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,8 @@
 #include "commands.hpp"
 #include "qkv/core/autograd.hpp"
 #include "qkv/kernels/parallel.hpp"
+#include "qkv/io/safetensors.hpp"
+#include "qkv/train/text.hpp"
 #include "qkv/train/train.hpp"
 #include "qkv/viz/attention_page.hpp"
 #include "qkv/viz/plot.hpp"
@@ -27,10 +30,16 @@ namespace qkv::cli {
 
 namespace {
 
-// Without --checkpoint: the last model `qkv train` saved (runs/last names it).
-std::unique_ptr<TaskTrainer> open_model(const Args& a) {
+// Without --checkpoint: the last model `qkv train` saved (runs/last names it). eval and attention
+// work on task models; a text model gets a message that says where to go instead.
+std::unique_ptr<TaskTrainer> open_model(const Args& a, const char* command) {
     if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
-    return TaskTrainer::load(checkpoint_to_open(a.str("checkpoint", "")));
+    const std::string path = checkpoint_to_open(a.str("checkpoint", ""));
+    if (is_text_checkpoint(io::load_safetensors(path).metadata))
+        fail("'{}' is a text model (saved by 'qkv train --text'): 'qkv {}' is for task models; write with it with "
+             "'qkv sample --prompt TEXT' (its validation loss is in the training output)",
+             path, command);
+    return TaskTrainer::load(path);
 }
 
 constexpr const char* kCheckpointHelp = "Default checkpoint: the last one 'qkv train' saved (named in runs/last).\n";
@@ -52,7 +61,7 @@ int eval_command(const std::vector<std::string>& argv) {
         return 0;
     }
     const Args a("eval", argv, {{"checkpoint"}, {"eval-size"}, {"threads"}});
-    auto t = open_model(a);
+    auto t = open_model(a, "eval");
     const auto n = a.integer("eval-size", t->config().eval_size, 1, 100000);
     const auto held = data::heldout_set(t->task(), n, kHeldoutSeed);
     std::vector<data::Example> train;
@@ -65,13 +74,36 @@ int eval_command(const std::vector<std::string>& argv) {
 
 int sample_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--count N] [--threads N]\n\n"
-                   "Print the model's answer (greedy) to --prompt, or to N random held-out prompts, with the correct answer.\n{}",
+        fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--threads N]\n"
+                   "                  text models: [--tokens N] [--temperature X] [--top-k N] [--top-p X] [--greedy]\n"
+                   "                               [--seed N] [--no-cache] [--quiet]\n"
+                   "                  task models: [--count N]\n\n"
+                   "A text model (saved by 'qkv train --text'): continue --prompt (default: a newline) by --tokens\n"
+                   "tokens (default 500), printing each token the moment it is made. Sampling draws from\n"
+                   "softmax(logits / temperature) (default 0.8), among the --top-k most likely tokens (default 0:\n"
+                   "all) and then the smallest set holding --top-p of the probability (default 1: all); --greedy\n"
+                   "takes the most likely token instead. The same --seed (default 0) writes the same text, on any\n"
+                   "number of threads. The key/value cache makes each token one position's work; past the model's\n"
+                   "context the window slides (the last context tokens, recomputed for each new one). Generation\n"
+                   "stops early if the model writes <|endoftext|>. A line on stderr gives tokens/s (not with --quiet).\n\n"
+                   "A task model (saved by 'qkv train'): print its answer (greedy) to --prompt, or to N random\n"
+                   "held-out prompts, with the correct answer.\n{}",
                    kCheckpointHelp);
         return 0;
     }
-    const Args a("sample", argv, {{"checkpoint"}, {"prompt"}, {"count"}, {"threads"}});
-    auto t = open_model(a);
+    const Args a("sample", argv,
+                 {{"checkpoint"}, {"prompt"}, {"count"}, {"threads"}, {"tokens"}, {"temperature"}, {"top-k"}, {"top-p"},
+                  {"seed"}, {"greedy", false}, {"no-cache", false}, {"quiet", false}});
+    if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
+    const std::string path = checkpoint_to_open(a.str("checkpoint", ""));
+    const io::Metadata meta = io::load_safetensors(path).metadata;
+    if (is_text_checkpoint(meta)) return sample_text(a, path);
+    if (!meta.count("run.task")) load_text_model(path);  // neither kind: throws, saying there is no tokenizer
+    for (const char* text_only : {"tokens", "temperature", "top-k", "top-p", "seed", "greedy", "no-cache", "quiet"})
+        if (a.has(text_only))
+            throw UsageError(fmt::format("--{} is for text models; '{}' is a model of the task '{}'", text_only, path,
+                                         meta.at("run.task").substr(0, 40)));
+    auto t = TaskTrainer::load(path);
     std::vector<std::string> prompts;
     if (a.has("prompt")) {
         prompts.push_back(a.str("prompt", ""));
@@ -140,7 +172,7 @@ int attention_command(const std::vector<std::string>& argv) {
                  {{"checkpoint"}, {"prompt"}, {"svg"}, {"html"}, {"examples"}, {"no-color", false}, {"threads"}});
     const auto examples = a.integer("examples", 4, 1, 100);
     if (a.has("examples") && !a.has("html")) throw UsageError("--examples goes with --html (the inputs of the page)");
-    auto t = open_model(a);
+    auto t = open_model(a, "attention");
     Generator g(1);  // the held-out prompts: the same ones every time
     std::string prompt = a.str("prompt", "");
     if (prompt.empty()) prompt = heldout_prompt(*t, g);

@@ -14,12 +14,13 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: qkv <command> [options]
 
-Train tiny transformers on toy sequence tasks and look inside them.
+Train tiny transformers on toy sequence tasks or on your own text, and look inside them.
 
 commands:
-  train      train a GPT on a task (default: reverse 16 digits) until 100% held-out accuracy
+  train      train a GPT on a task (default: reverse 16 digits) until 100% held-out accuracy,
+             or with --text FILE a language model on a text of your own
   eval       held-out exact-match accuracy of a saved model
-  sample     show a saved model's answers to prompts
+  sample     show a saved model's answers to prompts, or stream text from a text model
   attention  show a saved model's attention weights (terminal heatmaps and an SVG file)
   help       show this message
 

@@ -62,6 +62,9 @@ output:
   --resume PATH      continue a run saved by --save (its settings win)
   --quiet            print only the final summary
   --help             show this message
+
+Your own text instead of a task: qkv train --text FILE [options] trains a language model on it
+('qkv train --text FILE --help' lists the options; e.g. qkv train --text data/corpus.txt).
 )";
 
 const std::vector<Flag> kFlags{{"task"},  {"length"}, {"plain", false}, {"layers"},    {"heads"},     {"dim"},
@@ -107,6 +110,7 @@ std::string fmt_seconds(double s) { return s < 120 ? fmt::format("{:.0f} s", s) 
 }  // namespace
 
 int train_command(const std::vector<std::string>& argv) {
+    if (is_text_run(argv)) return train_text_command(argv);  // a language model on a text: text.cpp
     if (wants_help(argv)) {
         fmt::print("{}", kHelp);
         return 0;

@@ -200,6 +200,12 @@ GPT::GPT(const GPTConfig& c)
     if (lm_head) init_linear(*lm_head, init_gen_);
 }
 
+// The same offsets as the constructor's seeds, so that each generator gets a stream of its own.
+void GPT::reseed_dropout(std::uint64_t seed) {
+    drop_.gen.manual_seed(seed + 1);
+    for (std::size_t l = 0; l < blocks_.size(); ++l) blocks_[l]->drop.gen.manual_seed(seed + 100 + l);
+}
+
 Tensor GPT::embed(const Tensor& ids, std::int64_t start) {
     check_ids("GPT", ids, cfg_.block_size - start);
     return drop_(tok_emb(ids) + pos_emb.forward(ids.size(1), start));  // (B,T,C) + (T,C)

@@ -138,6 +138,11 @@ public:
     /// \p on_token stopped it)
     Tensor generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& options, Generator& gen,
                     bool use_cache = true, const TokenCallback& on_token = {});
+    /// \brief Restart every dropout mask generator of the model (after the embeddings, in each block)
+    /// from \p seed. A training loop that calls this before each step with a seed made of (run seed,
+    /// step) draws masks that depend on the step alone, so a run resumed from a checkpoint draws
+    /// the same masks as one that never stopped. \param seed the seed of this step's masks
+    void reseed_dropout(std::uint64_t seed);
     /// \brief Settings.
     /// \return the configuration it was built with
     const GPTConfig& config() const { return cfg_; }

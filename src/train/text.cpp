@@ -1,0 +1,512 @@
+/// \file
+/// \brief The language-model training loop on a text: split, tokenize, random windows, warm-up +
+/// cosine schedule, clipping, AdamW, validation loss on fixed windows, and checkpoints that carry the
+/// tokenizer and the model's configuration.
+///
+/// A reader learns here the recipe nanoGPT popularised, step by step in plain C++: lr(step) first
+/// (warm-up, then cosine), a batch of random windows, forward, loss, backward, clip the global
+/// gradient norm, update. And how a checkpoint becomes self-contained: everything needed to rebuild
+/// the model — its sizes and its tokenizer — is written as text into the safetensors metadata, and
+/// read back with every value checked, because a checkpoint is a file from somewhere.
+#include "qkv/train/text.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "qkv/core/autograd.hpp"
+#include "qkv/io/safetensors.hpp"
+
+namespace qkv {
+
+namespace {
+
+// ---- small helpers --------------------------------------------------------------------------------
+
+std::uint64_t fnv1a64(std::string_view s) {
+    std::uint64_t h = 0xCBF29CE484222325ull;
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ull;
+    return h;
+}
+
+// splitmix64's finaliser: a seed for each step's dropout masks from (run seed, step).
+std::uint64_t mix64(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void validate(const TextTrainConfig& c) {
+    auto in_range = [](const char* what, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+        if (v < lo || v > hi) fail("train --text: {} must be in [{}, {}], got {}", what, lo, hi, v);
+    };
+    if (c.tokenizer != "char" && c.tokenizer != "bpe")
+        fail("train --text: tokenizer must be 'char' or 'bpe', got '{}'", c.tokenizer);
+    if (c.tokenizer == "bpe") in_range("vocab_size", c.vocab_size, 256, data::kMaxBpeVocab);
+    in_range("layers", c.layers, 1, 256);
+    in_range("heads", c.heads, 1, 256);
+    in_range("dim", c.dim, 1, 16384);
+    in_range("context", c.context, 1, 65536);
+    in_range("batch", c.batch, 1, 1 << 20);
+    in_range("steps", c.max_steps, 1, 1'000'000'000);
+    in_range("warmup", c.warmup, 0, 1'000'000'000);
+    in_range("eval_every", c.eval_every, 1, 1'000'000'000);
+    in_range("eval_tokens", c.eval_tokens, 1, 1'000'000'000);
+    in_range("log_every", c.log_every, 1, 1'000'000'000);
+    if (c.dim % c.heads != 0) fail("train --text: heads ({}) must divide dim ({})", c.heads, c.dim);
+    if (!(c.lr > 0 && std::isfinite(c.lr))) fail("train --text: learning rate must be > 0, got {}", c.lr);
+    if (!(c.min_lr >= 0 && c.min_lr <= c.lr)) fail("train --text: min_lr must be in [0, lr = {}], got {}", c.lr, c.min_lr);
+    if (!(c.weight_decay >= 0 && c.weight_decay <= 10)) fail("train --text: weight decay must be in [0, 10], got {}", c.weight_decay);
+    if (!(c.beta2 >= 0 && c.beta2 < 1)) fail("train --text: beta2 must be in [0, 1), got {}", c.beta2);
+    if (!(c.dropout >= 0 && c.dropout < 1)) fail("train --text: dropout must be in [0, 1), got {}", c.dropout);
+    if (!(c.grad_clip >= 0 && std::isfinite(c.grad_clip)))
+        fail("train --text: gradient clipping must be >= 0 (0: off), got {}", c.grad_clip);
+}
+
+nn::GPTConfig gpt_config(const TextTrainConfig& c, std::int64_t vocab) {
+    nn::GPTConfig g;
+    g.vocab = vocab;
+    g.block_size = c.context;
+    g.dim = c.dim;
+    g.heads = c.heads;
+    g.layers = c.layers;
+    g.dropout = c.dropout;
+    g.seed = c.seed;
+    return g;
+}
+
+// ---- metadata: strings in, checked numbers out ----------------------------------------------------
+// Doubles are written in fmt's shortest round-trip form and read back with from_chars, so settings
+// survive the trip through text bit for bit.
+
+class MetaReader {
+public:
+    MetaReader(const io::Metadata& m, std::string ctx) : m_(m), ctx_(std::move(ctx)) {}
+    const std::string& str(const std::string& key) const {
+        const auto it = m_.find(key);
+        if (it == m_.end()) fail("{}: metadata '{}' is missing", ctx_, key);
+        return it->second;
+    }
+    std::int64_t integer(const std::string& key, std::int64_t lo, std::int64_t hi) const {
+        const std::string& s = str(key);
+        std::int64_t v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+            fail("{}: metadata '{}' is not an integer: \"{}\"", ctx_, key, s.substr(0, 40));
+        if (v < lo || v > hi) fail("{}: metadata '{}' is {}, outside [{}, {}]", ctx_, key, v, lo, hi);
+        return v;
+    }
+    std::uint64_t unsigned_integer(const std::string& key) const {
+        const std::string& s = str(key);
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+            fail("{}: metadata '{}' is not an integer: \"{}\"", ctx_, key, s.substr(0, 40));
+        return v;
+    }
+    double real(const std::string& key) const {
+        const std::string& s = str(key);
+        double v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v))
+            fail("{}: metadata '{}' is not a number: \"{}\"", ctx_, key, s.substr(0, 40));
+        return v;
+    }
+
+private:
+    const io::Metadata& m_;
+    std::string ctx_;
+};
+
+io::Metadata config_metadata(const TextTrainConfig& c) {
+    auto num = [](double v) { return fmt::format("{}", v); };
+    return {{"text.tokenizer", c.tokenizer},
+            {"text.vocab_size", std::to_string(c.vocab_size)},
+            {"text.layers", std::to_string(c.layers)},
+            {"text.heads", std::to_string(c.heads)},
+            {"text.dim", std::to_string(c.dim)},
+            {"text.context", std::to_string(c.context)},
+            {"text.batch", std::to_string(c.batch)},
+            {"text.max_steps", std::to_string(c.max_steps)},
+            {"text.lr", num(c.lr)},
+            {"text.min_lr", num(c.min_lr)},
+            {"text.warmup", std::to_string(c.warmup)},
+            {"text.cosine", c.cosine ? "1" : "0"},
+            {"text.weight_decay", num(c.weight_decay)},
+            {"text.beta2", num(c.beta2)},
+            {"text.dropout", num(c.dropout)},
+            {"text.grad_clip", num(c.grad_clip)},
+            {"text.seed", std::to_string(c.seed)},
+            {"text.eval_every", std::to_string(c.eval_every)},
+            {"text.eval_tokens", std::to_string(c.eval_tokens)}};
+}
+
+TextTrainConfig config_from(const MetaReader& m) {
+    TextTrainConfig c;
+    c.tokenizer = m.str("text.tokenizer");
+    c.vocab_size = m.integer("text.vocab_size", 0, data::kMaxBpeVocab);
+    c.layers = m.integer("text.layers", 1, 256);
+    c.heads = m.integer("text.heads", 1, 256);
+    c.dim = m.integer("text.dim", 1, 16384);
+    c.context = m.integer("text.context", 1, 65536);
+    c.batch = m.integer("text.batch", 1, 1 << 20);
+    c.max_steps = m.integer("text.max_steps", 1, 1'000'000'000);
+    c.lr = m.real("text.lr");
+    c.min_lr = m.real("text.min_lr");
+    c.warmup = m.integer("text.warmup", 0, 1'000'000'000);
+    c.cosine = m.integer("text.cosine", 0, 1) == 1;
+    c.weight_decay = m.real("text.weight_decay");
+    c.beta2 = m.real("text.beta2");
+    c.dropout = m.real("text.dropout");
+    c.grad_clip = m.real("text.grad_clip");
+    c.seed = m.unsigned_integer("text.seed");
+    c.eval_every = m.integer("text.eval_every", 1, 1'000'000'000);
+    c.eval_tokens = m.integer("text.eval_tokens", 1, 1'000'000'000);
+    validate(c);
+    return c;
+}
+
+// ---- batches and validation windows ----------------------------------------------------------------
+
+// B random windows of T + 1 tokens from ids: inputs are the first T, targets the last T.
+std::pair<Tensor, Tensor> random_windows(const std::vector<std::int32_t>& ids, std::int64_t B, std::int64_t T,
+                                         Generator& gen) {
+    Tensor inputs = empty({B, T}, i32), targets = empty({B, T}, i32);
+    std::int32_t* in = inputs.data<std::int32_t>();
+    std::int32_t* tg = targets.data<std::int32_t>();
+    const auto n = std::int64_t(ids.size());
+    for (std::int64_t b = 0; b < B; ++b) {
+        const auto s = std::int64_t(gen.below(std::uint64_t(n - T)));  // s + T ≤ n − 1
+        std::copy_n(ids.begin() + s, T, in + b * T);
+        std::copy_n(ids.begin() + s + 1, T, tg + b * T);
+    }
+    return {inputs, targets};
+}
+
+// The validation windows' starts (see TextTrainer::evaluate()).
+std::vector<std::int64_t> validation_starts(std::int64_t n, std::int64_t T, std::int64_t eval_tokens) {
+    const std::int64_t K = std::min((n - 1) / T, std::max<std::int64_t>(1, eval_tokens / T));
+    std::vector<std::int64_t> starts;
+    for (std::int64_t k = 0; k < K; ++k) starts.push_back(K == 1 ? 0 : k * (n - 1 - T) / (K - 1));
+    return starts;
+}
+
+}  // namespace
+
+// ---- the recipe -------------------------------------------------------------------------------------
+
+TextTrainConfig TextTrainConfig::baby() {
+    TextTrainConfig c;
+    c.layers = 4;
+    c.heads = 4;
+    c.dim = 128;
+    c.context = 64;
+    c.batch = 12;
+    c.max_steps = 2000;
+    c.lr = 1e-3;
+    c.min_lr = 1e-4;
+    c.warmup = 100;
+    c.weight_decay = 0.1;
+    c.beta2 = 0.99;
+    c.dropout = 0.0;
+    c.grad_clip = 1.0;
+    c.eval_every = 250;
+    return c;
+}
+
+// ---- text in, ids out ---------------------------------------------------------------------------
+
+std::string read_file_bytes(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) fail("'{}' is a directory, not a text file", path);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("cannot open '{}' (does the file exist?)", path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) fail("error while reading '{}'", path);
+    return text.str();
+}
+
+TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& c, std::string_view source,
+                            std::unique_ptr<data::Tokenizer> tokenizer) {
+    if (text.empty()) fail("{}: the file is empty: there is no text to learn from", source);
+    if (c.context < 1) fail("{}: context must be >= 1, got {}", source, c.context);
+    // The last 10% of the bytes validate; the cut moves back to the start of a UTF-8 character (at
+    // most 3 bytes), so no character is split between the parts.
+    std::size_t cut = text.size() * 9 / 10;
+    for (int k = 0; k < 3 && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80; ++k) --cut;
+    const std::string_view train_text = text.substr(0, cut), validation_text = text.substr(cut);
+
+    TokenizedText t;
+    if (tokenizer) {
+        t.tokenizer = std::move(tokenizer);
+    } else if (c.tokenizer == "char") {
+        try {
+            t.tokenizer = std::make_unique<data::CharTokenizer>(data::CharTokenizer::train(text));
+        } catch (const Error& e) {
+            fail("{}: the character tokenizer needs UTF-8 text, and this is not ({}); '--tokenizer bpe' reads any "
+                 "bytes",
+                 source, e.what());
+        }
+    } else if (c.tokenizer == "bpe") {
+        if (c.vocab_size < 256 || c.vocab_size > data::kMaxBpeVocab)
+            fail("{}: vocab_size must be in [256, {}], got {}", source, data::kMaxBpeVocab, c.vocab_size);
+        data::BpeTrainOptions o;
+        o.stop_early = true;
+        auto bpe = std::make_unique<data::BpeTokenizer>(data::BpeTokenizer::train(train_text, c.vocab_size, o));
+        const auto merges = std::int64_t(bpe->merges().size());
+        if (256 + merges < c.vocab_size)
+            throw VocabSizeError(fmt::format(
+                "vocab_size {} is more than {} supports: after {} merges no pair of tokens occurs twice in its "
+                "training part (the first 90%), so at most {}",
+                c.vocab_size, source, merges, 256 + merges));
+        t.tokenizer = std::move(bpe);
+    } else {
+        fail("{}: tokenizer must be 'char' or 'bpe', got '{}'", source, c.tokenizer);
+    }
+    t.train = t.tokenizer->encode_with_specials(train_text);
+    t.validation = t.tokenizer->encode_with_specials(validation_text);
+    t.train_bytes = std::int64_t(train_text.size());
+    t.validation_bytes = std::int64_t(validation_text.size());
+    auto enough = [&](const char* part, const std::vector<std::int32_t>& ids, std::int64_t bytes) {
+        if (std::int64_t(ids.size()) < c.context + 1)
+            fail("{}: the {} has {} tokens ({} bytes), fewer than one window of context + 1 = {} tokens: use a "
+                 "longer text or a smaller context",
+                 source, part, ids.size(), bytes, c.context + 1);
+    };
+    enough("training part (the first 90%)", t.train, t.train_bytes);
+    enough("validation part (the last 10%)", t.validation, t.validation_bytes);
+    return t;
+}
+
+// ---- checkpoints ------------------------------------------------------------------------------------
+
+io::Metadata text_metadata(const nn::GPTConfig& g, const data::Tokenizer& tokenizer) {
+    return {{"tokenizer", tokenizer.serialize()},
+            {"model.vocab", std::to_string(g.vocab)},
+            {"model.block_size", std::to_string(g.block_size)},
+            {"model.dim", std::to_string(g.dim)},
+            {"model.heads", std::to_string(g.heads)},
+            {"model.layers", std::to_string(g.layers)},
+            {"model.hidden", std::to_string(g.hidden)},
+            {"model.dropout", fmt::format("{}", g.dropout)},
+            {"model.seed", std::to_string(g.seed)}};
+}
+
+bool is_text_checkpoint(const io::Metadata& metadata) { return metadata.count("tokenizer") != 0; }
+
+// Embeddings, per block (two layer norms, the fused QKV and output projections, the MLP), the final
+// norm and the LM head — the parameters GPT registers, counted from the sizes.
+std::int64_t gpt_parameter_count(const nn::GPTConfig& g) {
+    const std::int64_t C = g.dim, V = g.vocab, H = g.hidden > 0 ? g.hidden : 4 * g.dim;
+    const std::int64_t block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * C + (C * H + H) + (H * C + C);
+    return V * C + g.block_size * C + g.layers * block + 2 * C + (g.tie_weights ? 0 : C * V);
+}
+
+TextModel load_text_model(const std::string& path) {
+    const io::SafeTensors file = io::load_safetensors(path);
+    const std::string ctx = fmt::format("'{}'", path);
+    if (!is_text_checkpoint(file.metadata)) {
+        if (const auto task = file.metadata.find("run.task"); task != file.metadata.end())
+            fail("{}: a model of the toy task '{}', not a text model: it has no tokenizer", ctx, task->second.substr(0, 40));
+        fail("{}: the checkpoint has no tokenizer (metadata 'tokenizer' is missing): only checkpoints saved by 'qkv "
+             "train --text' can write text",
+             ctx);
+    }
+    const MetaReader m(file.metadata, ctx);
+    TextModel out;
+    out.tokenizer = data::Tokenizer::parse(m.str("tokenizer"), fmt::format("{} metadata", path));
+    nn::GPTConfig g;
+    g.vocab = m.integer("model.vocab", 1, data::kMaxCharVocab);
+    g.block_size = m.integer("model.block_size", 1, 65536);
+    g.dim = m.integer("model.dim", 1, 16384);
+    g.heads = m.integer("model.heads", 1, 256);
+    g.layers = m.integer("model.layers", 1, 256);
+    g.hidden = m.integer("model.hidden", 0, 1 << 18);
+    g.seed = m.unsigned_integer("model.seed");
+    if (g.dim % g.heads != 0) fail("{}: metadata: heads ({}) must divide dim ({})", ctx, g.heads, g.dim);
+    if (g.vocab != out.tokenizer->vocab_size())
+        fail("{}: metadata: the model has {} tokens, its tokenizer {}", ctx, g.vocab, out.tokenizer->vocab_size());
+    // Check the sizes against the tensors actually in the file before building anything: forged
+    // sizes could otherwise ask for gigabytes.
+    std::int64_t held = 0;
+    for (const auto& [name, t] : file.tensors)
+        if (name.rfind("optimizer.", 0) != 0) held += t.numel();
+    if (gpt_parameter_count(g) != held)
+        fail("{}: the metadata describes a model of {} parameters, but the file holds {}", ctx, gpt_parameter_count(g),
+             held);
+    out.model = std::make_unique<nn::GPT>(g);
+    io::load_checkpoint(path, *out.model);
+    out.model->eval();
+    if (file.metadata.count("train.step")) out.steps = m.integer("train.step", 0, std::numeric_limits<std::int64_t>::max());
+    return out;
+}
+
+// ---- the trainer ------------------------------------------------------------------------------------
+
+TextTrainer::TextTrainer(const TextTrainConfig& config, std::string_view text, std::string source)
+    : cfg_(config), source_(std::move(source)) {
+    validate(cfg_);
+    data_ = tokenize_text(text, cfg_, source_);
+    text_hash_ = fnv1a64(text);
+    text_bytes_ = std::int64_t(text.size());
+    model_ = std::make_unique<nn::GPT>(gpt_config(cfg_, data_.tokenizer->vocab_size()));
+    optim::AdamWOptions o;
+    o.lr = cfg_.lr;
+    o.weight_decay = cfg_.weight_decay;
+    o.beta2 = cfg_.beta2;
+    opt_ = std::make_unique<optim::AdamW>(model_->named_parameters(), o);
+    state_.rng.manual_seed(cfg_.seed + 7);  // batches: a stream of their own
+}
+
+std::unique_ptr<TextTrainer> TextTrainer::load(const std::string& path, std::string_view text, std::string source) {
+    const io::Metadata meta = io::load_safetensors(path).metadata;
+    const std::string ctx = fmt::format("'{}'", path);
+    if (!is_text_checkpoint(meta)) fail("{}: not a checkpoint of 'qkv train --text' (it has no tokenizer)", ctx);
+    const MetaReader m(meta, ctx);
+    TextTrainConfig c = config_from(m);
+    const auto bytes = m.integer("text.bytes", 0, std::numeric_limits<std::int64_t>::max());
+    const auto hash = m.unsigned_integer("text.fnv1a64");
+    if (bytes != std::int64_t(text.size()) || hash != fnv1a64(text))
+        fail("{}: this run trained on a text of {} bytes ({}), but {} has {} bytes or other content: resume with the "
+             "same text",
+             ctx, bytes, m.str("text.source").substr(0, 200), source, text.size());
+    // The tokenizer is the saved one (BPE is not learned again), so the ids are the ones trained on.
+    auto t = std::unique_ptr<TextTrainer>(new TextTrainer(c, std::move(source)));
+    t->data_ = tokenize_text(text, c, t->source_, data::Tokenizer::parse(m.str("tokenizer"), ctx + " metadata"));
+    t->text_hash_ = hash;
+    t->text_bytes_ = bytes;
+    t->model_ = std::make_unique<nn::GPT>(gpt_config(c, t->data_.tokenizer->vocab_size()));
+    optim::AdamWOptions o;
+    o.lr = c.lr;
+    o.weight_decay = c.weight_decay;
+    o.beta2 = c.beta2;
+    t->opt_ = std::make_unique<optim::AdamW>(t->model_->named_parameters(), o);
+    io::load_checkpoint(path, *t->model_, t->opt_.get(), &t->state_);
+    return t;
+}
+
+TextTrainer::TextTrainer(const TextTrainConfig& config, std::string source) : cfg_(config), source_(std::move(source)) {}
+
+void TextTrainer::save(const std::string& path) const {
+    io::Metadata meta = config_metadata(cfg_);
+    for (auto& [k, v] : text_metadata(model_->config(), *data_.tokenizer)) meta[k] = v;
+    meta["text.source"] = source_;
+    meta["text.bytes"] = std::to_string(text_bytes_);
+    meta["text.fnv1a64"] = std::to_string(text_hash_);
+    io::save_checkpoint(path, *model_, opt_.get(), &state_, meta);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// lr(s) = η (s + 1)/W                                         s < W          (warm-up)
+//       = η_min + ½(η − η_min)(1 + cos(π (s − W)/(S − W)))     W ≤ s < S      (cosine)
+// with S = max_steps (optim::WarmupCosineLR); or η throughout when the schedule is constant.
+double TextTrainer::lr_at(std::int64_t step) const {
+    if (!cfg_.cosine) return cfg_.lr;
+    optim::WarmupCosineLR s;
+    s.peak_lr = cfg_.lr;
+    s.min_lr = cfg_.min_lr;
+    s.total_steps = cfg_.max_steps;
+    s.warmup_steps = std::min(cfg_.warmup, cfg_.max_steps);
+    return s.lr_at(step);
+}
+
+double TextTrainer::step() {
+    const auto t0 = std::chrono::steady_clock::now();
+    opt_->set_lr(lr_at(state_.step));
+    const auto [inputs, targets] = random_windows(data_.train, cfg_.batch, cfg_.context, state_.rng);
+    // Each step's dropout masks depend on (seed, step) alone, so a resumed run draws the same ones.
+    if (cfg_.dropout > 0) model_->reseed_dropout(mix64(cfg_.seed ^ mix64(std::uint64_t(state_.step) + 1)));
+    opt_->zero_grad();
+    const Tensor loss = model_->loss(inputs, targets);
+    loss.backward();
+    // Clip: if the global norm n of all gradients exceeds c, scale them by c / n (direction kept).
+    if (cfg_.grad_clip > 0) {
+        const double norm = optim::clip_grad_norm(opt_->params(), cfg_.grad_clip);
+        if (!std::isfinite(norm))
+            fail("train --text: the gradient norm is {} at step {} (loss {}): training diverged; try a smaller "
+                 "learning rate",
+                 norm, state_.step + 1, loss.item());
+    }
+    opt_->step();
+    ++state_.step;
+    step_seconds_ += seconds_since(t0);
+    return loss.item();
+}
+
+double TextTrainer::evaluate() {
+    NoGradGuard no_grad;
+    const bool was_training = model_->is_training();
+    model_->eval();
+    const std::int64_t T = cfg_.context;
+    const auto starts = validation_starts(std::int64_t(data_.validation.size()), T, cfg_.eval_tokens);
+    // Windows in chunks of at most 32 (the same tensor sizes each time, which the allocator reuses);
+    // each chunk's mean loss is weighted by its number of windows.
+    constexpr std::size_t kChunk = 32;
+    double sum = 0;
+    for (std::size_t first = 0; first < starts.size(); first += kChunk) {
+        const std::size_t count = std::min(kChunk, starts.size() - first);
+        Tensor inputs = empty({std::int64_t(count), T}, i32), targets = empty({std::int64_t(count), T}, i32);
+        for (std::size_t k = 0; k < count; ++k) {
+            const auto s = data_.validation.begin() + starts[first + k];
+            std::copy_n(s, T, inputs.data<std::int32_t>() + std::int64_t(k) * T);
+            std::copy_n(s + 1, T, targets.data<std::int32_t>() + std::int64_t(k) * T);
+        }
+        sum += model_->loss(inputs, targets).item() * double(count);
+    }
+    model_->train(was_training);
+    return sum / double(starts.size());
+}
+
+double TextTrainer::bits_per_byte(double loss) const {
+    return loss * double(data_.validation.size()) / double(data_.validation_bytes) / std::log(2.0);
+}
+
+std::vector<TextEvalPoint> TextTrainer::run(const std::function<void(const TextEvalPoint&)>& on_eval,
+                                            const std::function<void(std::int64_t, double)>& on_step) {
+    std::vector<TextEvalPoint> history;
+    const auto t0 = std::chrono::steady_clock::now();
+    double eval_sum = 0, curve_sum = 0;  // since the last evaluation, since the last curve point
+    std::int64_t eval_count = 0, curve_count = 0;
+    while (state_.step < cfg_.max_steps) {
+        const double loss = step();
+        eval_sum += loss, curve_sum += loss;
+        ++eval_count, ++curve_count;
+        if (on_step) on_step(state_.step, loss);
+        const bool evaluate_now = state_.step % cfg_.eval_every == 0 || state_.step == cfg_.max_steps;
+        if (!evaluate_now && state_.step % cfg_.log_every != 0) continue;
+        TextCurvePoint c;
+        c.step = state_.step;
+        c.train_loss = curve_sum / double(curve_count);
+        c.lr = lr_at(state_.step - 1);
+        curve_sum = 0, curve_count = 0;
+        if (evaluate_now) {
+            TextEvalPoint p;
+            p.step = state_.step;
+            p.train_loss = eval_sum / double(eval_count);
+            p.validation_loss = evaluate();
+            p.bits_per_byte = bits_per_byte(p.validation_loss);
+            p.lr = c.lr;
+            p.seconds = seconds_since(t0);
+            c.validation_loss = p.validation_loss;
+            eval_sum = 0, eval_count = 0;
+            history.push_back(p);
+            c.seconds = p.seconds;
+            curve_.push_back(c);
+            if (on_eval) on_eval(p);
+        } else {
+            c.seconds = seconds_since(t0);
+            curve_.push_back(c);
+        }
+    }
+    return history;
+}
+
+}  // namespace qkv

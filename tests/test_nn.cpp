@@ -181,6 +181,35 @@ TEST_CASE("dropout: active in training, identity in eval, expectation preserved"
     CHECK_THROWS_WITH(Dropout(1.0), Catch::Contains("p must be in [0, 1)"));
 }
 
+TEST_CASE("models with dropout: eval() turns off every dropout inside, train() turns it back on", "[nn]") {
+    // The dropouts of GPT (after the embeddings, in each block) and of attention are modules of
+    // their own; eval() reaches them only if they are registered.
+    GPTConfig c;
+    c.vocab = 9;
+    c.block_size = 8;
+    c.dim = 16;
+    c.heads = 2;
+    c.layers = 2;
+    c.dropout = 0.5;
+    GPT m(c);
+    const Tensor ids = from(std::vector<std::int32_t>{1, 2, 3, 4, 5, 6}, {1, 6});
+    NoGradGuard no_grad;
+    m.eval();
+    const auto a = m(ids).to_vector<float>();
+    CHECK(m(ids).to_vector<float>() == a);  // deterministic: no masks drawn
+    m.train();
+    CHECK(m(ids).to_vector<float>() != a);
+    MultiHeadAttentionConfig ac;
+    ac.dim = 8;
+    ac.heads = 2;
+    ac.dropout = 0.5;
+    Generator g(1);
+    MultiHeadAttention attn(ac, g);
+    attn.eval();
+    const Tensor x = rnd({1, 4, 8}, 2).to(f32);
+    CHECK(attn.forward(x).to_vector<float>() == attn.forward(x).to_vector<float>());
+}
+
 TEST_CASE("gradient checks of whole modules in f64", "[nn][gradcheck]") {
     Generator g(3);
     SECTION("Linear") {

@@ -76,6 +76,7 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionConfig& c, Genera
         register_module("v_proj", *v_proj);
     }
     register_module("out_proj", out_proj);
+    register_module("drop", drop);  // (no parameters; registered so that eval() turns it off)
 }
 
 // The heads' outputs come back side by side in the channels — that *is* the concatenation — so

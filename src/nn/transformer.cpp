@@ -49,6 +49,7 @@ TransformerBlock::TransformerBlock(const BlockConfig& c, Generator& gen)
     }
     register_module("ln2", ln2);
     register_module("mlp", mlp);
+    register_module("drop", drop);  // (no parameters; registered so that eval() turns it off)
 }
 
 // pre-LN:  x + f(LN(x))        post-LN:  LN(x + f(x))
@@ -175,6 +176,7 @@ GPT::GPT(const GPTConfig& c)
       ln_f(c.dim), drop_(c.dropout, c.seed + 1) {
     register_module("tok_emb", tok_emb);
     register_module("pos_emb", pos_emb);
+    register_module("drop", drop_);  // (no parameters; registered so that eval() turns it off)
     BlockConfig bc;
     bc.dim = c.dim;
     bc.heads = c.heads;

@@ -74,8 +74,9 @@ output:
   --out DIR             where the checkpoint and curve go (default runs); DIR/last records the
                         checkpoint's path, which 'qkv sample' opens by default
   --save PATH           checkpoint path (default DIR/NAME-TOKENIZER-seedN.safetensors)
-  --resume PATH         continue a run saved by --save (its settings and tokenizer win; --text
-                        defaults to the file it trained on, which must be unchanged)
+  --resume PATH         continue a run saved by --save: its settings and tokenizer are in the
+                        checkpoint; --steps N sets a new budget (the cosine then ends there), and
+                        --text defaults to the file it trained on, which must be unchanged
   --quiet               print only the final summary
   --help                show this message
 )";
@@ -177,6 +178,13 @@ int train_text_command(const std::vector<std::string>& argv) {
     std::unique_ptr<TextTrainer> trainer;
     std::string text_path = a.str("text", "");
     if (a.has("resume")) {
+        // The run's settings are in the checkpoint; only the budget, the output and threads may change.
+        for (const Flag& f : kTrainFlags)
+            if (a.has(f.name) && f.name != "resume" && f.name != "steps" && f.name != "text" && f.name != "threads" &&
+                f.name != "out" && f.name != "save" && f.name != "quiet")
+                throw UsageError(fmt::format("--{} cannot change a resumed run: its settings are in the checkpoint "
+                                             "(only --steps, --text, --threads, --out, --save and --quiet go with --resume)",
+                                             f.name));
         const std::string resume = a.str("resume", "");
         if (text_path.empty()) {
             const auto meta = io::load_safetensors(resume).metadata;
@@ -185,6 +193,7 @@ int train_text_command(const std::vector<std::string>& argv) {
             text_path = it->second;
         }
         trainer = TextTrainer::load(resume, read_file_bytes(text_path), text_path);
+        if (a.has("steps")) trainer->set_max_steps(a.integer("steps", 1, 1, 1'000'000'000));
     } else {
         if (text_path.empty()) throw UsageError("--text needs a file");
         const TextTrainConfig config = config_from(a);

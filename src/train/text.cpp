@@ -395,6 +395,11 @@ std::unique_ptr<TextTrainer> TextTrainer::load(const std::string& path, std::str
 
 TextTrainer::TextTrainer(const TextTrainConfig& config, std::string source) : cfg_(config), source_(std::move(source)) {}
 
+void TextTrainer::set_max_steps(std::int64_t steps) {
+    if (steps < 1 || steps > 1'000'000'000) fail("train --text: steps must be in [1, 1000000000], got {}", steps);
+    cfg_.max_steps = steps;
+}
+
 void TextTrainer::save(const std::string& path) const {
     io::Metadata meta = config_metadata(cfg_);
     for (auto& [k, v] : text_metadata(model_->config(), *data_.tokenizer)) meta[k] = v;

@@ -167,6 +167,10 @@ public:
     /// \param source its name, for messages
     /// \return the restored trainer (never null), ready to continue at steps_done()
     static std::unique_ptr<TextTrainer> load(const std::string& path, std::string_view text, std::string source);
+    /// \brief A new step budget, e.g. to train a resumed run for longer. The cosine schedule then ends
+    /// at the new budget (the steps already done keep the rates they had). Throws qkv::Error unless
+    /// \p steps is in [1, 10⁹]. \param steps the new max_steps
+    void set_max_steps(std::int64_t steps);
     /// \brief Save model, optimizer, step, RNG state, settings and tokenizer (atomically).
     /// \param path checkpoint file (safetensors)
     void save(const std::string& path) const;

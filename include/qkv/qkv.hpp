@@ -4,11 +4,13 @@
 /// Start reading at tensor.hpp (what a tensor is), then autograd.hpp (how gradients flow),
 /// ops.hpp (the differentiable functions), gradcheck.hpp (how we know they are right), and
 /// kernels/gemm.hpp (the matrix multiply everything runs on); then nn/ (layers, attention, the
-/// transformer), optim.hpp, io/ (checkpoints), data/tasks.hpp and train.hpp (the toy-task loop).
+/// transformer), optim.hpp, io/ (checkpoints), data/tasks.hpp and train.hpp (the toy-task loop),
+/// data/tokenizer.hpp and train/text.hpp (language models on a text of your own).
 #pragma once
 
 #include "qkv/core/autograd.hpp"
 #include "qkv/data/tasks.hpp"
+#include "qkv/data/tokenizer.hpp"
 #include "qkv/error.hpp"
 #include "qkv/core/generator.hpp"
 #include "qkv/core/gradcheck.hpp"
@@ -23,6 +25,7 @@
 #include "qkv/optim/optim.hpp"
 #include "qkv/kernels/parallel.hpp"
 #include "qkv/core/tensor.hpp"
+#include "qkv/train/text.hpp"
 #include "qkv/train/train.hpp"
 #include "qkv/viz/dot.hpp"
 #include "qkv/viz/attention_page.hpp"

@@ -497,75 +497,75 @@ BpeTokenizer BpeTokenizer::train(std::string_view text, std::int64_t vocab_size,
             if (s.where.empty() || s.where.back() != i) s.where.push_back(i);
         }
     }
-    // A max-heap of (count, pair). Counts change after every merge; rather than updating entries in
-    // place, a changed pair is pushed again and entries whose count is no longer current are skipped.
-    std::priority_queue<std::pair<std::int64_t, std::uint64_t>> heap;
-    for (const auto& [pair, s] : stats) heap.emplace(s.count, pair);
-    auto current = [&](std::int64_t count, std::uint64_t pair) {
-        const auto it = stats.find(pair);
-        return it != stats.end() && it->second.count == count;
-    };
-    // Where a pair first occurs: (word index, position in the word) — words are in order of first
-    // appearance, so this orders pairs by their first occurrence in the text.
+    // Where a pair first occurs in the text: (word index, byte offset of its left token in the word).
+    // Words are in order of first appearance, so this orders pairs as minbpe's first-seen rule does;
+    // byte offsets, unlike token positions, do not move when other pairs of the word merge.
+    std::vector<std::uint32_t> length(256, 1);  // bytes of each token
     auto first_occurrence = [&](std::uint64_t pair) {
         PairStats& s = stats.at(pair);
         const std::int32_t l = left_of(pair), r = right_of(pair);
         std::size_t stale = 0;
         for (const std::uint32_t i : s.where) {
             const auto& ids = words[i].ids;
-            for (std::size_t j = 0; j + 1 < ids.size(); ++j)
+            std::uint32_t offset = 0;
+            for (std::size_t j = 0; j + 1 < ids.size(); offset += length[std::size_t(ids[j])], ++j)
                 if (ids[j] == l && ids[j + 1] == r) {
                     s.where.erase(s.where.begin(), s.where.begin() + std::ptrdiff_t(stale));  // drop stale entries
-                    return std::make_pair(i, j);
+                    return std::make_pair(i, offset);
                 }
             ++stale;
         }
         fail("BpeTokenizer::train: internal error: pair ({} {}) has a count but no occurrence", l, r);
     };
+    // A heap of candidates, best first: higher count, then earlier first occurrence. Both only ever
+    // get worse for a pair — its occurrences can be destroyed by merges, but never added to (two
+    // tokens become adjacent only when the newer of them is made, and then every occurrence of that
+    // pair is counted at once) — so an entry whose key is out of date ranks too *high*, never too
+    // low. Popping the top therefore suffices: if its count is stale, drop it (a fresh entry was
+    // pushed when the count changed); if its first occurrence moved, push it back with the new one.
+    struct Candidate {
+        std::int64_t count;
+        std::pair<std::uint32_t, std::uint32_t> first;
+        std::uint64_t pair;
+        bool operator<(const Candidate& o) const {  // "ranks below"
+            return count != o.count ? count < o.count : first > o.first;
+        }
+    };
+    std::priority_queue<Candidate> heap;
+    for (const auto& [pair, s] : stats) heap.push({s.count, first_occurrence(pair), pair});
 
     std::vector<BpeMerge> merges;
     merges.reserve(wanted);
-    std::vector<std::uint64_t> tied;
     std::unordered_map<std::uint64_t, std::int64_t> delta;  // count changes of one merge
     while (merges.size() < wanted) {
         // 3. The most frequent pair; among equally frequent ones, the one that occurs first.
-        tied.clear();
+        std::uint64_t best = 0;
         std::int64_t best_count = 0;
         while (!heap.empty()) {
-            const auto [count, pair] = heap.top();
-            if (!current(count, pair)) {
-                heap.pop();
+            const Candidate top = heap.top();
+            heap.pop();
+            const auto it = stats.find(top.pair);
+            if (it == stats.end() || it->second.count != top.count) continue;  // stale count
+            const auto first = first_occurrence(top.pair);
+            if (first != top.first) {
+                heap.push({top.count, first, top.pair});  // it moved later: try again with its real key
                 continue;
             }
-            if (!tied.empty() && count != best_count) break;
-            best_count = count;
-            tied.push_back(pair);
-            heap.pop();
+            best = top.pair, best_count = top.count;
+            break;
         }
-        if (tied.empty() || best_count < 2) {
-            for (const auto p : tied) heap.emplace(best_count, p);
+        if (best_count < 2) {
             if (options.stop_early) break;
             fail("BpeTokenizer::train: vocab_size {} is more than this text supports: after {} merges no pair of "
                  "tokens occurs twice, so at most {} (256 bytes + {} merges)",
                  vocab_size, merges.size(), 256 + merges.size(), merges.size());
         }
-        std::sort(tied.begin(), tied.end());
-        tied.erase(std::unique(tied.begin(), tied.end()), tied.end());  // a pair may have been pushed twice
-        std::uint64_t best = tied[0];
-        if (tied.size() > 1) {
-            auto first = first_occurrence(best);
-            for (std::size_t k = 1; k < tied.size(); ++k) {
-                const auto f = first_occurrence(tied[k]);
-                if (f < first) first = f, best = tied[k];
-            }
-        }
-        for (const auto p : tied)
-            if (p != best) heap.emplace(best_count, p);
 
         // 4. Merge: in every word holding the pair, replace it left to right by the new token, and
         //    update the counts — remove the word's old pairs, add its new ones.
         const std::int32_t l = left_of(best), r = right_of(best), made = std::int32_t(256 + merges.size());
         merges.push_back({l, r});
+        length.push_back(length[std::size_t(l)] + length[std::size_t(r)]);
         const std::vector<std::uint32_t> where = std::move(stats.at(best).where);
         delta.clear();
         for (const std::uint32_t i : where) {
@@ -603,7 +603,7 @@ BpeTokenizer BpeTokenizer::train(std::string_view text, std::int64_t vocab_size,
             // A pair whose count reaches 0 can never come back: two tokens become adjacent only
             // when the newer of them is made. So its entry goes.
             if (s.count <= 0) stats.erase(p);
-            else heap.emplace(s.count, p);
+            else heap.push({s.count, first_occurrence(p), p});
         }
     }
     return BpeTokenizer(std::move(merges), options.split);

@@ -9,12 +9,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace qkv::io::detail {
 
 // ---- JSON ---------------------------------------------------------------------------------------
+
+struct JsonMember;
 
 /// \brief A parsed JSON value — only the kinds a safetensors header uses: objects, arrays,
 /// strings and non-negative integers. (true/false/null, negative numbers and fractions are
@@ -25,8 +26,17 @@ struct JsonValue {
     std::string text;                                      ///< the decoded string (kind string)
     std::uint64_t number = 0;                              ///< the value (kind integer)
     std::vector<JsonValue> items;                          ///< the elements (kind array)
-    std::vector<std::pair<std::string, JsonValue>> members;  ///< key/value pairs in file order (kind object)
+    std::vector<JsonMember> members;                       ///< key/value pairs in file order (kind object)
     std::size_t offset = 0;                                ///< byte offset of the value in the text
+};
+
+/// \brief One key/value pair of a JSON object. (A struct of its own, not a `std::pair`: a vector
+/// may hold a type that is still incomplete where it is declared, as JsonValue is inside itself,
+/// but `std::pair<std::string, JsonValue>` must be complete — libstdc++ with g++ lets it pass,
+/// clang does not.)
+struct JsonMember {
+    std::string key;   ///< the key, decoded
+    JsonValue value;   ///< its value
 };
 
 /// \brief Name of a JSON kind for messages ("an object", "a string", ...).

@@ -97,11 +97,11 @@ private:
             skip_ws();
             if (peek() != '"') error("expected a string key");
             std::string key = string();
-            for (const auto& [k, unused] : v.members)
-                if (k == key) error(fmt::format("duplicate key \"{}\"", key));
+            for (const auto& m : v.members)
+                if (m.key == key) error(fmt::format("duplicate key \"{}\"", key));
             skip_ws();
             expect(':');
-            v.members.emplace_back(std::move(key), value(depth + 1));
+            v.members.push_back(JsonMember{std::move(key), value(depth + 1)});
             skip_ws();
             if (next() == '}') return v;
             --pos_;

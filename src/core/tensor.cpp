@@ -40,12 +40,41 @@ std::size_t dtype_size(DType dtype) {
     return 0;
 }
 
+std::string format_bytes(double bytes) {
+    constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    std::size_t u = 0;
+    while (bytes >= 1024 && u + 1 < std::size(kUnits)) bytes /= 1024, ++u;
+    return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.3g} {}", bytes, kUnits[u]);
+}
+
 std::string shape_str(const Shape& shape) { return fmt::format("({})", fmt::join(shape, ",")); }
 
-std::int64_t shape_numel(const Shape& shape) {
-    std::int64_t n = 1;
-    for (auto s : shape) n *= s;
-    return n;
+// Sizes come from outside (files, flags, callers), so their product is computed checked: the
+// product of the nonzero sizes must stay within kMaxNumel. Bounding the nonzero ones (not just the
+// final product, which a single 0 makes 0) means every partial product an op forms from a valid
+// shape — outer × inner, rows × cols — is bounded too, and (2^62, 2, 0) is refused rather than
+// overflowing inside the first op that multiplies its leading sizes.
+std::int64_t checked_numel(const Shape& shape) {
+    std::int64_t nonzero = 1;
+    bool empty = false;
+    for (const auto s : shape) {
+        if (s < 0) return -1;
+        if (s == 0) {
+            empty = true;
+            continue;
+        }
+        if (s > kMaxNumel / nonzero) return -1;  // nonzero · s > kMaxNumel, without computing it
+        nonzero *= s;
+    }
+    return empty ? 0 : nonzero;
+}
+
+std::int64_t shape_numel(const Shape& shape, std::string_view op) {
+    const std::int64_t n = checked_numel(shape);
+    if (n >= 0) return n;
+    for (const auto s : shape)
+        if (s < 0) fail("{}: negative size in shape {}", op, shape_str(shape));
+    fail("{}: shape {} has more than 2^60 elements (the most a tensor can hold)", op, shape_str(shape));
 }
 
 // ---- storage ----------------------------------------------------------------------------------
@@ -290,8 +319,17 @@ Tensor empty(const Shape& shape, DType dtype) {
     auto impl = std::make_shared<TensorImpl>();
     impl->shape = shape;
     impl->dtype = dtype;
-    impl->numel = shape_numel(shape);
-    impl->storage = std::make_shared<Storage>(std::size_t(impl->numel) * dtype_size(dtype));
+    impl->numel = shape_numel(shape, "empty");
+    // numel ≤ 2^60 and an element is at most 8 bytes, so the product cannot overflow.
+    const std::size_t bytes = std::size_t(impl->numel) * dtype_size(dtype);
+    try {
+        impl->storage = std::make_shared<Storage>(bytes);
+    } catch (const std::bad_alloc&) {
+        throw OutOfMemory(fmt::format("empty: out of memory: cannot allocate {} for a tensor of shape {} ({}); "
+                                      "make it smaller, or free memory",
+                                      format_bytes(double(bytes)), shape_str(shape), dtype_name(dtype)),
+                          bytes);
+    }
     return Tensor(std::move(impl));
 }
 
@@ -345,9 +383,9 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 template <class T>
 Tensor from(const std::vector<T>& values, const Shape& shape) {
-    if (std::int64_t(values.size()) != shape_numel(shape))
-        fail("from: {} values do not fill shape {} ({} elements)", values.size(), shape_str(shape),
-             shape_numel(shape));
+    const std::int64_t n = shape_numel(shape, "from");
+    if (std::int64_t(values.size()) != n)
+        fail("from: {} values do not fill shape {} ({} elements)", values.size(), shape_str(shape), n);
     using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
     Tensor t = empty(shape, dtype_of<E>());
     E* p = t.data<E>();

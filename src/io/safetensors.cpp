@@ -178,11 +178,14 @@ private:
         e.begin = offsets[0].number;
         e.end = offsets[1].number;
         if (e.begin > e.end) fail("{}: tensor '{}': data_offsets [{}, {}] end before they begin", ctx_, name, e.begin, e.end);
-        // Bytes the shape needs, Π dims × element size, without overflowing.
-        std::uint64_t need = dtype_size(e.dtype);
-        for (const auto d : e.shape)
-            if (__builtin_mul_overflow(need, std::uint64_t(d), &need))
-                fail("{}: tensor '{}': shape {} is too large", ctx_, name, shape_str(e.shape));
+        // The element count, checked the way empty() will check it: the product of the nonzero sizes
+        // must stay within 2^60, so no later multiplication of sizes can overflow — not even for a
+        // shape such as [2^62, 2, 0], whose product is 0 but whose leading sizes are not.
+        const std::int64_t numel = checked_numel(e.shape);
+        if (numel < 0)
+            fail("{}: tensor '{}': shape {} has more than 2^60 elements (the most a tensor can hold)", ctx_, name,
+                 shape_str(e.shape));
+        const std::uint64_t need = std::uint64_t(numel) * dtype_size(e.dtype);  // ≤ 2^63: no overflow
         if (need != e.end - e.begin)
             fail("{}: tensor '{}': shape {} of {} needs {} bytes, but data_offsets [{}, {}] hold {}", ctx_, name,
                  shape_str(e.shape), dt, need, e.begin, e.end, e.end - e.begin);

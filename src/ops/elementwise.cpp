@@ -154,6 +154,9 @@ Shape broadcast_shapes(const char* op, const std::vector<const Shape*>& shapes) 
             o = n;
         }
     }
+    // (2^40, 1) and (1, 2^40) broadcast to a shape no tensor can hold; say so before any plan
+    // multiplies its sizes.
+    shape_numel(out, op);
     return out;
 }
 }  // namespace detail

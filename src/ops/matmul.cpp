@@ -29,6 +29,7 @@ Tensor matmul_folded(const Tensor& a, const Tensor& b) {
     Shape out_shape(a.shape().begin(), a.shape().end() - 1);
     const std::int64_t K = a.size(-1), N = b.size(-1), R = shape_numel(out_shape);
     out_shape.push_back(N);
+    shape_numel(out_shape, kMatmul.name);  // e.g. (2^40, K) @ (K, 2^40): a result no tensor can hold
     Tensor c = empty(out_shape, a.dtype());
     visit_float(a.dtype(), "matmul", [&]<class T>(T) {
         gemm(false, false, R, N, K, T(1), a.data<T>(), K, b.data<T>(), N, T(0), c.data<T>(), N);
@@ -52,6 +53,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const Shape& batch) {
     Shape out_shape = batch;
     out_shape.push_back(M);
     out_shape.push_back(N);
+    shape_numel(out_shape, kMatmul.name);  // e.g. (2^40, K) @ (K, 2^40): a result no tensor can hold
     Tensor c = empty(out_shape, a.dtype());
     visit_float(a.dtype(), "matmul", [&]<class T>(T) {
         detail::gemm_batched(false, false, M, N, K, T(1), a.data<T>(), K, sa, b.data<T>(), N, sb, T(0),

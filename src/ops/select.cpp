@@ -144,8 +144,9 @@ Tensor tril_mask(std::int64_t rows, std::int64_t cols, std::int64_t diagonal) {
     if (rows < 0 || cols < 0) fail("tril_mask: negative size ({}, {})", rows, cols);
     Tensor y = empty({rows, cols}, DType::b8);
     std::uint8_t* py = y.data<std::uint8_t>();
+    // c − r ≤ diagonal rather than c ≤ r + diagonal: a huge diagonal must not overflow the sum.
     for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) py[r * cols + c] = c <= r + diagonal ? 1 : 0;
+        for (std::int64_t c = 0; c < cols; ++c) py[r * cols + c] = c - r <= diagonal ? 1 : 0;
     return y;
 }
 

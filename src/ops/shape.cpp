@@ -8,6 +8,7 @@
 /// reshape-like ops share storage and everything else copies.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "ops/op_detail.hpp"
@@ -102,17 +103,19 @@ static const OpDef kReshape{"reshape"};
 Tensor reshape(const Tensor& x, const Shape& shape) {
     check_defined(kReshape.name, x);
     Shape s = shape;
-    std::int64_t known = 1, infer = -1;
+    std::int64_t infer = -1;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == -1) {
             if (infer >= 0) fail("reshape: more than one -1 in {}", shape_str(shape));
             infer = std::int64_t(i);
         } else if (s[i] < 0) {
             fail("reshape: negative size in {}", shape_str(shape));
-        } else {
-            known *= s[i];
         }
     }
+    // The product of the given sizes, checked (a -1 counts as 1 here): sizes come from callers.
+    Shape given = s;
+    if (infer >= 0) given[std::size_t(infer)] = 1;
+    const std::int64_t known = shape_numel(given, "reshape");
     if (infer >= 0) {
         if (known == 0 || x.numel() % known != 0)
             fail("reshape: cannot reshape {} ({} elements) into {}", shape_str(x.shape()), x.numel(), shape_str(shape));
@@ -193,9 +196,14 @@ Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_
     check_defined(kNarrow.name, x);
     const auto d = normalize_dim(kNarrow.name, dim, x.dim());
     const auto n = x.shape()[std::size_t(d)];
-    if (start < 0 || length < 0 || start + length > n)
-        fail("narrow: [{}, {}) out of range for dim {} of size {} in {}", start, start + length, dim, n,
+    // length > n - start, not start + length > n: the sum of two huge values would overflow.
+    if (start < 0 || length < 0 || start > n || length > n - start) {
+        if (start >= 0 && length >= 0 && length <= std::numeric_limits<std::int64_t>::max() - start)
+            fail("narrow: [{}, {}) out of range for dim {} of size {} in {}", start, start + length, dim, n,
+                 shape_str(x.shape()));
+        fail("narrow: start {} and length {} out of range for dim {} of size {} in {}", start, length, dim, n,
              shape_str(x.shape()));
+    }
     return slice_op(kNarrow, x, d, start, length, 1);
 }
 
@@ -209,7 +217,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
     const auto n = x.shape()[std::size_t(d)];
     auto clamp = [n](std::int64_t i) { return std::clamp(i < 0 ? i + n : i, std::int64_t(0), n); };
     const auto s = clamp(start), e = clamp(end);
-    const auto count = e > s ? (e - s + step - 1) / step : 0;
+    const auto count = e > s ? (e - s - 1) / step + 1 : 0;  // ⌈(e − s) / step⌉ without overflowing for a huge step
     return slice_op(kSlice, x, d, s, count, step);
 }
 
@@ -223,6 +231,10 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
     std::int64_t total = 0;
     for (auto s : sizes) {
         if (s < 0) fail("split: negative piece size in ({})", fmt::join(sizes, ","));
+        // Stop before the sum can overflow: once past n it is wrong anyway.
+        if (s > n - total)
+            fail("split: sizes ({}) add up to more than dim {} of {}, which has size {}", fmt::join(sizes, ","), dim,
+                 shape_str(x.shape()), n);
         total += s;
     }
     if (total != n)
@@ -262,7 +274,11 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
             ok = std::int64_t(i) == d || x.shape()[i] == xs[0].shape()[i];
         if (!ok)
             fail("concat: shapes {} and {} differ outside dim {}", shape_str(xs[0].shape()), shape_str(x.shape()), dim);
+        // Each size is at most kMaxNumel (2^60), so the sum stays far from overflowing as long as
+        // it is checked against that bound piece by piece; empty() then checks the whole shape.
         out_shape[std::size_t(d)] += x.shape()[std::size_t(d)];
+        if (out_shape[std::size_t(d)] > kMaxNumel)
+            fail("concat: the sizes along dim {} add up to more than 2^60", dim);
     }
     Tensor y = empty(out_shape, xs[0].dtype());
     const DimSplit out_sp = split_at(out_shape, d);

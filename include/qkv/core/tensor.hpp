@@ -72,14 +72,32 @@ constexpr DType dtype_of() {
 /// A shape: the size of each dimension, outermost first. `{}` is a 0-d tensor (a scalar).
 using Shape = std::vector<std::int64_t>;
 
+/// \brief A size in bytes as people read it, for messages: "512 B", "1.5 KiB", "61.3 GiB".
+/// \param bytes the size
+/// \return the size with a binary unit, three significant digits
+std::string format_bytes(double bytes);
+
 /// \brief Format a shape as "(2,3)" (and "()" for a scalar) for messages.
 /// \param shape the shape
 /// \return the shape as text, for example "(2,3)"
 std::string shape_str(const Shape& shape);
-/// \brief Number of elements of a shape (1 for `{}`).
+/// \brief The most elements a tensor may have: \f$ 2^{60} \f$, so that its size in bytes, for
+/// every dtype, fits in a signed 64-bit integer and no size computed from a valid shape can overflow.
+inline constexpr std::int64_t kMaxNumel = std::int64_t(1) << 60;
+
+/// \brief Number of elements of a shape (1 for `{}`), with the arithmetic checked: the sizes come
+/// from files, flags and callers, and a product that wrapped around would allocate too little and
+/// let later writes run past the end. Throws qkv::Error naming \p op and the shape when a size is
+/// negative or the product of the nonzero sizes exceeds kMaxNumel (checked_numel() does not throw).
 /// \param shape the shape
+/// \param op the function asking, for the error message
 /// \return the product of the sizes (1 for a scalar)
-std::int64_t shape_numel(const Shape& shape);
+std::int64_t shape_numel(const Shape& shape, std::string_view op = "shape_numel");
+/// \brief The number of elements of \p shape, or -1 when a size is negative or the product of the
+/// nonzero sizes exceeds kMaxNumel (the shape no tensor can have). Never overflows.
+/// \param shape the shape
+/// \return the product of the sizes (1 for a scalar), or -1
+std::int64_t checked_numel(const Shape& shape);
 
 struct Node;
 struct TensorImpl;

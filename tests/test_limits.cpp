@@ -4,6 +4,7 @@
 // memory that cannot be had is a qkv::OutOfMemory saying how much was asked for.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <limits>
 
 #include "qkv/io/safetensors.hpp"
@@ -101,4 +102,28 @@ TEST_CASE("memory that cannot be allocated is a qkv::OutOfMemory saying how much
     CHECK(format_bytes(512) == "512 B");
     CHECK(format_bytes(1536) == "1.5 KiB");
     CHECK(format_bytes(61.3 * 1024 * 1024 * 1024) == "61.3 GiB");
+}
+
+TEST_CASE("a safetensors header with 40 000 entries parses in well under a second", "[limits][checkpoint]") {
+    // A guard on complexity, not a speed target: finding duplicate names by scanning every earlier
+    // key was O(n²) and took 4.8 s for this 2.6 MB header (Release; the 100 MB header limit allowed
+    // hours). O(n log n) takes about 0.15 s. The bound is generous (ASan, a loaded machine); what
+    // it must catch is the quadratic growth, which misses it by far.
+    constexpr int kEntries = 40000;
+    std::string header = "{";
+    for (int i = 0; i < kEntries; ++i)
+        header += fmt::format("{}\"tensor.{:06d}\":{{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}",
+                              i ? "," : "", i);
+    header += "}";
+    const std::string file = test::make_safetensors(header, "");
+    const auto t0 = std::chrono::steady_clock::now();
+    const io::SafeTensors st = io::parse_safetensors(file, "big");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(st.tensors.size() == std::size_t(kEntries));
+    CHECK(seconds < 2.0);
+    // A duplicate is still found, wherever it is.
+    std::string dup = header;
+    dup.insert(dup.size() - 1, R"(,"tensor.000123":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})");
+    CHECK_THROWS_WITH(io::parse_safetensors(test::make_safetensors(dup, ""), "dup"),
+                      Contains("duplicate key \"tensor.000123\""));
 }

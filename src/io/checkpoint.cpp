@@ -8,6 +8,8 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "qkv/io/checkpoint.hpp"
 
@@ -101,13 +103,17 @@ Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Opti
     const std::string ctx = fmt::format("load_checkpoint: '{}'", path);
     const SafeTensors file = load_safetensors(path);
 
-    // 1. Match the model's parameters; check shapes and dtypes. Nothing is modified yet.
+    // 1. Match the model's parameters; check shapes and dtypes. Nothing is modified yet. (By name
+    // through a map: a crafted file may list tens of thousands of tensors.)
+    std::map<std::string_view, const Tensor*> in_file;
+    for (const auto& [n, t] : file.tensors) in_file.emplace(n, &t);
     std::vector<std::pair<Tensor, const Tensor*>> copies;  // (destination, source)
     const auto params = model.named_parameters();
+    std::set<std::string_view> param_names;
+    for (const auto& [name, p] : params) param_names.insert(name);
     for (const auto& [name, p] : params) {
-        const Tensor* src = nullptr;
-        for (const auto& [n, t] : file.tensors)
-            if (n == name) src = &t;
+        const auto found = in_file.find(name);
+        const Tensor* src = found == in_file.end() ? nullptr : found->second;
         if (!src) {
             if (strict) fail("{}: missing tensor '{}' (the model has it, the file does not)", ctx, name);
             continue;
@@ -123,9 +129,7 @@ Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Opti
     if (strict)
         for (const auto& [n, t] : file.tensors) {
             if (starts_with(n, kOptPrefix)) continue;
-            bool known = false;
-            for (const auto& [name, p] : params) known = known || name == n;
-            if (!known) fail("{}: unexpected tensor '{}' (the file has it, the model does not)", ctx, n);
+            if (!param_names.count(n)) fail("{}: unexpected tensor '{}' (the file has it, the model does not)", ctx, n);
         }
 
     // 2. Training state and optimizer: parse and check everything, then adopt.

@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstring>
 #include <numeric>
+#include <set>
 
 #include "io_detail.hpp"
 #include "qkv/io/safetensors.hpp"
@@ -36,13 +37,13 @@ std::string hex8(std::uint32_t v) { return fmt::format("{:08x}", v); }
 // ---- encoding ------------------------------------------------------------------------------------
 
 void check_for_saving(const std::vector<NamedTensor>& tensors, const Metadata& metadata) {
+    std::set<std::string_view> names;  // O(n log n), like the reader's duplicate check
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const auto& [name, t] = tensors[i];
         if (name.empty()) fail("save_safetensors: tensor {} has an empty name", i);
         if (name == "__metadata__") fail("save_safetensors: '__metadata__' is reserved and cannot name a tensor");
         if (!t.defined()) fail("save_safetensors: tensor '{}' is undefined", name);
-        for (std::size_t j = 0; j < i; ++j)
-            if (tensors[j].first == name) fail("save_safetensors: tensor name '{}' appears twice", name);
+        if (!names.insert(name).second) fail("save_safetensors: tensor name '{}' appears twice", name);
     }
     for (const auto& [key, value] : metadata)
         if (key.rfind("qkv.", 0) == 0) fail("save_safetensors: metadata key '{}' is reserved (prefix 'qkv.')", key);

@@ -50,7 +50,7 @@ model and training:
   --batch N          sequences per step (default 32)
   --lr X             AdamW learning rate (default 0.001, constant)
   --wd X             AdamW weight decay (default 0.01)
-  --seed N           random seed (default 0)
+  --seed N           random seed, any 64-bit value (default 0)
   --dtype f32|f64    precision (default f32)
   --eval-every N     steps between evaluations (default 100)
   --eval-size N      held-out sequences per evaluation (default 1000)
@@ -83,7 +83,7 @@ TaskTrainConfig config_from(const Args& a) {
     c.batch = a.integer("batch", 32, 1, 100000);
     c.lr = a.real("lr", 1e-3, 1e-12, 10);
     c.weight_decay = a.real("wd", 0.01, 0, 10);
-    c.seed = std::uint64_t(a.integer("seed", 0, 0, (1LL << 62)));
+    c.seed = a.unsigned_integer("seed", 0);
     c.eval_every = a.integer("eval-every", 100, 1, 100000000);
     c.eval_size = a.integer("eval-size", 1000, 1, 100000);
     const std::string dt = a.str("dtype", "f32");

@@ -7,10 +7,13 @@
 /// on a held-out set drawn from a fixed seed, stopping at the target accuracy. Batches come from a
 /// generator of their own, so a run is reproducible; the settings go into the checkpoint's metadata as
 /// strings, so load() rebuilds the same trainer before restoring weights, optimizer state and step.
-#include <algorithm>
 #include "qkv/train/train.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "qkv/core/autograd.hpp"
 #include "qkv/io/safetensors.hpp"
@@ -30,22 +33,42 @@ nn::GPTConfig gpt_config(const TaskTrainConfig& c, const data::Task& task) {
     return g;
 }
 
+// ---- the settings' ranges ------------------------------------------------------------------------
+// One table for the integer settings: validate() checks a config against it and from_metadata() a
+// checkpoint's strings, so the two cannot drift apart. The upper bounds keep every size computed
+// from the settings far from overflowing; whether the model fits in memory is checked separately.
+
+struct IntSetting {
+    const char* name;                          // as in messages: "dim"
+    const char* key;                           // in a checkpoint's metadata: "run.dim"
+    std::int64_t TaskTrainConfig::*field;
+    std::int64_t min, max;
+};
+constexpr std::int64_t kTrillion = 1'000'000'000'000;
+constexpr IntSetting kIntSettings[] = {
+    {"layers", "run.layers", &TaskTrainConfig::layers, 1, 1024},
+    {"heads", "run.heads", &TaskTrainConfig::heads, 1, 1024},
+    {"dim", "run.dim", &TaskTrainConfig::dim, 1, 65536},
+    {"batch", "run.batch", &TaskTrainConfig::batch, 1, 1'000'000},
+    {"steps", "run.max_steps", &TaskTrainConfig::max_steps, 1, kTrillion},
+    {"eval_every", "run.eval_every", &TaskTrainConfig::eval_every, 1, kTrillion},
+    {"eval_size", "run.eval_size", &TaskTrainConfig::eval_size, 1, 1'000'000},
+};
+
 void validate(const TaskTrainConfig& c) {
-    auto positive = [](const char* what, std::int64_t v) {
-        if (v < 1) fail("train: {} must be >= 1, got {}", what, v);
-    };
-    positive("layers", c.layers);
-    positive("heads", c.heads);
-    positive("dim", c.dim);
-    positive("batch", c.batch);
-    positive("steps", c.max_steps);
-    positive("eval_every", c.eval_every);
-    positive("eval_size", c.eval_size);
-    positive("log_every", c.log_every);
+    for (const auto& s : kIntSettings) {
+        const std::int64_t v = c.*s.field;
+        if (v < s.min) fail("train: {} must be >= {}, got {}", s.name, s.min, v);
+        if (v > s.max) fail("train: {} must be <= {}, got {}", s.name, s.max, v);
+    }
+    if (c.log_every < 1) fail("train: log_every must be >= 1, got {}", c.log_every);
+    if (c.log_every > kTrillion) fail("train: log_every must be <= {}, got {}", kTrillion, c.log_every);
     if (c.dim % c.heads != 0) fail("train: heads ({}) must divide dim ({})", c.heads, c.dim);
-    if (!(c.lr > 0)) fail("train: learning rate must be > 0, got {}", c.lr);
-    if (c.weight_decay < 0) fail("train: weight decay must be >= 0, got {}", c.weight_decay);
-    if (!is_floating(c.dtype)) fail("train: dtype must be f32 or f64");
+    if (!(c.lr > 0) || !std::isfinite(c.lr)) fail("train: learning rate must be a finite number > 0, got {}", c.lr);
+    if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+        fail("train: weight decay must be a finite number >= 0, got {}", c.weight_decay);
+    if (std::isnan(c.target_accuracy)) fail("train: target_accuracy must be a number, got NaN");
+    if (!is_floating(c.dtype)) fail("train: dtype must be f32 or f64, got {}", dtype_name(c.dtype));
 }
 
 // Settings ↔ checkpoint metadata (strings), so a saved run can be rebuilt exactly.
@@ -59,34 +82,73 @@ io::Metadata to_metadata(const TaskTrainConfig& c) {
             {"run.eval_size", std::to_string(c.eval_size)}, {"run.dtype", std::string(dtype_name(c.dtype))}};
 }
 
-TaskTrainConfig from_metadata(const io::Metadata& m, const std::string& path) {
-    auto get = [&](const char* key) -> const std::string& {
-        const auto it = m.find(key);
-        if (it == m.end()) fail("{}: not a qkv training checkpoint (metadata '{}' missing)", path, key);
+// Reads the run's settings back out of a checkpoint's metadata, one field at a time, trusting
+// nothing: a number must be written out in full in the field's type (64.9 is not an integer, -1 is
+// not a seed, nan is not a learning rate) and lie in the field's range, and every message names the
+// file, the key and the value as found, so the user knows what is wrong and where.
+class SettingsReader {
+public:
+    SettingsReader(const io::Metadata& m, const std::string& path) : m_(m), ctx_(fmt::format("load: '{}'", path)) {}
+
+    const std::string& text(const char* key) const {
+        const auto it = m_.find(key);
+        if (it == m_.end()) fail("{}: not a qkv training checkpoint (metadata '{}' missing)", ctx_, key);
         return it->second;
-    };
-    auto num = [&](const char* key) {
-        try {
-            return std::stod(get(key));
-        } catch (const std::logic_error&) {
-            fail("{}: metadata '{}' is not a number: '{}'", path, key, get(key));
-        }
-    };
+    }
+    template <class T>
+    T integer(const char* key, T lo, T hi) const {
+        const std::string& s = text(key);
+        T v{};
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
+            fail("{}: metadata '{}' must be an integer in [{}, {}], got '{}'", ctx_, key, lo, hi, s);
+        return v;
+    }
+    double real(const char* key, double lo, bool lo_open) const {
+        const std::string& s = text(key);
+        double v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        const bool in_range = lo_open ? v > lo : v >= lo;
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v) || !in_range)
+            fail("{}: metadata '{}' must be a finite number {} {}, got '{}'", ctx_, key, lo_open ? ">" : ">=", lo, s);
+        return v;
+    }
+    const std::string& one_of(const char* key, std::initializer_list<const char*> allowed) const {
+        const std::string& s = text(key);
+        for (const char* a : allowed)
+            if (s == a) return s;
+        fail("{}: metadata '{}' must be one of {}, got '{}'", ctx_, key, fmt::join(allowed, ", "), s);
+    }
+    const std::string& context() const { return ctx_; }
+
+private:
+    const io::Metadata& m_;
+    std::string ctx_;
+};
+
+TaskTrainConfig from_metadata(const io::Metadata& m, const std::string& path) {
+    const SettingsReader r(m, path);
     TaskTrainConfig c;
-    c.task.name = get("run.task");
-    c.task.length = std::int64_t(num("run.length"));
-    c.task.reversed = get("run.reversed") == "1";
-    c.layers = std::int64_t(num("run.layers"));
-    c.heads = std::int64_t(num("run.heads"));
-    c.dim = std::int64_t(num("run.dim"));
-    c.batch = std::int64_t(num("run.batch"));
-    c.max_steps = std::int64_t(num("run.max_steps"));
-    c.lr = num("run.lr");
-    c.weight_decay = num("run.weight_decay");
-    c.seed = std::uint64_t(num("run.seed"));
-    c.eval_every = std::int64_t(num("run.eval_every"));
-    c.eval_size = std::int64_t(num("run.eval_size"));
-    c.dtype = get("run.dtype") == "f64" ? f64 : f32;
+    c.task.name = r.text("run.task");
+    const auto& names = data::task_names();
+    if (std::find(names.begin(), names.end(), c.task.name) == names.end())
+        fail("{}: metadata 'run.task' must be one of {}, got '{}'", r.context(), fmt::join(names, ", "), c.task.name);
+    c.task.length = r.integer<std::int64_t>("run.length", 1, 1'000'000);
+    c.task.reversed = r.one_of("run.reversed", {"0", "1"}) == "1";
+    for (const auto& s : kIntSettings) c.*s.field = r.integer<std::int64_t>(s.key, s.min, s.max);
+    if (c.dim % c.heads != 0)
+        fail("{}: metadata 'run.heads' ({}) must divide 'run.dim' ({})", r.context(), c.heads, c.dim);
+    c.lr = r.real("run.lr", 0, true);
+    c.weight_decay = r.real("run.weight_decay", 0, false);
+    // The seed is a 64-bit integer and is read as one: through a double, seeds above 2^53 changed.
+    c.seed = r.integer<std::uint64_t>("run.seed", 0, std::numeric_limits<std::uint64_t>::max());
+    c.dtype = r.one_of("run.dtype", {"f32", "f64"}) == "f64" ? f64 : f32;
+    // The task checks its own length (each task has its range); say which metadata it came from.
+    try {
+        (void)data::make_task(c.task);
+    } catch (const Error& e) {
+        fail("{}: metadata 'run.task' and 'run.length' do not make a valid task: {}", r.context(), e.what());
+    }
     return c;
 }
 

@@ -25,20 +25,24 @@ namespace qkv {
 /// draw data::heldout_set() from it, so every run of a task is measured on the same sequences.
 inline constexpr std::uint64_t kHeldoutSeed = 20261124;
 
-/// Everything that defines a training run on a toy task.
+/// \brief Everything that defines a training run on a toy task.
+///
+/// TaskTrainer checks every setting against the range given here (a qkv::Error names the setting
+/// and the value), and TaskTrainer::load() checks a checkpoint's settings field by field against
+/// the same ranges before it builds anything from them. (`qkv train`'s flags have narrower ranges.)
 struct TaskTrainConfig {
     data::TaskConfig task;            ///< which task (name, length, answer order)
-    std::int64_t layers = 2;          ///< transformer blocks
-    std::int64_t heads = 4;           ///< attention heads
-    std::int64_t dim = 64;            ///< d_model
-    std::int64_t batch = 32;          ///< sequences per step
-    std::int64_t max_steps = 3000;    ///< step budget
-    double lr = 1e-3;                 ///< AdamW learning rate (constant, as in the reference recipe)
-    double weight_decay = 0.01;       ///< AdamW decoupled weight decay
-    std::uint64_t seed = 0;           ///< model initialisation and batch sampling
-    std::int64_t eval_every = 100;    ///< evaluate every this many steps
-    std::int64_t eval_size = 1000;    ///< held-out sequences per evaluation
-    std::int64_t log_every = 10;      ///< steps between points of the training curve (not saved in checkpoints)
+    std::int64_t layers = 2;          ///< transformer blocks, in [1, 1024]
+    std::int64_t heads = 4;           ///< attention heads, in [1, 1024]; they divide dim
+    std::int64_t dim = 64;            ///< d_model, in [1, 65536]
+    std::int64_t batch = 32;          ///< sequences per step, in [1, 10^6]
+    std::int64_t max_steps = 3000;    ///< step budget (a total, counted from step 0), in [1, 10^12]
+    double lr = 1e-3;                 ///< AdamW learning rate (constant, as in the reference recipe), finite, > 0
+    double weight_decay = 0.01;       ///< AdamW decoupled weight decay, finite, >= 0
+    std::uint64_t seed = 0;           ///< model initialisation and batch sampling (any 64-bit value)
+    std::int64_t eval_every = 100;    ///< evaluate every this many steps, in [1, 10^12]
+    std::int64_t eval_size = 1000;    ///< held-out sequences per evaluation, in [1, 10^6]
+    std::int64_t log_every = 10;      ///< steps between points of the training curve, in [1, 10^12]
     double target_accuracy = 1.0;     ///< stop once held-out exact match reaches this
     DType dtype = f32;                ///< train in f32 (fast) or f64
 };

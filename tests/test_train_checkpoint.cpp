@@ -99,3 +99,27 @@ TEST_CASE("seeds above 2^53 survive a save and a load exactly", "[train][checkpo
         CHECK(TaskTrainer::load(path)->config().seed == seed);
     }
 }
+
+TEST_CASE("a training checkpoint without qkv's checksum is refused", "[train][checkpoint]") {
+    const test::TempDir dir("train_crc");
+    const std::string path = saved_tiny(dir);
+    // Remove qkv's two keys, keeping the JSON valid by blanking them out with spaces.
+    std::string bytes = test::read_bytes(path);
+    const auto begin = bytes.find("\"qkv.crc32\"");
+    const auto end = bytes.find("\"safetensors/1\",", begin);
+    REQUIRE(begin != std::string::npos);
+    REQUIRE(end != std::string::npos);
+    const std::size_t n = end + std::string("\"safetensors/1\",").size() - begin;
+    bytes.replace(begin, n, std::string(n, ' '));
+    test::write_bytes(path, bytes);
+    REQUIRE_FALSE(io::load_safetensors(path).crc_verified);  // still a valid safetensors file
+
+    CHECK_THROWS_WITH(TaskTrainer::load(path), Contains("the file has no qkv checksum (metadata 'qkv.crc32' and "
+                                                         "'qkv.format', which every checkpoint qkv saves carries)"));
+    // The weights alone still load into a model (a file from another program is not an error) ...
+    TaskTrainer fresh(tiny());
+    CHECK_NOTHROW(io::load_checkpoint(path, fresh.model()));
+    // ... but not the training state, which only qkv writes.
+    io::TrainState state;
+    CHECK_THROWS_WITH(io::load_checkpoint(path, fresh.model(), nullptr, &state), Contains("training state cannot be trusted"));
+}

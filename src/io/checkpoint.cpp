@@ -100,8 +100,19 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 
 Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer, TrainState* train,
                          bool strict) {
-    const std::string ctx = fmt::format("load_checkpoint: '{}'", path);
-    const SafeTensors file = load_safetensors(path);
+    return load_checkpoint(load_safetensors(path), path, model, optimizer, train, strict);
+}
+
+Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn::Module& model,
+                         optim::Optimizer* optimizer, TrainState* train, bool strict) {
+    const std::string ctx = fmt::format("load_checkpoint: '{}'", source);
+    // Only qkv writes optimizer and training state, and it always adds its CRC: without one, the file
+    // was written by something else or edited by hand, and its state cannot be trusted.
+    if ((optimizer || train) && !file.crc_verified)
+        fail("{}: the file has no qkv checksum (metadata 'qkv.crc32' and 'qkv.format', which every file qkv saves "
+             "carries): it was edited or written by another program, so its {} cannot be trusted; load only its "
+             "weights, or save it again with qkv",
+             ctx, optimizer ? "optimizer state" : "training state");
 
     // 1. Match the model's parameters; check shapes and dtypes. Nothing is modified yet. (By name
     // through a map: a crafted file may list tens of thousands of tensors.)

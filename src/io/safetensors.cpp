@@ -106,7 +106,7 @@ public:
             else entries.push_back(entry(name, value));
         }
         check_layout(entries);
-        check_crc(out.metadata, crc);
+        out.crc_verified = check_crc(out.metadata, crc);
         for (const auto& e : entries) out.tensors.emplace_back(e.name, make_tensor(e));
         return out;
     }
@@ -217,10 +217,11 @@ private:
     }
 
     // The CRC of the whole file with the stored digits replaced by "00000000" (the writer computed
-    // it that way, before it knew them).
-    void check_crc(Metadata& meta, const detail::JsonValue* crc) const {
+    // it that way, before it knew them). Returns whether there was one to check (it matched, or
+    // this throws).
+    bool check_crc(Metadata& meta, const detail::JsonValue* crc) const {
         const bool has_format = meta.count(std::string(kFormatKey)) != 0;
-        if (!crc && !has_format) return;  // not written by qkv: nothing to check
+        if (!crc && !has_format) return false;  // not written by qkv: nothing to check
         if (!crc) fail("{}: metadata has '{}' but no '{}' (corrupt file)", ctx_, kFormatKey, kCrcKey);
         if (!has_format) fail("{}: metadata has '{}' but no '{}' (corrupt file)", ctx_, kCrcKey, kFormatKey);
         const std::size_t pos = 8 + crc->offset + 1;  // first digit, after the opening quote
@@ -236,6 +237,7 @@ private:
             fail("{}: CRC-32 mismatch (stored {}, computed {}): the file is corrupt", ctx_, crc->text, hex8(c));
         meta.erase(std::string(kCrcKey));
         meta.erase(std::string(kFormatKey));
+        return true;
     }
 
     Tensor make_tensor(const Entry& e) const {

@@ -169,9 +169,16 @@ TaskTrainer::TaskTrainer(const TaskTrainConfig& config) : cfg_(config) {
 }
 
 std::unique_ptr<TaskTrainer> TaskTrainer::load(const std::string& path) {
-    const auto meta = io::load_safetensors(path).metadata;
-    auto t = std::make_unique<TaskTrainer>(from_metadata(meta, path));
-    io::load_checkpoint(path, *t->model_, t->opt_.get(), &t->state_);
+    const io::SafeTensors file = io::load_safetensors(path);
+    // The settings decide every size that is allocated next, so they must come from a file qkv
+    // wrote: one without its checksum was edited or made elsewhere (see load_checkpoint).
+    if (!file.crc_verified)
+        fail("load: '{}': the file has no qkv checksum (metadata 'qkv.crc32' and 'qkv.format', which every "
+             "checkpoint qkv saves carries): it was edited or written by another program; train it again, or "
+             "load its weights into a model with io::load_checkpoint",
+             path);
+    auto t = std::make_unique<TaskTrainer>(from_metadata(file.metadata, path));
+    io::load_checkpoint(file, path, *t->model_, t->opt_.get(), &t->state_);
     return t;
 }
 

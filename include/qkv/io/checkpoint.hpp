@@ -50,6 +50,9 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 /// for, an optimizer of a different kind, and every file-level problem load_safetensors() detects.
 /// With \p strict false, missing parameters keep their values and unexpected tensors are ignored
 /// (like PyTorch's `strict=False`). Optimizer tensors are ignored when \p optimizer is null.
+/// Restoring optimizer or training state needs a file qkv wrote, unchanged: one without qkv's CRC-32
+/// (`qkv.crc32`), as another program or a hand edit leaves it, is refused for that (its weights
+/// alone still load, with \p optimizer and \p train null).
 /// Returns the file's metadata, so callers can read their `extra` entries.
 /// \param path the file to read
 /// \param model the model to fill
@@ -59,5 +62,17 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 /// \return the file's `__metadata__`, every key included
 Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer = nullptr,
                          TrainState* train = nullptr, bool strict = true);
+
+/// \brief The same as load_checkpoint(path, ...), from a file already read with load_safetensors()
+/// (so a caller that first reads the metadata parses the file once).
+/// \param file the parsed file
+/// \param source how to name the file in messages (its path)
+/// \param model the model to fill
+/// \param optimizer the optimizer to restore, or nullptr
+/// \param train the training state to restore, or nullptr
+/// \param strict require the file's parameters to match the model's exactly
+/// \return the file's `__metadata__`, every key included
+Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn::Module& model,
+                         optim::Optimizer* optimizer = nullptr, TrainState* train = nullptr, bool strict = true);
 
 }  // namespace qkv::io

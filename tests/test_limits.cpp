@@ -5,10 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <limits>
 
 #include "qkv/io/safetensors.hpp"
 #include "qkv/qkv.hpp"
+#include "qkv/train/train.hpp"
 #include "support.hpp"
 
 using namespace qkv;
@@ -126,4 +128,72 @@ TEST_CASE("a safetensors header with 40 000 entries parses in well under a secon
     dup.insert(dup.size() - 1, R"(,"tensor.000123":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})");
     CHECK_THROWS_WITH(io::parse_safetensors(test::make_safetensors(dup, ""), "dup"),
                       Contains("duplicate key \"tensor.000123\""));
+}
+
+TEST_CASE("GPT::parameter_count is the number of parameters a GPT has, without building it", "[limits][memory]") {
+    for (const bool tied : {false, true})
+        for (const std::int64_t hidden : {0, 24}) {
+            nn::GPTConfig c;
+            c.vocab = 13;
+            c.block_size = 9;
+            c.dim = 16;
+            c.heads = 4;
+            c.layers = 3;
+            c.hidden = hidden;
+            c.tie_weights = tied;
+            CHECK(nn::GPT::parameter_count(c) == double(nn::GPT(c).num_parameters()));
+        }
+    nn::GPTConfig bad;
+    bad.heads = 3;
+    CHECK_THROWS_WITH(nn::GPT::parameter_count(bad), Contains("heads (3) must divide dim (64)"));
+}
+
+namespace {
+// Sets an environment variable for the scope of a test (ctest runs each test case in a process of its own).
+struct ScopedEnv {
+    std::string name;
+    ScopedEnv(const char* n, const char* value) : name(n) { ::setenv(n, value, 1); }
+    ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+}  // namespace
+
+TEST_CASE("a model too large for the memory is refused before anything is allocated, saying what it needs", "[limits][memory]") {
+    // QKV_MEMORY_LIMIT holds qkv to 16 GiB whatever this machine has, so the test means the same
+    // everywhere. Without the check, the model's 48 GiB of weights would be allocated (overcommit
+    // says yes) and the kernel would kill the process part-way — or std::bad_alloc, with no size.
+    const ScopedEnv limit("QKV_MEMORY_LIMIT", "16G");
+    TaskTrainConfig c;
+    c.dim = 4096;
+    c.layers = 64;
+    try {
+        TaskTrainer t(c);
+        FAIL("a 222 GiB model was built under a 16 GiB limit");
+    } catch (const OutOfMemory& e) {
+        const std::string m = e.what();
+        CHECK_THAT(m, Contains("train: this model needs about 222 GiB of memory to train (parameters 48 GiB, "
+                               "gradients 48 GiB, AdamW state 96 GiB, activations ~"));
+        CHECK_THAT(m, Contains("but only 16 GiB is available (QKV_MEMORY_LIMIT=16G): make it smaller"));
+        CHECK(e.bytes() > (std::uint64_t(200) << 30));
+    }
+    // The estimate itself: exact for what is stored per parameter.
+    const TaskTrainConfig small;
+    const MemoryEstimate m = TaskTrainer(small).memory_estimate();
+    CHECK(m.parameters == 103744.0 * 4);
+    CHECK(m.gradients == m.parameters);
+    CHECK(m.optimizer == 2 * m.parameters);
+    CHECK(m.activations > 0);
+}
+
+TEST_CASE("QKV_MEMORY_LIMIT caps the memory qkv plans for; a malformed value is an error", "[limits][memory]") {
+    {
+        const ScopedEnv limit("QKV_MEMORY_LIMIT", "512M");
+        const auto have = available_memory();
+        REQUIRE(have);
+        CHECK(have->bytes == 512.0 * 1024 * 1024);
+        CHECK(have->source == "QKV_MEMORY_LIMIT=512M");
+    }
+    {
+        const ScopedEnv limit("QKV_MEMORY_LIMIT", "lots");
+        CHECK_THROWS_WITH(available_memory(), Contains("QKV_MEMORY_LIMIT: expected a size in bytes"));
+    }
 }

@@ -5,6 +5,8 @@
 /// to reverse strings of 16 digits, until it gets every held-out example right. `qkv eval`,
 /// `qkv sample` and `qkv attention` load the checkpoint it saved. Errors in the command line exit
 /// with status 2, other errors with status 1, always with a message on stderr.
+#include <new>
+
 #include <fmt/core.h>
 
 #include "args.hpp"
@@ -55,6 +57,11 @@ int main(int argc, char** argv) {
     } catch (const qkv::cli::UsageError& e) {
         fmt::print(stderr, "qkv {}: {}\n", cmd, e.what());
         return 2;
+    } catch (const std::bad_alloc&) {
+        // qkv's own allocations report themselves (qkv::OutOfMemory, with sizes); this is the rest.
+        fmt::print(stderr, "qkv {}: error: out of memory (std::bad_alloc): make the model, batch or evaluation "
+                           "smaller, or free memory\n", cmd);
+        return 1;
     } catch (const std::exception& e) {
         fmt::print(stderr, "qkv {}: error: {}\n", cmd, e.what());
         return 1;

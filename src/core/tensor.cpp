@@ -103,7 +103,21 @@ struct BlockCache {
                 return p;
             }
         }
-        return ::operator new(size, std::align_val_t{64});
+        try {
+            return ::operator new(size, std::align_val_t{64});
+        } catch (const std::bad_alloc&) {
+            // The idle blocks may be what is missing: a step's activations, cached, do not fit the
+            // evaluation's tensors. Give them all back and ask once more before giving up.
+            release_all();
+            return ::operator new(size, std::align_val_t{64});
+        }
+    }
+    void release_all() {
+        std::lock_guard<std::mutex> lock(mu);
+        for (auto& [size, blocks] : free)
+            for (void* p : blocks) ::operator delete(p, std::align_val_t{64});
+        free.clear();
+        bytes = 0;
     }
     void give(void* p, [[maybe_unused]] std::size_t size) {
 #ifndef QKV_SANITIZE_BUILD

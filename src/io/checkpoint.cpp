@@ -85,7 +85,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
         if (starts_with(name, kOptPrefix))
             fail("save_checkpoint: parameter '{}' would clash with the optimizer's names (prefix 'optimizer.')", name);
     if (optimizer) {
-        const optim::OptimizerState s = optimizer->state();
+        const optim::OptimizerState s = optimizer->state_view();  // written out at once: no copy needed
         meta["optimizer.kind"] = s.kind;
         meta["optimizer.step"] = fmt::format("{}", s.step);
         for (const auto& [name, value] : s.hyper) meta[std::string(kOptPrefix) + name] = fmt::format("{}", value);

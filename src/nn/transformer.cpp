@@ -190,6 +190,19 @@ GPT::GPT(const GPTConfig& c)
     if (lm_head) init_linear(*lm_head, init_gen_);
 }
 
+// Mirrors the constructor above, layer by layer (the test of parameter_count keeps them together).
+double GPT::parameter_count(const GPTConfig& config) {
+    const GPTConfig& c = validated(config);
+    const double C = double(c.dim), V = double(c.vocab), hidden = double(c.hidden > 0 ? c.hidden : 4 * c.dim);
+    const double layer_norm = 2 * C;                                  // γ, β
+    const double attention = (C * 3 * C + 3 * C) + (C * C + C);       // fused Q/K/V projection, W_O (with biases)
+    const double mlp = (C * hidden + hidden) + (hidden * C + C);      // fc1, fc2 (with biases)
+    const double block = 2 * layer_norm + attention + mlp;
+    const double embeddings = V * C + double(c.block_size) * C;       // tokens, positions
+    const double head = c.tie_weights ? 0 : C * V;                    // LM head, no bias (or the tied embedding)
+    return embeddings + double(c.layers) * block + layer_norm + head;
+}
+
 Tensor GPT::embed(const Tensor& ids, std::int64_t start) {
     check_ids("GPT", ids, cfg_.block_size - start);
     return drop_(tok_emb(ids) + pos_emb.forward(ids.size(1), start));  // (B,T,C) + (T,C)

@@ -158,14 +158,27 @@ TaskTrainer::TaskTrainer(const TaskTrainConfig& config) : cfg_(config) {
     validate(cfg_);
     task_ = data::make_task(cfg_.task);
     cfg_.task = task_->config();  // with the default length filled in
-    model_ = std::make_unique<nn::GPT>(gpt_config(cfg_, *task_));
-    if (cfg_.dtype != f32) model_->to(cfg_.dtype);
-    optim::AdamWOptions o;
-    o.lr = cfg_.lr;
-    o.weight_decay = cfg_.weight_decay;
-    opt_ = std::make_unique<optim::AdamW>(model_->named_parameters(), o);
-    state_.rng.manual_seed(cfg_.seed + 7);  // batches: a stream of their own
-    heldout_ = data::heldout_set(*task_, cfg_.eval_size, kHeldoutSeed);
+    // Will it fit? Asked before the first allocation: with overcommit, a model too large for the
+    // machine is not refused by the allocator but killed by the kernel once its pages are touched.
+    const double T = double(task_->sequence_length());
+    const double heldout_bytes = double(cfg_.eval_size) * (12 * T + 160);  // tokens, a set of them, bookkeeping
+    memory_ = estimate_training_memory(gpt_config(cfg_, *task_), cfg_.batch, task_->sequence_length() - 1, cfg_.dtype,
+                                       heldout_bytes);
+    check_fits_in_memory(memory_, "train");
+    try {
+        model_ = std::make_unique<nn::GPT>(gpt_config(cfg_, *task_));
+        if (cfg_.dtype != f32) model_->to(cfg_.dtype);
+        optim::AdamWOptions o;
+        o.lr = cfg_.lr;
+        o.weight_decay = cfg_.weight_decay;
+        opt_ = std::make_unique<optim::AdamW>(model_->named_parameters(), o);
+        state_.rng.manual_seed(cfg_.seed + 7);  // batches: a stream of their own
+        heldout_ = data::heldout_set(*task_, cfg_.eval_size, kHeldoutSeed);
+    } catch (const std::bad_alloc&) {  // the estimate fit, but the system had less (other programs, ...)
+        throw out_of_memory_error(memory_, "train");
+    } catch (const OutOfMemory&) {
+        throw out_of_memory_error(memory_, "train");
+    }
 }
 
 std::unique_ptr<TaskTrainer> TaskTrainer::load(const std::string& path) {
@@ -188,6 +201,16 @@ void TaskTrainer::save(const std::string& path) const {
 
 // One step: forward, loss on the answer positions only, backward, AdamW update.
 double TaskTrainer::step() {
+    try {
+        return step_unguarded();
+    } catch (const std::bad_alloc&) {
+        throw out_of_memory_error(memory_, "train");
+    } catch (const OutOfMemory&) {
+        throw out_of_memory_error(memory_, "train");
+    }
+}
+
+double TaskTrainer::step_unguarded() {
     const data::Batch b = data::make_batch(*task_, cfg_.batch, data::Split::train, state_.rng);
     opt_->zero_grad();
     const Tensor loss = model_->loss(b.inputs, b.targets);
@@ -198,6 +221,16 @@ double TaskTrainer::step() {
 }
 
 double TaskTrainer::evaluate(const std::vector<data::Example>& examples) {
+    try {
+        return evaluate_unguarded(examples);
+    } catch (const std::bad_alloc&) {
+        throw out_of_memory_error(memory_, "evaluate");
+    } catch (const OutOfMemory&) {
+        throw out_of_memory_error(memory_, "evaluate");
+    }
+}
+
+double TaskTrainer::evaluate_unguarded(const std::vector<data::Example>& examples) {
     if (examples.empty()) return 0;
     const bool was_training = model_->is_training();
     model_->eval();

@@ -18,6 +18,7 @@
 #include "qkv/io/checkpoint.hpp"
 #include "qkv/nn/transformer.hpp"
 #include "qkv/optim/optim.hpp"
+#include "qkv/train/memory.hpp"
 
 namespace qkv {
 
@@ -68,7 +69,9 @@ struct CurvePoint {
 /// \brief A GPT, its task, its optimizer and its progress, with one method per part of the loop.
 class TaskTrainer {
 public:
-    /// \brief Build a fresh model and optimizer for \p config (throws qkv::Error on bad settings).
+    /// \brief Build a fresh model and optimizer for \p config. Throws qkv::Error on bad settings, and
+    /// qkv::OutOfMemory — before allocating anything — when the estimated memory of training
+    /// (memory_estimate()) exceeds what available_memory() reports, naming both.
     /// \param config the run's settings
     explicit TaskTrainer(const TaskTrainConfig& config);
     /// \brief Rebuild a run saved by save(): settings from the checkpoint's metadata, then the
@@ -119,9 +122,15 @@ public:
     /// \brief Steps completed so far (continues across save/load).
     /// \return the number of completed steps
     std::int64_t steps_done() const { return state_.step; }
+    /// \brief What training this model takes in memory (see estimate_training_memory()).
+    /// \return the estimate the constructor checked
+    const MemoryEstimate& memory_estimate() const { return memory_; }
 
 private:
+    double step_unguarded();
+    double evaluate_unguarded(const std::vector<data::Example>& examples);
     TaskTrainConfig cfg_;
+    MemoryEstimate memory_;
     std::unique_ptr<data::Task> task_;
     std::unique_ptr<nn::GPT> model_;
     std::unique_ptr<optim::AdamW> opt_;

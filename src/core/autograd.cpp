@@ -165,15 +165,15 @@ std::vector<std::string> graph_ops(const Tensor& t) {
 
 // ---- backward -------------------------------------------------------------------------------------
 
-void Tensor::backward() const {
+void Tensor::backward(bool retain_graph) const {
     if (!defined()) fail("backward: called on an undefined tensor");
     if (numel() != 1)
         fail("backward: output has shape {} ({} elements); pass a gradient of that shape, or reduce it "
              "to a scalar first (e.g. qkv::sum)", shape_str(shape()), numel());
-    backward(ones_like(*this));
+    backward(ones_like(*this), retain_graph);
 }
 
-void Tensor::backward(const Tensor& grad_output) const {
+void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
     if (!defined()) fail("backward: called on an undefined tensor");
     if (!requires_grad())
         fail("backward: tensor {} does not require grad (no parameter in its graph has "
@@ -189,11 +189,24 @@ void Tensor::backward(const Tensor& grad_output) const {
         accumulate(impl()->grad, grad_output);
         return;
     }
+    const std::vector<Node*> order = topo_order(root);
+    // A node whose backward already ran without retain_graph has freed what it saved: running
+    // through it again would silently add a second copy of every gradient (or read freed values).
+    // Checked before anything runs, so a refused backward changes no gradient.
+    for (Node* node : order)
+        if (!node->backward)
+            fail("backward: trying to backward through the graph a second time (the first backward freed the "
+                 "values '{}' saved for it); call backward(/*retain_graph=*/true) the first time if you need to "
+                 "backward twice, or recompute the forward pass",
+                 node->op->name);
     accumulate(root->grad, grad_output);
-    for (Node* node : topo_order(root)) {
+    // Releasing a node's backward frees only what its closure saved; the node itself lives on (it
+    // is owned through the inputs of the nodes after it), so the pointers in `order` stay valid.
+    for (Node* node : order) {
         if (!node->grad.defined()) continue;  // no gradient reached this node
         run_node(*node);
         node->grad = Tensor();  // release dL/dy: it is no longer needed
+        if (!retain_graph) node->backward = nullptr;  // and what the forward saved for this backward
     }
 }
 

@@ -53,7 +53,9 @@ using BackwardFn = std::function<void(const Tensor& dy, BackwardContext& ctx)>;
 struct Node {
     const OpDef* op = nullptr;   ///< which op
     std::vector<Tensor> inputs;  ///< the op's inputs, in order (the graph's edges)
-    BackwardFn backward;         ///< maps dL/dy to the inputs' gradients
+    /// maps dL/dy to the inputs' gradients; empty once a backward pass has run it and freed what it
+    /// saved (unless that pass retained the graph)
+    BackwardFn backward;
     Shape shape;                 ///< shape of the output y
     DType dtype = DType::f32;    ///< dtype of the output y
     Tensor grad;                 ///< dL/dy, accumulated during a backward pass, then released

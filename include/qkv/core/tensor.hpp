@@ -203,10 +203,17 @@ public:
     void zero_grad();
     /// \brief Backpropagate from this scalar: computes dL/dx for every leaf x that requires grad
     /// and *adds* it to x.grad(). Throws if this tensor is not a one-element tensor.
-    void backward() const;
+    ///
+    /// As in PyTorch, a backward pass frees what each node saved for it as soon as the node has run,
+    /// so a second backward through the same graph is an error ("... a second time"), not a silent
+    /// doubling of the gradients. Pass \p retain_graph = true to keep the graph for another backward;
+    /// gradients then accumulate (+=) into x.grad(), as every backward does.
+    /// \param retain_graph keep the saved values, so that backward may run through this graph again
+    void backward(bool retain_graph = false) const;
     /// \brief Backpropagate with an explicit upstream gradient dL/d(this) of the same shape.
     /// \param grad_output the upstream gradient
-    void backward(const Tensor& grad_output) const;
+    /// \param retain_graph keep the graph for another backward (see backward(bool))
+    void backward(const Tensor& grad_output, bool retain_graph = false) const;
     /// \brief A handle to the same data with no autograd history (a new leaf, requires_grad false).
     /// \return a new leaf handle sharing this tensor's storage
     Tensor detach() const;

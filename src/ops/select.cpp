@@ -21,7 +21,7 @@ void check_mask(const char* op, const Tensor& m, const char* what) {
 
 // -------------------------------------------------------------------------------------------------
 // masked_fill   y = mask ? v : x          ∂y/∂x = 0 where mask, 1 elsewhere
-static const OpDef kMaskedFill{"masked_fill"};
+static const OpDef kMaskedFill{"masked_fill", true, /*makes_infinities=*/true};  // −∞ for masked scores
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
     check_float_tensor(kMaskedFill.name, x);
     check_mask(kMaskedFill.name, mask, "mask");

@@ -462,9 +462,9 @@ TEST_CASE("a failed save leaves the previous file intact and no temporary file b
 
     // A directory that does not exist: nothing is created.
     CHECK_THROWS_WITH(io::save_safetensors(dir / "no/such/dir/x.safetensors", {{"w", ones({1})}}), Contains("cannot create"));
-    // The target is a directory: the rename fails, the temporary file is removed.
+    // The target is a directory: refused before a temporary file is made.
     fs::create_directory(dir.path / "adir");
-    CHECK_THROWS_WITH(io::save_safetensors(dir / "adir", {{"w", ones({1})}}), Contains("cannot rename"));
+    CHECK_THROWS_WITH(io::save_safetensors(dir / "adir", {{"w", ones({1})}}), Contains("is not a regular file"));
     CHECK(dir.files() == std::vector<std::string>{"adir", "model.safetensors"});
     CHECK(fs::is_empty(dir.path / "adir"));
 }

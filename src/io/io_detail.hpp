@@ -67,7 +67,12 @@ std::string read_file(const std::string& path, std::string_view context);
 /// \brief Write the pieces one after another to \p path *atomically*: to a temporary file in the
 /// same directory first, flushed to disk (fsync), then renamed over \p path. On any failure the
 /// temporary file is removed and \p path keeps its previous content. Throws qkv::Error.
+/// A symbolic link at \p path is written through (its target is replaced), an existing file keeps its
+/// mode, and SIGINT/SIGTERM/SIGHUP/SIGQUIT are held back on this thread until the file is complete.
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces, std::string_view context);
+
+/// \brief io::check_writable(): \p path can be saved later (see file.hpp).
+void check_writable_path(const std::string& path, std::string_view context);
 
 /// Test hook (see io::detail::set_write_fault in safetensors.hpp): bytes to write before a
 /// simulated failure, or −1 for none.

@@ -107,7 +107,7 @@ double train_step(Mlp& model, optim::Optimizer& opt, io::TrainState& ts) {
 void save_trained(const std::string& path, int steps = 3) {
     Mlp model(1);
     optim::AdamW opt(model.named_parameters());
-    io::TrainState ts{0, Generator(7)};
+    io::TrainState ts{0, Generator(7), Tensor()};
     for (int i = 0; i < steps; ++i) train_step(model, opt, ts);
     io::save_checkpoint(path, model, &opt, &ts);
 }
@@ -225,7 +225,7 @@ TEST_CASE("exact resume: N steps, save, load into fresh objects, M steps == N+M 
     Mlp ref(1);
     {
         optim::AdamW opt(ref.named_parameters());
-        io::TrainState ts{0, Generator(7)};
+        io::TrainState ts{0, Generator(7), Tensor()};
         for (int i = 0; i < N + M; ++i) straight.push_back(train_step(ref, opt, ts));
     }
     // The interrupted run: N steps, save, then everything rebuilt from different seeds and settings.
@@ -233,14 +233,14 @@ TEST_CASE("exact resume: N steps, save, load into fresh objects, M steps == N+M 
     {
         Mlp model(1);
         optim::AdamW opt(model.named_parameters());
-        io::TrainState ts{0, Generator(7)};
+        io::TrainState ts{0, Generator(7), Tensor()};
         for (int i = 0; i < N; ++i) resumed.push_back(train_step(model, opt, ts));
         io::save_checkpoint(dir / "ckpt.safetensors", model, &opt, &ts);
     }
     {
         Mlp model(999);
         optim::AdamW opt(model.named_parameters(), {.lr = 0.5, .beta1 = 0.5, .weight_decay = 0.3});
-        io::TrainState ts{123, Generator(4242)};
+        io::TrainState ts{123, Generator(4242), Tensor()};
         io::load_checkpoint(dir / "ckpt.safetensors", model, &opt, &ts);
         CHECK(ts.step == N);
         CHECK(opt.step_count() == N);

@@ -19,6 +19,14 @@ namespace {
 constexpr std::string_view kOptPrefix = "optimizer.";
 constexpr std::string_view kTrainStep = "train.step";
 constexpr std::string_view kTrainRng = "train.rng";
+constexpr std::string_view kTrainCurve = "train.curve";
+
+// The curve's table: (N, 4) f64, steps in increasing order.
+void check_curve(const Tensor& c, std::string_view ctx) {
+    if (c.dtype() != f64 || c.dim() != 2 || c.size(1) != 4)
+        fail("{}: the training curve '{}' must be (N, 4) f64, got {} {}", ctx, kTrainCurve, shape_str(c.shape()),
+             dtype_name(c.dtype()));
+}
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -94,6 +102,10 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
     if (train) {
         meta[std::string(kTrainStep)] = fmt::format("{}", train->step);
         meta[std::string(kTrainRng)] = fmt::format("{}", fmt::join(train->rng.state(), ","));
+        if (train->curve.defined()) {
+            check_curve(train->curve, "save_checkpoint");
+            tensors.emplace_back(std::string(kTrainCurve), train->curve);
+        }
     }
     save_safetensors(path, tensors, meta);
 }
@@ -139,17 +151,23 @@ Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn:
     }
     if (strict)
         for (const auto& [n, t] : file.tensors) {
-            if (starts_with(n, kOptPrefix)) continue;
+            if (starts_with(n, kOptPrefix) || n == kTrainCurve) continue;
             if (!param_names.count(n)) fail("{}: unexpected tensor '{}' (the file has it, the model does not)", ctx, n);
         }
 
     // 2. Training state and optimizer: parse and check everything, then adopt.
     std::int64_t step = 0;
     std::array<std::uint64_t, 4> rng{};
+    Tensor curve;
     if (train) {
         step = parse_number<std::int64_t>(file.metadata, std::string(kTrainStep), ctx);
         if (step < 0) fail("{}: metadata '{}' must be >= 0, got {}", ctx, kTrainStep, step);
         rng = parse_rng(file.metadata, ctx);
+        const auto found = in_file.find(kTrainCurve);
+        if (found != in_file.end()) {
+            check_curve(*found->second, ctx);
+            curve = found->second->clone();
+        }
     }
     if (optimizer) {
         const optim::OptimizerState s = optimizer_state(file, *optimizer, ctx);
@@ -166,6 +184,7 @@ Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn:
     if (train) {
         train->step = step;
         train->rng.set_state(rng);
+        train->curve = curve;
     }
     return file.metadata;
 }

@@ -152,6 +152,35 @@ TaskTrainConfig from_metadata(const io::Metadata& m, const std::string& path) {
     return c;
 }
 
+// The curve as the checkpoint's (N, 4) f64 table, and back (checking what a file could get wrong).
+Tensor curve_table(const std::vector<CurvePoint>& curve) {
+    std::vector<double> v;
+    for (const auto& p : curve) v.insert(v.end(), {double(p.step), p.loss, p.accuracy, p.seconds});
+    return from(v, {std::int64_t(curve.size()), 4});
+}
+
+std::vector<CurvePoint> curve_points(const Tensor& table, std::int64_t steps, const std::string& path) {
+    std::vector<CurvePoint> out;
+    if (!table.defined()) return out;
+    const auto v = table.to_vector<double>();
+    for (std::int64_t i = 0; i < table.size(0); ++i) {
+        CurvePoint p;
+        const double step = v[std::size_t(4 * i)];
+        p.loss = v[std::size_t(4 * i + 1)];
+        p.accuracy = v[std::size_t(4 * i + 2)];
+        p.seconds = v[std::size_t(4 * i + 3)];
+        const double previous = out.empty() ? 0 : double(out.back().step);
+        if (!(step > previous && step <= double(steps) && step == std::floor(step)) ||
+            !(std::isnan(p.accuracy) || (p.accuracy >= 0 && p.accuracy <= 1)) || !std::isfinite(p.seconds))
+            fail("load: '{}': row {} of the training curve 'train.curve' is not a valid point (step {}, accuracy {}, "
+                 "seconds {})",
+                 path, i, step, p.accuracy, p.seconds);
+        p.step = std::int64_t(step);
+        out.push_back(p);
+    }
+    return out;
+}
+
 }  // namespace
 
 TaskTrainer::TaskTrainer(const TaskTrainConfig& config) : cfg_(config) {
@@ -171,7 +200,8 @@ TaskTrainer::TaskTrainer(const TaskTrainConfig& config) : cfg_(config) {
         optim::AdamWOptions o;
         o.lr = cfg_.lr;
         o.weight_decay = cfg_.weight_decay;
-        opt_ = std::make_unique<optim::AdamW>(model_->named_parameters(), o);
+        params_ = model_->named_parameters();
+        opt_ = std::make_unique<optim::AdamW>(params_, o);
         state_.rng.manual_seed(cfg_.seed + 7);  // batches: a stream of their own
         heldout_ = data::heldout_set(*task_, cfg_.eval_size, kHeldoutSeed);
     } catch (const std::bad_alloc&) {  // the estimate fit, but the system had less (other programs, ...)
@@ -192,11 +222,25 @@ std::unique_ptr<TaskTrainer> TaskTrainer::load(const std::string& path) {
              path);
     auto t = std::make_unique<TaskTrainer>(from_metadata(file.metadata, path));
     io::load_checkpoint(file, path, *t->model_, t->opt_.get(), &t->state_);
+    // qkv never saves weights that are not finite; such a file was edited (with its checksum redone).
+    std::vector<NamedTensor> everything = t->params_;
+    for (auto& [name, p] : t->opt_->state_view().tensors) everything.emplace_back("optimizer." + name, p);
+    if (const std::string bad = find_non_finite(everything); !bad.empty())
+        fail("load: '{}': {}: a training state that is not finite cannot be used; go back to an earlier checkpoint", path,
+             bad);
+    t->curve_ = curve_points(t->state_.curve, t->state_.step, path);
+    t->state_.curve = Tensor();
     return t;
 }
 
 void TaskTrainer::save(const std::string& path) const {
-    io::save_checkpoint(path, *model_, opt_.get(), &state_, to_metadata(cfg_));
+    // Never save a broken state over a good file: checked first, so the file keeps what it had.
+    std::vector<NamedTensor> everything = params_;
+    for (auto& [name, t] : opt_->state_view().tensors) everything.emplace_back("optimizer." + name, t);
+    check_finite_for_saving(everything, path);
+    io::TrainState state = state_;
+    state.curve = curve_table(curve_);
+    io::save_checkpoint(path, *model_, opt_.get(), &state, to_metadata(cfg_));
 }
 
 // One step: forward, loss on the answer positions only, backward, AdamW update.
@@ -210,14 +254,27 @@ double TaskTrainer::step() {
     }
 }
 
+// The loss and every gradient are checked before the update, so a NaN never reaches the weights:
+// the step is then not applied, and TrainingDiverged says which op made the first non-finite value
+// (the step is repeated under anomaly mode to find it — same batch, same weights, same values).
 double TaskTrainer::step_unguarded() {
     const data::Batch b = data::make_batch(*task_, cfg_.batch, data::Split::train, state_.rng);
-    opt_->zero_grad();
-    const Tensor loss = model_->loss(b.inputs, b.targets);
-    loss.backward();
-    opt_->step();
-    ++state_.step;
-    return loss.item();
+    const std::int64_t this_step = state_.step + 1;
+    try {
+        opt_->zero_grad();
+        const Tensor loss = model_->loss(b.inputs, b.targets);
+        const double value = loss.item();
+        if (std::isfinite(value)) loss.backward();
+        check_finite_step(value, params_, this_step, [&] {
+            opt_->zero_grad();
+            model_->loss(b.inputs, b.targets).backward();
+        });
+        opt_->step();
+        ++state_.step;
+        return value;
+    } catch (const AnomalyError& e) {  // anomaly mode was on already (qkv train --detect-anomaly)
+        throw TrainingDiverged(fmt::format("step {}: {}", this_step, e.what()), this_step);
+    }
 }
 
 double TaskTrainer::evaluate(const std::vector<data::Example>& examples) {
@@ -276,10 +333,12 @@ std::string TaskTrainer::answer(const std::string& prompt) {
 }
 
 std::vector<EvalPoint> TaskTrainer::run(const std::function<void(const EvalPoint&)>& on_eval,
-                                        const std::function<void(std::int64_t, double)>& on_step) {
+                                        const std::function<void(std::int64_t, double)>& on_step, RunGuard* guard) {
     std::vector<EvalPoint> history;
     const auto t0 = std::chrono::steady_clock::now();
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    // A resumed run's curve continues the saved one, in time too.
+    const double offset = curve_.empty() ? 0 : curve_.back().seconds;
     double loss_sum = 0, curve_sum = 0;  // since the last evaluation, since the last curve point
     std::int64_t loss_count = 0, curve_count = 0;
     while (state_.step < cfg_.max_steps) {
@@ -287,35 +346,59 @@ std::vector<EvalPoint> TaskTrainer::run(const std::function<void(const EvalPoint
         loss_sum += loss, curve_sum += loss;
         ++loss_count, ++curve_count;
         if (on_step) on_step(state_.step, loss);
+        // A stop request (Ctrl-C, SIGTERM) ends the run after this step — with its evaluation, if
+        // one is due, so that a resumed run decides exactly as an uninterrupted one would.
+        const bool stop = guard && guard->stop_requested();
         const bool evaluate_now = state_.step % cfg_.eval_every == 0 || state_.step == cfg_.max_steps;
         // The curve gets the mean loss every log_every steps, whether or not an evaluation follows,
-        // so that a run stopping at its first evaluation still has a curve to draw.
+        // so that a run stopping at its first evaluation still has a curve to draw (and at a stop,
+        // so that the saved curve covers every step).
         CurvePoint c;
         c.step = state_.step;
         c.loss = curve_sum / double(curve_count);
+        bool done = false;
         if (!evaluate_now) {
-            if (state_.step % cfg_.log_every == 0) {
-                c.seconds = seconds();
+            if (state_.step % cfg_.log_every == 0 || stop) {
+                c.seconds = offset + seconds();
                 curve_.push_back(c);
                 curve_sum = 0, curve_count = 0;
             }
-            continue;
+        } else {
+            EvalPoint p;
+            p.step = state_.step;
+            p.loss = loss_sum / double(loss_count);
+            p.accuracy = evaluate(heldout_);
+            p.seconds = seconds();
+            c.accuracy = p.accuracy;
+            c.seconds = offset + p.seconds;
+            curve_.push_back(c);
+            loss_sum = 0, curve_sum = 0;
+            loss_count = 0, curve_count = 0;
+            history.push_back(p);
+            if (on_eval) on_eval(p);
+            done = p.accuracy >= cfg_.target_accuracy;
         }
-        EvalPoint p;
-        p.step = state_.step;
-        p.loss = loss_sum / double(loss_count);
-        p.accuracy = evaluate(heldout_);
-        p.seconds = seconds();
-        c.accuracy = p.accuracy;
-        c.seconds = p.seconds;
-        curve_.push_back(c);
-        loss_sum = 0, curve_sum = 0;
-        loss_count = 0, curve_count = 0;
-        history.push_back(p);
-        if (on_eval) on_eval(p);
-        if (p.accuracy >= cfg_.target_accuracy) break;
+        if (guard) {
+            if (stop) {
+                guard->save(state_.step);
+                break;
+            }
+            guard->after_step(state_.step);
+        }
+        if (done) break;
     }
     return history;
+}
+
+void TaskTrainer::set_max_steps(std::int64_t steps) {
+    if (steps < 1 || steps > kTrillion) fail("train: steps must be in [1, {}], got {}", kTrillion, steps);
+    cfg_.max_steps = steps;
+}
+
+void TaskTrainer::set_lr(double lr) {
+    if (!(lr > 0) || !std::isfinite(lr)) fail("train: learning rate must be a finite number > 0, got {}", lr);
+    opt_->set_lr(lr);
+    cfg_.lr = lr;
 }
 
 }  // namespace qkv

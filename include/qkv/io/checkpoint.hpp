@@ -12,7 +12,8 @@
 /// - each optimizer buffer under `optimizer.<param>.<slot>` (`optimizer.fc.weight.exp_avg`);
 /// - in `__metadata__`: `optimizer.kind`, `optimizer.step`, `optimizer.<hyper>` (`optimizer.lr`,
 ///   ...; doubles written in shortest round-trip form), `train.step`, and `train.rng` (the four
-///   64-bit words of the Generator state, in decimal, comma-separated).
+///   64-bit words of the Generator state, in decimal, comma-separated);
+/// - the training loop's curve, when it keeps one, as the tensor `train.curve` (see TrainState).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,11 @@ namespace qkv::io {
 struct TrainState {
     std::int64_t step = 0;  ///< steps completed
     Generator rng;          ///< the generator that draws batches (and anything else random)
+    /// The loop's record of the run so far, if it keeps one: TaskTrainer stores its training curve,
+    /// one row per point, (N, 4) f64 — step, loss, held-out accuracy (NaN where none ran), seconds —
+    /// so that a resumed run's curve continues the old one. Saved as the tensor `train.curve`;
+    /// undefined (and not saved) when the loop keeps none.
+    Tensor curve;
 };
 
 /// \brief Save \p model's parameters and, when given, the optimizer state and the training state

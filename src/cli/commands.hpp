@@ -8,8 +8,12 @@
 /// comes from one place, main().
 #pragma once
 
+#include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <fmt/format.h>
 
 namespace qkv::cli {
 
@@ -43,6 +47,17 @@ void record_last_run(const std::string& out_dir, const std::string& checkpoint);
 /// \param given the `--checkpoint` value, or empty
 /// \return the path to open
 std::string checkpoint_to_open(const std::string& given);
+
+/// \brief Print to standard output without ever throwing. A failed write (a full disk, a closed
+/// pipe) sets stdout's error flag, which main() checks at the end to report it with a non-zero exit
+/// status — so a training run is not cut short because its progress could not be shown, and output
+/// that was lost is never reported as success. (fmt::print would throw at the first failed write.)
+/// \param format fmt format string \param args values to format
+template <class... Args>
+void say(fmt::format_string<Args...> format, Args&&... args) {
+    const std::string text = fmt::format(format, std::forward<Args>(args)...);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
 
 /// \brief True when argv asks for help.
 /// \param argv a subcommand's arguments

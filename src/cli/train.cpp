@@ -154,7 +154,7 @@ std::string curve_stem(const std::string& save_path) {
 
 int train_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("{}", kHelp);
+        say("{}", kHelp);
         return 0;
     }
     const Args a("train", argv, kFlags);
@@ -196,10 +196,10 @@ int train_command(const std::vector<std::string>& argv) {
     if (a.has("detect-anomaly")) anomaly.emplace(true);
     const TaskTrainConfig& c = trainer->config();
 
-    fmt::print("qkv train: {} ({})\n", c.task.name, trainer->task().description());
-    fmt::print("model: GPT, {} layers x {} heads, d_model {}, {} parameters ({})\n", c.layers, c.heads, c.dim,
+    say("qkv train: {} ({})\n", c.task.name, trainer->task().description());
+    say("model: GPT, {} layers x {} heads, d_model {}, {} parameters ({})\n", c.layers, c.heads, c.dim,
                trainer->model().num_parameters(), dtype_name(c.dtype));
-    fmt::print("training: batch {}, AdamW lr {} wd {}, seed {}, {} thread{}, budget {} steps{}\n", c.batch, c.lr,
+    say("training: batch {}, AdamW lr {} wd {}, seed {}, {} thread{}, budget {} steps{}\n", c.batch, c.lr,
                c.weight_decay, c.seed, num_threads(), num_threads() == 1 ? "" : "s", c.max_steps,
                trainer->steps_done() ? fmt::format(" (resuming at step {})", trainer->steps_done()) : "");
     std::fflush(stdout);
@@ -235,19 +235,19 @@ int train_command(const std::vector<std::string>& argv) {
             [&](const EvalPoint& p) {
                 last_acc = p.accuracy;
                 const bool finished = p.accuracy >= c.target_accuracy || p.step >= c.max_steps;
-                if (!quiet) fmt::print("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
+                if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
                 std::fflush(stdout);
             },
             [&](std::int64_t step, double loss) {
                 if (live && step % 10 == 0) {
-                    fmt::print("\r{}", status(step, loss, false));
+                    say("\r{}", status(step, loss, false));
                     std::fflush(stdout);
                 }
             },
             &guard);
     } catch (const TrainingDiverged& e) {
         // The failed step was not applied and nothing was saved after it: say what is where.
-        if (live) fmt::print("\n");
+        if (live) say("\n");
         write_curve();
         std::string kept;
         if (guard.last_saved_step() >= 0)
@@ -275,25 +275,25 @@ int train_command(const std::vector<std::string>& argv) {
     const bool reached = !history.empty() && history.back().accuracy >= c.target_accuracy;
     const double final_acc = history.empty() ? 0 : history.back().accuracy;
     if (stop_signal != 0) {
-        if (live) fmt::print("\n");
-        fmt::print("interrupted by {} after step {} ({:.1f} s); the run is saved in {}\n", StopSignals::name(stop_signal),
+        if (live) say("\n");
+        say("interrupted by {} after step {} ({:.1f} s); the run is saved in {}\n", StopSignals::name(stop_signal),
                    trainer->steps_done(), secs, save_path);
-        fmt::print("continue it with: qkv train --resume {}\n", save_path);
-        if (!curve.empty()) fmt::print("training curve so far: {}.svg (data: {}.csv)\n", stem, stem);
+        say("continue it with: qkv train --resume {}\n", save_path);
+        if (!curve.empty()) say("training curve so far: {}.svg (data: {}.csv)\n", stem, stem);
         return 128 + stop_signal;  // the shell's convention for "ended by a signal"
     }
     if (reached)
-        fmt::print("reached {:.1f}% held-out exact match at step {} in {:.1f} s (evaluation included)\n", 100 * final_acc,
+        say("reached {:.1f}% held-out exact match at step {} in {:.1f} s (evaluation included)\n", 100 * final_acc,
                    trainer->steps_done(), secs);
     else
-        fmt::print("stopped at the budget of {} steps after {:.1f} s with {:.1f}% held-out exact match\n",
+        say("stopped at the budget of {} steps after {:.1f} s with {:.1f}% held-out exact match\n",
                    trainer->steps_done(), secs, 100 * final_acc);
-    fmt::print("model saved to {}\n", save_path);
-    if (!curve.empty()) fmt::print("training curve: {}.svg (data: {}.csv)\n", stem, stem);
+    say("model saved to {}\n", save_path);
+    if (!curve.empty()) say("training curve: {}.svg (data: {}.csv)\n", stem, stem);
     // The exact command to look at this model; by default the others open the run named in runs/last.
-    fmt::print("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
+    say("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
     if (std::filesystem::weakly_canonical(out_dir) == std::filesystem::weakly_canonical(kRunsDir))
-        fmt::print("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
+        say("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
     return reached ? 0 : 1;
 }
 

@@ -85,7 +85,8 @@ std::int64_t shape_numel(const Shape& shape, std::string_view op) {
 // builds bypass it so use-after-free bugs are still caught.
 
 namespace {
-constexpr std::size_t kCacheLimit = std::size_t(1) << 30;  // 1 GiB of idle blocks at most
+// (Unused in sanitizer builds, which bypass the cache: clang warns about an unused constant.)
+[[maybe_unused]] constexpr std::size_t kCacheLimit = std::size_t(1) << 30;  // 1 GiB of idle blocks at most
 
 struct BlockCache {
     std::mutex mu;

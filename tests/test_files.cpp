@@ -53,7 +53,7 @@ TEST_CASE("saving onto a symbolic link writes through it: the link stays, its ta
     CHECK(test::read_bytes(dir / "store/new.txt") == "hello\n");
 }
 
-TEST_CASE("a saved-over file keeps its permissions; a new one gets 0666 less the umask", "[files]") {
+TEST_CASE("a saved-over file keeps its permissions, a new one gets 0666 less the umask", "[files]") {
     const test::TempDir dir("files_mode");
     const std::string path = dir / "private.safetensors";
     io::save_safetensors(path, {{"w", zeros({2})}});

@@ -184,7 +184,7 @@ TEST_CASE("a model too large for the memory is refused before anything is alloca
     CHECK(m.activations > 0);
 }
 
-TEST_CASE("QKV_MEMORY_LIMIT caps the memory qkv plans for; a malformed value is an error", "[limits][memory]") {
+TEST_CASE("QKV_MEMORY_LIMIT caps the memory qkv plans for, and a malformed value is an error", "[limits][memory]") {
     {
         const ScopedEnv limit("QKV_MEMORY_LIMIT", "512M");
         const auto have = available_memory();

@@ -64,7 +64,7 @@ void check_same_tensors(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-TEST_CASE("RunGuard saves a checkpoint every N steps; the step and the curve come back with it", "[run]") {
+TEST_CASE("RunGuard saves a checkpoint every N steps, and the step and the curve come back with it", "[run]") {
     const test::TempDir dir("run_every");
     const std::string path = dir / "run.safetensors";
     TaskTrainer t(tiny());

@@ -9,6 +9,7 @@
 /// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
 #include <cstring>
 #include <bit>
+#include <atomic>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -108,10 +109,38 @@ std::size_t padded_size(std::size_t bytes) {
 }
 }  // namespace
 
-/// \cond INTERNAL
-Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {}
+// ---- memory statistics --------------------------------------------------------------------------
+// Relaxed atomics: every allocation updates them from whatever thread it runs on, and nothing is
+// ordered by them. The peak is raised with a compare-exchange loop, so a concurrent allocation
+// never lowers it.
+namespace {
+std::atomic<std::int64_t> g_live_bytes{0}, g_peak_bytes{0}, g_allocations{0};
 
-Storage::~Storage() { block_cache().give(data, padded_size(nbytes)); }
+void count_allocation(std::int64_t bytes) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    std::int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+    while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
+}
+}  // namespace
+
+MemoryStats memory_stats() {
+    return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed),
+            g_allocations.load(std::memory_order_relaxed)};
+}
+
+void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+
+/// \cond INTERNAL
+Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {
+    count_allocation(static_cast<std::int64_t>(bytes));
+}
+
+Storage::~Storage() {
+    g_live_bytes.fetch_sub(static_cast<std::int64_t>(nbytes), std::memory_order_relaxed);
+    block_cache().give(data, padded_size(nbytes));
+}
 /// \endcond
 
 // ---- element conversion -------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "qkv/error.hpp"
 #include "qkv/core/generator.hpp"
 #include "qkv/core/gradcheck.hpp"
+#include "qkv/core/profiler.hpp"
 #include "qkv/io/checkpoint.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/gemm.hpp"

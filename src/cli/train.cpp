@@ -16,12 +16,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/core.h>
 #include <fmt/format.h>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "qkv/core/profiler.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/parallel.hpp"
 #include "qkv/train/train.hpp"
@@ -61,12 +63,15 @@ output:
   --save PATH        checkpoint path (default DIR/TASK-seedN.safetensors)
   --resume PATH      continue a run saved by --save (its settings win)
   --quiet            print only the final summary
+  --profile          time every op, forward and backward, and print the table at the end
+                     (calls, ms, % of the run, GFLOP/s, MiB allocated; QKV_PROFILE=1 does the same
+                     for any program)
   --help             show this message
 )";
 
 const std::vector<Flag> kFlags{{"task"},  {"length"}, {"plain", false}, {"layers"},    {"heads"},     {"dim"},
                                {"steps"}, {"batch"},  {"lr"},           {"wd"},        {"seed"},      {"dtype"},
-                               {"eval-every"}, {"eval-size"}, {"threads"}, {"out"}, {"save"}, {"resume"}, {"quiet", false}};
+                               {"eval-every"}, {"eval-size"}, {"threads"}, {"out"}, {"save"}, {"resume"}, {"quiet", false}, {"profile", false}};
 
 TaskTrainConfig config_from(const Args& a) {
     TaskTrainConfig c;
@@ -153,6 +158,8 @@ int train_command(const std::vector<std::string>& argv) {
                            finished ? std::string("done")
                                     : fmt::format("ETA {} (budget)", fmt_seconds(double(c.max_steps - step) / std::max(rate, 1e-9))));
     };
+    std::optional<Profiler> profile;  // --profile: every op of the run, training and evaluation
+    if (a.has("profile")) profile.emplace();
     const auto history = trainer->run(
         [&](const EvalPoint& p) {
             last_acc = p.accuracy;
@@ -167,6 +174,7 @@ int train_command(const std::vector<std::string>& argv) {
             }
         });
     const double secs = elapsed();
+    if (profile) profile->stop();
     trainer->save(save_path);
     record_last_run(out_dir, save_path);
     const auto& curve = trainer->curve();
@@ -192,6 +200,8 @@ int train_command(const std::vector<std::string>& argv) {
     fmt::print("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
     if (std::filesystem::weakly_canonical(out_dir) == std::filesystem::weakly_canonical(kRunsDir))
         fmt::print("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
+    if (profile) fmt::print("\nprofile of the run ({} steps, evaluations included):\n{}", trainer->steps_done() - start_step,
+                            profile->table());
     return reached ? 0 : 1;
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/dispatch.hpp"
 #include "qkv/core/autograd.hpp"
+#include "qkv/core/profiler.hpp"
 
 namespace qkv {
 
@@ -60,6 +61,7 @@ Tensor record(const OpDef& op, Tensor out, std::vector<Tensor> inputs, BackwardF
     node->backward = std::move(backward);
     node->shape = out.shape();
     node->dtype = out.dtype();
+    if (profiling()) node->flops = detail::OpScope::pending_backward_flops();
     out.impl()->grad_fn = std::move(node);
     out.impl()->requires_grad = true;
     return out;
@@ -142,6 +144,7 @@ std::vector<Node*> topo_order(Node* root) {
 }
 
 void run_node(Node& node) {
+    const detail::OpScope profile(*node.op, /*backward=*/true, node.flops);  // the profiler's hook
     BackwardContext ctx(node);
     if (!g_fault_op.empty() && g_fault_op == node.op->name) {
         Tensor scaled = node.grad.clone();

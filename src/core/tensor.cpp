@@ -114,10 +114,11 @@ std::size_t padded_size(std::size_t bytes) {
 // ordered by them. The peak is raised with a compare-exchange loop, so a concurrent allocation
 // never lowers it.
 namespace {
-std::atomic<std::int64_t> g_live_bytes{0}, g_peak_bytes{0}, g_allocations{0};
+std::atomic<std::int64_t> g_live_bytes{0}, g_peak_bytes{0}, g_allocations{0}, g_allocated_bytes{0};
 
 void count_allocation(std::int64_t bytes) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
+    g_allocated_bytes.fetch_add(bytes, std::memory_order_relaxed);
     const std::int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     std::int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
     while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
@@ -127,7 +128,7 @@ void count_allocation(std::int64_t bytes) {
 
 MemoryStats memory_stats() {
     return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed),
-            g_allocations.load(std::memory_order_relaxed)};
+            g_allocations.load(std::memory_order_relaxed), g_allocated_bytes.load(std::memory_order_relaxed)};
 }
 
 void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed); }

@@ -306,6 +306,16 @@ Tensor tiled_attention(const OpDef& op, const Tensor& q, const Tensor& k, const 
 Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const Tensor& v, const Layout& L,
                        const Shape& out_shape, const Shape& weights_shape, const AttentionOptions& opt,
                        bool packed = false) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
+    if (profiling()) {
+        // The mathematical count, whichever kernel runs: S and O take 2·(D + D_v) per visible
+        // query-key pair; the backward's four products twice that (the tiled kernel's second
+        // computation of S is not counted: GFLOP/s then measures useful work).
+        double pairs = 0;
+        for (std::int64_t i = 0; i < L.Tq; ++i) pairs += double(causal_keys(i, L.Tq, L.Tk, opt.causal));
+        const double flops = 2.0 * pairs * double(L.D + L.Dv) * double(L.N);
+        profile.set_flops(flops, 2 * flops);
+    }
     if (use_tiled(op.name, opt, L)) return tiled_attention(op, q, k, v, L, out_shape, weights_shape, opt, packed);
     const auto mask = build_mask(op.name, opt, weights_shape, L);
     const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(L.D ? L.D : 1));

@@ -57,6 +57,7 @@ struct Node {
     Shape shape;                 ///< shape of the output y
     DType dtype = DType::f32;    ///< dtype of the output y
     Tensor grad;                 ///< dL/dy, accumulated during a backward pass, then released
+    double flops = 0;            ///< floating-point operations of the backward, for the profiler (0: unknown)
     /// \cond INTERNAL
     ~Node();
     /// \endcond

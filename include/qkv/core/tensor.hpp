@@ -326,6 +326,7 @@ struct MemoryStats {
     std::int64_t live_bytes = 0;   ///< bytes of tensor data alive now
     std::int64_t peak_bytes = 0;   ///< the largest live_bytes seen since the last reset
     std::int64_t allocations = 0;  ///< tensor data blocks allocated so far (never reset)
+    std::int64_t allocated_bytes = 0;  ///< bytes of all those blocks together (never reset)
 };
 
 /// \brief Tensor memory in use now, its peak, and the number of allocations (all threads).

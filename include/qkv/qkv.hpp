@@ -23,6 +23,7 @@
 #include "qkv/ops/ops.hpp"
 #include "qkv/optim/optim.hpp"
 #include "qkv/kernels/parallel.hpp"
+#include "qkv/kernels/peak.hpp"
 #include "qkv/core/tensor.hpp"
 #include "qkv/train/train.hpp"
 #include "qkv/viz/dot.hpp"

@@ -61,8 +61,8 @@ Tensor record(const OpDef& op, Tensor out, std::vector<Tensor> inputs, BackwardF
     node->backward = std::move(backward);
     node->shape = out.shape();
     node->dtype = out.dtype();
-    if (profiling()) node->flops = detail::OpScope::pending_backward_flops();
     out.impl()->grad_fn = std::move(node);
+    if (profiling()) out.impl()->grad_fn->flops = detail::OpScope::pending_backward_flops();  // for the profiler
     out.impl()->requires_grad = true;
     return out;
 }

@@ -56,7 +56,7 @@ std::string describe(const lab::GradientCheck& r) {
                        r.numeric, r.ratio);
 }
 
-void judge(const Case& c, std::source_location where = std::source_location::current()) {
+void judge(const Case& c, lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     const Tensor before = c.x.clone();
     const lab::GradientCheck r = call("check_gradient", [&] { return lab::check_gradient(c.loss, c.x); }, where);
     require(r.ok == c.correct,

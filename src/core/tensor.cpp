@@ -381,7 +381,9 @@ Tensor from(const std::vector<T>& values, const Shape& shape) {
     using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
     Tensor t = empty(shape, dtype_of<E>());
     E* p = t.data<E>();
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(values[i]);  // uint8 2 → b8 1
+    // T(values[i]): a std::vector<bool> hands out proxy references, not bools (libc++'s proxy
+    // cannot even be compared with 0), so the element is read as a T first.
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(T(values[i]));  // uint8 2 → b8 1
     return t;
 }
 /// \cond INTERNAL

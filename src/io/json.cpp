@@ -101,7 +101,7 @@ private:
                 if (k == key) error(fmt::format("duplicate key \"{}\"", key));
             skip_ws();
             expect(':');
-            v.members.emplace_back(std::move(key), value(depth + 1));
+            v.members.push_back({std::move(key), value(depth + 1)});
             skip_ws();
             if (next() == '}') return v;
             --pos_;

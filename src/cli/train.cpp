@@ -25,6 +25,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "qkv/core/autograd.hpp"
+#include "qkv/core/profiler.hpp"
 #include "qkv/io/file.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/parallel.hpp"
@@ -73,13 +74,16 @@ output:
   --resume PATH      continue a run saved by --save: its settings come from the checkpoint
                      (only --steps, the new total, and --lr may change); the curve continues
   --quiet            print only the final summary
+  --profile          time every op, forward and backward, and print the table at the end
+                     (calls, ms, % of the run, GFLOP/s, MiB allocated; QKV_PROFILE=1 does the same
+                     for any program)
   --help             show this message
 )";
 
 const std::vector<Flag> kFlags{{"task"},  {"length"}, {"plain", false}, {"layers"},    {"heads"},     {"dim"},
                                {"steps"}, {"batch"},  {"lr"},           {"wd"},        {"seed"},      {"dtype"},
                                {"eval-every"}, {"eval-size"}, {"threads"}, {"out"}, {"save"}, {"resume"}, {"quiet", false},
-                               {"checkpoint-every"}, {"detect-anomaly", false}};
+                               {"checkpoint-every"}, {"detect-anomaly", false}, {"profile", false}};
 
 // A resumed run takes its settings from its checkpoint. Repeating a flag with the same value is
 // fine (the original command line plus --resume works); a different value is an error, never
@@ -229,6 +233,8 @@ int train_command(const std::vector<std::string>& argv) {
                               {{fmt::format("train loss (mean of {} steps)", c.log_every), loss, false},
                                {"held-out exact match", acc, true}});
     };
+    std::optional<Profiler> profile;  // --profile: every op of the run, training and evaluation
+    if (a.has("profile")) profile.emplace();
     std::vector<EvalPoint> history;
     try {
         history = trainer->run(
@@ -267,6 +273,7 @@ int train_command(const std::vector<std::string>& argv) {
                                     : ""));
     }
     const double secs = elapsed();
+    if (profile) profile->stop();
     const int stop_signal = guard.stop_signal();
     if (guard.last_saved_step() != trainer->steps_done()) guard.save(trainer->steps_done());
     record_last_run(out_dir, save_path);
@@ -294,6 +301,8 @@ int train_command(const std::vector<std::string>& argv) {
     say("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
     if (std::filesystem::weakly_canonical(out_dir) == std::filesystem::weakly_canonical(kRunsDir))
         say("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
+    if (profile) say("\nprofile of the run ({} steps, evaluations included):\n{}", trainer->steps_done() - start_step,
+                     profile->table());
     return reached ? 0 : 1;
 }
 

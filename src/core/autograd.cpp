@@ -15,6 +15,7 @@
 #include "core/dispatch.hpp"
 #include "kernels/finite.hpp"
 #include "qkv/core/autograd.hpp"
+#include "qkv/core/profiler.hpp"
 
 namespace qkv {
 
@@ -181,6 +182,7 @@ Tensor record(const OpDef& op, Tensor out, std::vector<Tensor> inputs, BackwardF
     node->shape = out.shape();
     node->dtype = out.dtype();
     out.impl()->grad_fn = std::move(node);
+    if (profiling()) out.impl()->grad_fn->flops = detail::OpScope::pending_backward_flops();  // for the profiler
     out.impl()->requires_grad = true;
     if (g_anomaly) [[unlikely]] {  // where the op ran, for a report from its backward
         Node& recorded = *out.impl()->grad_fn;
@@ -283,6 +285,7 @@ void check_backward(Node& node) {
 }
 
 void run_node(Node& node) {
+    const detail::OpScope profile(*node.op, /*backward=*/true, node.flops);  // the profiler's hook
     BackwardContext ctx(node);
     if (!g_fault_op.empty() && g_fault_op == node.op->name) {
         Tensor scaled = node.grad.clone();

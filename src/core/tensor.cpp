@@ -9,6 +9,7 @@
 /// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
 #include <cstring>
 #include <bit>
+#include <atomic>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -152,10 +153,39 @@ std::size_t padded_size(std::size_t bytes) {
 }
 }  // namespace
 
-/// \cond INTERNAL
-Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {}
+// ---- memory statistics --------------------------------------------------------------------------
+// Relaxed atomics: every allocation updates them from whatever thread it runs on, and nothing is
+// ordered by them. The peak is raised with a compare-exchange loop, so a concurrent allocation
+// never lowers it.
+namespace {
+std::atomic<std::int64_t> g_live_bytes{0}, g_peak_bytes{0}, g_allocations{0}, g_allocated_bytes{0};
 
-Storage::~Storage() { block_cache().give(data, padded_size(nbytes)); }
+void count_allocation(std::int64_t bytes) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    g_allocated_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    const std::int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    std::int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+    while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
+}
+}  // namespace
+
+MemoryStats memory_stats() {
+    return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed),
+            g_allocations.load(std::memory_order_relaxed), g_allocated_bytes.load(std::memory_order_relaxed)};
+}
+
+void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+
+/// \cond INTERNAL
+Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {
+    count_allocation(static_cast<std::int64_t>(bytes));
+}
+
+Storage::~Storage() {
+    g_live_bytes.fetch_sub(static_cast<std::int64_t>(nbytes), std::memory_order_relaxed);
+    block_cache().give(data, padded_size(nbytes));
+}
 /// \endcond
 
 // ---- element conversion -------------------------------------------------------------------------
@@ -404,7 +434,9 @@ Tensor from(const std::vector<T>& values, const Shape& shape) {
     using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
     Tensor t = empty(shape, dtype_of<E>());
     E* p = t.data<E>();
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(values[i]);  // uint8 2 → b8 1
+    // T(values[i]): a std::vector<bool> hands out proxy references, not bools (libc++'s proxy
+    // cannot even be compared with 0), so the element is read as a T first.
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(T(values[i]));  // uint8 2 → b8 1
     return t;
 }
 /// \cond INTERNAL

@@ -8,8 +8,11 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <locale>
 #include <map>
 #include <set>
+#include <sstream>
+#include <type_traits>
 
 #include "qkv/io/checkpoint.hpp"
 
@@ -31,8 +34,25 @@ void check_curve(const Tensor& c, std::string_view ctx) {
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 // ---- numbers in metadata strings ------------------------------------------------------------------
-// fmt prints doubles in the shortest form that reads back to the same bits, and from_chars reads
-// them back exactly, so hyper-parameters survive the trip through text unchanged.
+// fmt prints doubles in the shortest form that reads back to the same bits, and reading them back
+// rounds correctly, so hyper-parameters survive the trip through text unchanged.
+
+// The whole of s as a number of type T, or false. Integers through std::from_chars. Floating-point
+// std::from_chars is missing from the libc++ of clang 14 (and of older Xcodes), so doubles are read
+// by a stream in the classic "C" locale instead: it rounds correctly too (it is strtod underneath),
+// and ignores whatever locale the program chose, so "0.5" never depends on the decimal comma.
+template <class T>
+bool read_number(const std::string& s, T& value) {
+    if constexpr (std::is_integral_v<T>) {
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+        return ec == std::errc() && end == s.data() + s.size();
+    } else {
+        std::istringstream in(s);
+        in.imbue(std::locale::classic());
+        in >> std::noskipws >> value;
+        return !in.fail() && in.peek() == std::char_traits<char>::eof();
+    }
+}
 
 template <class T>
 T parse_number(const Metadata& meta, const std::string& key, std::string_view ctx) {
@@ -40,9 +60,7 @@ T parse_number(const Metadata& meta, const std::string& key, std::string_view ct
     if (it == meta.end()) fail("{}: metadata '{}' is missing", ctx, key);
     const std::string& s = it->second;
     T value{};
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty())
-        fail("{}: metadata '{}' is not a valid number: \"{}\"", ctx, key, s);
+    if (s.empty() || !read_number(s, value)) fail("{}: metadata '{}' is not a valid number: \"{}\"", ctx, key, s);
     return value;
 }
 

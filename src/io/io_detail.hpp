@@ -20,6 +20,13 @@ struct JsonMember;
 /// \brief A parsed JSON value — only the kinds a safetensors header uses: objects, arrays,
 /// strings and non-negative integers. (true/false/null, negative numbers and fractions are
 /// rejected as malformed: a header never contains them.)
+///
+/// A value holds values: `items` and `members` are vectors of a type that is still incomplete
+/// where they are declared, which the standard allows for std::vector (since C++17) as long as the
+/// element type is complete before the vector is used. It does not allow it for std::pair, whose
+/// instantiation needs both types complete: a `std::vector<std::pair<std::string, JsonValue>>`
+/// member happened to compile with libstdc++ but not with clang and libc++. Hence JsonMember, a
+/// plain struct completed right below.
 struct JsonValue {
     enum class Kind { object, array, string, integer };
     Kind kind = Kind::object;                              ///< which kind of value
@@ -30,13 +37,10 @@ struct JsonValue {
     std::size_t offset = 0;                                ///< byte offset of the value in the text
 };
 
-/// \brief One key/value pair of a JSON object. (A struct of its own, not a `std::pair`: a vector
-/// may hold a type that is still incomplete where it is declared, as JsonValue is inside itself,
-/// but `std::pair<std::string, JsonValue>` must be complete — libstdc++ with g++ lets it pass,
-/// clang does not.)
+/// \brief One key/value pair of a JSON object (`auto& [key, value] = member` works on it).
 struct JsonMember {
-    std::string key;   ///< the key, decoded
-    JsonValue value;   ///< its value
+    std::string key;  ///< the decoded key
+    JsonValue value;  ///< its value
 };
 
 /// \brief Name of a JSON kind for messages ("an object", "a string", ...).
@@ -67,12 +71,7 @@ std::string read_file(const std::string& path, std::string_view context);
 /// \brief Write the pieces one after another to \p path *atomically*: to a temporary file in the
 /// same directory first, flushed to disk (fsync), then renamed over \p path. On any failure the
 /// temporary file is removed and \p path keeps its previous content. Throws qkv::Error.
-/// A symbolic link at \p path is written through (its target is replaced), an existing file keeps its
-/// mode, and SIGINT/SIGTERM/SIGHUP/SIGQUIT are held back on this thread until the file is complete.
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces, std::string_view context);
-
-/// \brief io::check_writable(): \p path can be saved later (see file.hpp).
-void check_writable_path(const std::string& path, std::string_view context);
 
 /// Test hook (see io::detail::set_write_fault in safetensors.hpp): bytes to write before a
 /// simulated failure, or −1 for none.

@@ -23,6 +23,7 @@ void check_mask(const char* op, const Tensor& m, const char* what) {
 // masked_fill   y = mask ? v : x          ∂y/∂x = 0 where mask, 1 elsewhere
 static const OpDef kMaskedFill{"masked_fill", true, /*makes_infinities=*/true};  // −∞ for masked scores
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+    detail::OpScope profile(kMaskedFill);  // the profiler's hook: one branch when off
     check_float_tensor(kMaskedFill.name, x);
     check_mask(kMaskedFill.name, mask, "mask");
     const Shape out = broadcast_shapes(kMaskedFill.name, {&x.shape(), &mask.shape()});
@@ -57,6 +58,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 // where     y = c ? a : b           ∂y/∂a = c,   ∂y/∂b = 1 − c   (summed over broadcast dims)
 static const OpDef kWhere{"where"};
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    detail::OpScope profile(kWhere);  // the profiler's hook: one branch when off
     check_mask(kWhere.name, cond, "cond");
     check_float_tensor(kWhere.name, a, "a");
     check_float_tensor(kWhere.name, b, "b");

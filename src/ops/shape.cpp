@@ -21,6 +21,7 @@ namespace {
 
 // Copy-free view of x with a new shape (numel must match): the data is shared.
 Tensor view_op(const OpDef& op, const Tensor& x, Shape shape) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     Tensor y = x.detach();
     y.impl()->shape = std::move(shape);
     return record(op, y, {x}, [](const Tensor& dy, BackwardContext& ctx) {
@@ -65,6 +66,7 @@ void for_each_strided(const Shape& sizes, const std::vector<std::int64_t>& strid
 // y[o, j, i] = x[o, start + j·step, i];   dx[o, start + j·step, i] += dy[o, j, i]
 Tensor slice_op(const OpDef& op, const Tensor& x, std::int64_t d, std::int64_t start, std::int64_t count,
                 std::int64_t step) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     const DimSplit sp = split_at(x.shape(), d);
     Shape out_shape = x.shape();
     out_shape[std::size_t(d)] = count;
@@ -141,6 +143,7 @@ static const OpDef kPermute{"permute"};
 static const OpDef kTranspose{"transpose"};
 
 static Tensor permute_op(const OpDef& op, const Tensor& x, const std::vector<std::int64_t>& dims) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_defined(op.name, x);
     const auto nd = x.dim();
     if (std::int64_t(dims.size()) != nd)
@@ -262,6 +265,7 @@ std::vector<Tensor> split(const Tensor& x, std::int64_t size, std::int64_t dim) 
 // concat     y = [x₁ | x₂ | ...] along dim            dxᵢ = the i-th block of dy
 static const OpDef kConcat{"concat"};
 Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
+    detail::OpScope profile(kConcat);  // the profiler's hook: one branch when off
     if (xs.empty()) fail("concat: needs at least one tensor");
     for (const auto& x : xs) check_defined(kConcat.name, x);
     const auto d = normalize_dim(kConcat.name, dim, xs[0].dim());
@@ -344,6 +348,7 @@ Tensor squeeze(const Tensor& x) {
 // expand     y = x broadcast to `shape`               dx = dy summed over the broadcast dims
 static const OpDef kExpand{"expand"};
 Tensor expand(const Tensor& x, const Shape& shape) {
+    detail::OpScope profile(kExpand);  // the profiler's hook: one branch when off
     check_defined(kExpand.name, x);
     if (shape.size() < x.shape().size())
         fail("expand: target {} has fewer dims than {}", shape_str(shape), shape_str(x.shape()));

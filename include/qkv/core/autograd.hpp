@@ -66,6 +66,7 @@ struct Node {
     /// "blocks.1.mlp.fc2" — kept only in anomaly mode, for its reports (empty otherwise)
     std::string scope;
     bool in_scope = false;  ///< whether the op was recorded inside a Scope (anomaly mode only)
+    double flops = 0;            ///< floating-point operations of the backward, for the profiler (0: unknown)
     /// \cond INTERNAL
     ~Node();
     /// \endcond

@@ -341,6 +341,26 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DTyp
 /// \return the text, "tensor(...)" without a trailing newline
 std::string to_string(const Tensor& t);
 
+/// \brief How much tensor memory is in use: what memory_stats() reports.
+///
+/// Counts the bytes of tensor data (Storage blocks) alive at once, as requested — not the
+/// allocator's padding, and not scratch memory outside tensors — which is what decides whether a
+/// model fits: the parameters, their gradients and optimizer state, and every activation a backward
+/// pass keeps. The peak is the largest value since the program started or since reset_peak_memory().
+struct MemoryStats {
+    std::int64_t live_bytes = 0;   ///< bytes of tensor data alive now
+    std::int64_t peak_bytes = 0;   ///< the largest live_bytes seen since the last reset
+    std::int64_t allocations = 0;  ///< tensor data blocks allocated so far (never reset)
+    std::int64_t allocated_bytes = 0;  ///< bytes of all those blocks together (never reset)
+};
+
+/// \brief Tensor memory in use now, its peak, and the number of allocations (all threads).
+/// \return the current statistics
+MemoryStats memory_stats();
+
+/// \brief Start a new peak: set MemoryStats::peak_bytes to the bytes alive now.
+void reset_peak_memory();
+
 /// A tensor with a name: a parameter ("blocks.0.attn.qkv_proj.weight"), an optimizer buffer or a
 /// checkpoint entry. Modules, optimizers and checkpoints all speak in lists of these.
 using NamedTensor = std::pair<std::string, Tensor>;

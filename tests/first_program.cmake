@@ -3,7 +3,8 @@
 # the README's "It prints:" block. Keeps the snippet, the command and the output honest.
 #
 #   cmake -DREADME=README.md -DCXX=c++ -DINCLUDE=include -DLIB=build/libqkv.a -DWORK=dir
-#         [-DEXTRA_FLAGS="-fsanitize=..."] -P first_program.cmake
+#         [-DEXTRA_FLAGS="-fsanitize=..."] [-DEMULATOR="qemu-aarch64 -L ..."] -P first_program.cmake
+# (EMULATOR runs the program when it was cross-compiled.)
 file(READ ${README} text)
 # The first ```cpp block after the heading, and the first ``` block after "It prints:".
 string(FIND "${text}" "## A first program" at)
@@ -29,7 +30,8 @@ execute_process(COMMAND ${CXX} -std=c++20 -O2 ${extra} -I ${INCLUDE} ${WORK}/fir
 if(rc)
   message(FATAL_ERROR "the plain link failed (${rc}):\n${err}")
 endif()
-execute_process(COMMAND ${WORK}/first RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+separate_arguments(emulator UNIX_COMMAND "${EMULATOR}")
+execute_process(COMMAND ${emulator} ${WORK}/first RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 if(rc)
   message(FATAL_ERROR "the first program failed (${rc}):\n${out}")
 endif()

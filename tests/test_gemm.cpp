@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -171,13 +172,22 @@ bool available(GemmBackend backend) {
     return true;
 }
 
-// Every backend; the tests skip (with a warning) those this CPU cannot run.
-#define ALL_BACKENDS GemmBackend::reference, GemmBackend::avx2, GemmBackend::avx512
+// A test case that cannot run at all here says so with "SKIPPED: ", which ctest reports as skipped
+// (tests/CMakeLists.txt), never as passed. (Catch2 2.13 has no skip of its own.)
+#define SKIP_TEST(why) WARN("SKIPPED: " << why)
 
-// Shapes that hit the kernels' edges: 1, tiles (6×16 for AVX2, 6×32 for AVX-512) and one past
-// them, primes, K = 0, K just past the KC blocks (384 for AVX2, 256 for AVX-512), M past the MC
-// blocks (144, 192), shapes big enough for the packed path and for two threads (split by rows
-// when M ≥ N, by columns otherwise).
+// Every backend of this architecture's build; the tests skip (with a warning) those this CPU
+// cannot run (an x86-64 CPU without AVX-512, say).
+#if defined(__aarch64__)
+#define ALL_BACKENDS GemmBackend::reference, GemmBackend::neon
+#else
+#define ALL_BACKENDS GemmBackend::reference, GemmBackend::avx2, GemmBackend::avx512
+#endif
+
+// Shapes that hit the kernels' edges: 1, tiles (6×16 for AVX2, 6×32 for AVX-512, 12×8 for NEON)
+// and one past them, primes, K = 0, K just past the KC blocks (384), M past the MC blocks (144,
+// 192), shapes big enough for the packed path and for two threads (split by rows when M ≥ N, by
+// columns otherwise).
 const std::vector<std::vector<i64>> kShapes = {
     {1, 1, 1},     {1, 1, 0},     {3, 2, 0},      {1, 17, 5},     {7, 1, 3},      {6, 16, 8},
     {5, 15, 1},    {7, 17, 9},    {13, 17, 19},   {31, 29, 37},   {12, 32, 64},   {64, 64, 64},
@@ -188,6 +198,9 @@ const std::vector<std::vector<i64>> kShapes = {
     // 16, K up to and past KC, and one big enough for two threads.
     {13, 16, 16},   {25, 8, 33},    {12, 9, 7},     {37, 15, 384},  {24, 1, 100},   {47, 7, 64},
     {130, 16, 400}, {2000, 16, 128},
+    // NEON's 12×8 tile and its 4-wide narrow tile: 12 and 13 rows, 24 and 25, N = 4, 5, 8, 12, and
+    // the packed path (K > 384) with a partial last A panel.
+    {12, 8, 8},     {13, 4, 50},    {25, 5, 390},   {36, 12, 400},  {24, 9, 385},
 };
 
 }  // namespace
@@ -249,8 +262,13 @@ TEST_CASE("gemm matches a float64 reference on random shapes", "[gemm]") {
 
 TEST_CASE("the AVX2 and AVX-512 kernels give bit-identical results", "[gemm]") {
     // Both sum each element of C in the same order (one FMA chain per KC = 384 block of k), so
-    // a training run does not depend on which kernel the CPU picks.
-    if (!available(GemmBackend::avx2) || !available(GemmBackend::avx512)) return;
+    // a training run does not depend on which kernel the CPU picks. (Across architectures, the
+    // next test compares every SIMD kernel with results recorded on x86.)
+    if (!qkv::kernels::gemm_backend_available(GemmBackend::avx2) ||
+        !qkv::kernels::gemm_backend_available(GemmBackend::avx512)) {
+        SKIP_TEST("needs both the AVX2 and the AVX-512 kernel, and this CPU or build lacks one");
+        return;
+    }
     const int threads = GENERATE(1, 2);
     std::mt19937 rng(11);
     std::uniform_int_distribution<i64> size(1, 300), inner(1, 900), pad(0, 3), narrow(1, 16);
@@ -270,6 +288,73 @@ TEST_CASE("the AVX2 and AVX-512 kernels give bit-identical results", "[gemm]") {
         INFO("threads=" << threads << " " << describe(p));
         CHECK(same_bits(p, c2, c512));
     }
+}
+
+// The products of the recorded-bits test, and their hash. Inputs come from an integer generator
+// and exact conversions, not from <random>'s distributions (whose outputs differ between standard
+// libraries), so every platform multiplies the very same numbers.
+struct PortableRandom {
+    std::uint64_t state;
+    std::uint64_t next() { return state = state * 6364136223846793005ull + 1442695040888963407ull; }
+    // [-1, 1) in steps of 2⁻²³: a 24-bit integer times a power of two, minus 1, all exact.
+    float unit() { return float(i64(next() >> 40)) * (1.0f / 8388608.0f) - 1.0f; }
+    i64 pick(i64 lo, i64 hi) { return lo + i64((next() >> 33) % std::uint64_t(hi - lo + 1)); }
+};
+
+// FNV-1a over the bytes of every float of C, padding included (it must stay as it was).
+std::uint64_t hash_products(int count) {
+    PortableRandom rng{2024};
+    std::uint64_t h = 1469598103934665603ull;
+    for (int t = 0; t < count; ++t) {
+        // Shape classes, so that every ISA meets every kernel: the direct path (small K), the
+        // narrow tiles (N ≤ 4, 8, 16: NEON, AVX2, AVX-512), the tall tile (AVX-512, ≥ 12 rows),
+        // the packed path with K cut into KC blocks, and products big enough for two threads.
+        const int cls = t % 5;
+        i64 M, N, K;
+        if (cls == 0) M = rng.pick(1, 40), N = rng.pick(1, 40), K = rng.pick(1, 80);
+        else if (cls == 1) M = rng.pick(1, 100), N = rng.pick(1, 17), K = rng.pick(1, 420);
+        else if (cls == 2) M = rng.pick(1, 120), N = rng.pick(1, 120), K = rng.pick(1, 150);
+        else if (cls == 3) M = rng.pick(1, 150), N = rng.pick(1, 70), K = rng.pick(385, 800);
+        else M = rng.pick(100, 200), N = rng.pick(100, 200), K = rng.pick(64, 200);
+        const bool ta = (rng.next() >> 20) & 1, tb = (rng.next() >> 20) & 1;
+        const int mode = int(rng.pick(0, 3));  // beta = 0, 1, -1.5, or a bias row
+        const float alpha = t % 3 == 0 ? 1.0f : (t % 3 == 1 ? -0.75f : 2.5f);
+        const i64 pad = rng.pick(0, 3);
+        const i64 lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+        std::vector<float> A(static_cast<std::size_t>((ta ? K : M) * lda)), B(static_cast<std::size_t>((tb ? N : K) * ldb));
+        std::vector<float> C(static_cast<std::size_t>(M * ldc)), bias(static_cast<std::size_t>(N));
+        for (auto* v : {&A, &B, &C, &bias})
+            for (float& x : *v) x = rng.unit();
+        const float beta = mode == 1 ? 1.0f : (mode == 2 ? -1.5f : 0.0f);
+        qkv::kernels::gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc,
+                           mode == 3 ? bias.data() : nullptr);
+        for (const float x : C) {
+            std::uint32_t bits = 0;
+            std::memcpy(&bits, &x, sizeof bits);
+            for (int shift = 0; shift < 32; shift += 8) h = (h ^ ((bits >> shift) & 0xffu)) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+TEST_CASE("every SIMD kernel gives the bits recorded with AVX2 on x86-64", "[gemm]") {
+    // The promise across architectures: AVX2, AVX-512 and NEON compute each element of C as one
+    // FMA chain over k in order, cut at KC = 384 and written back alike, so their results are the
+    // same bits. The hash of 150 products (every path, transposes, beta 0 / 1 / -1.5, bias) was
+    // recorded with the AVX2 kernel on x86-64; each SIMD kernel here must reproduce it, on one and
+    // on two threads. (On ARM this runs under qemu in CI; qemu's FMA is exact IEEE arithmetic.)
+    constexpr std::uint64_t kRecorded = 0xbe46a313eea241f3ull;
+    int ran = 0;
+    for (const GemmBackend backend : {GemmBackend::avx2, GemmBackend::avx512, GemmBackend::neon}) {
+        if (!qkv::kernels::gemm_backend_available(backend)) continue;
+        for (const int threads : {1, 2}) {
+            const Setting setting(backend, threads);
+            INFO(name(backend) << " threads=" << threads);
+            CHECK(hash_products(150) == kRecorded);
+            ++ran;
+        }
+    }
+    if (ran == 0) SKIP_TEST("this CPU or build has no SIMD kernel");
 }
 
 TEST_CASE("gemm with a bias row equals copying the bias into C and accumulating onto it", "[gemm]") {
@@ -415,6 +500,7 @@ TEST_CASE("the backend can be switched and reports what it runs", "[gemm]") {
     if (env == nullptr || *env == '\0' || std::string(env) == "auto") {
         const GemmBackend best = qkv::kernels::cpu_has_avx512()     ? GemmBackend::avx512
                                  : qkv::kernels::cpu_has_avx2_fma() ? GemmBackend::avx2
+                                 : qkv::kernels::cpu_has_neon()     ? GemmBackend::neon
                                                                     : GemmBackend::reference;
         CHECK(before == best);
     }
@@ -425,9 +511,15 @@ TEST_CASE("the backend can be switched and reports what it runs", "[gemm]") {
           qkv::kernels::cpu_has_avx2_fma());
     CHECK(qkv::kernels::gemm_backend_available(GemmBackend::avx512) ==
           qkv::kernels::cpu_has_avx512());
+    CHECK(qkv::kernels::gemm_backend_available(GemmBackend::neon) == qkv::kernels::cpu_has_neon());
+    // One architecture's kernels at most: NEON on AArch64, AVX2 / AVX-512 on x86-64.
+    CHECK_FALSE((qkv::kernels::cpu_has_neon() && qkv::kernels::cpu_has_avx2_fma()));
+#if defined(__aarch64__)
+    CHECK(qkv::kernels::cpu_has_neon());  // Advanced SIMD is part of every AArch64 CPU
+#endif
     // Every AVX-512 CPU has AVX2 and FMA, and the kernel may use them.
     if (qkv::kernels::cpu_has_avx512()) CHECK(qkv::kernels::cpu_has_avx2_fma());
-    for (const GemmBackend b : {GemmBackend::avx2, GemmBackend::avx512}) {
+    for (const GemmBackend b : {GemmBackend::avx2, GemmBackend::avx512, GemmBackend::neon}) {
         INFO(name(b));
         if (qkv::kernels::gemm_backend_available(b)) {
             qkv::kernels::set_gemm_backend(b);
@@ -437,6 +529,7 @@ TEST_CASE("the backend can be switched and reports what it runs", "[gemm]") {
         }
     }
     CHECK(std::string(name(GemmBackend::avx512)) == "avx512");
+    CHECK(std::string(name(GemmBackend::neon)) == "neon");
     qkv::kernels::set_gemm_backend(before);
 }
 

@@ -218,6 +218,11 @@ AttentionOptions mask_opt(const Tensor& m) {
     o.mask = m;
     return o;
 }
+// The same options, computed by the tiled kernel (online softmax; no stored weights).
+AttentionOptions tiled(AttentionOptions o) {
+    o.kernel = AttentionKernel::tiled;
+    return o;
+}
 }  // namespace
 
 GRADCHECK_OP("linear") {
@@ -259,16 +264,30 @@ GRADCHECK_OP("attention") {
             {"(2,1,3,2) q, (2,1,4,2) k, (2,1,4,5) v, key padding", {rn({2, 1, 3, 2}), rn({2, 1, 4, 2}, 2), rn({2, 1, 4, 5}, 3)},
              [pad](const Ins& in) { return attention(in[0], in[1], in[2], mask_opt(pad)); }},
             {"(3,2) fully blocked row", {rn({3, 2}), rn({3, 2}, 2), rn({3, 2}, 3)},
-             [all](const Ins& in) { return attention(in[0], in[1], in[2], mask_opt(all)); }}};
+             [all](const Ins& in) { return attention(in[0], in[1], in[2], mask_opt(all)); }},
+            // The tiled kernel: 70 queries and keys are two blocks of each (64 + 6), so the online
+            // softmax corrects its running maximum across blocks and the causal diagonal cuts a tile.
+            {"tiled (1,70,2) causal: two query and key blocks", {rn({1, 70, 2}), rn({1, 70, 2}, 2), rn({1, 70, 2}, 3)},
+             [](const Ins& in) { return attention(in[0], in[1], in[2], tiled(causal_opt())); }},
+            {"tiled (2,1,3,2) q, (2,1,4,2) k, (2,1,4,5) v, key padding", {rn({2, 1, 3, 2}), rn({2, 1, 4, 2}, 2), rn({2, 1, 4, 5}, 3)},
+             [pad](const Ins& in) { return attention(in[0], in[1], in[2], tiled(mask_opt(pad))); }},
+            {"tiled (3,2) fully blocked row", {rn({3, 2}), rn({3, 2}, 2), rn({3, 2}, 3)},
+             [all](const Ins& in) { return attention(in[0], in[1], in[2], tiled(mask_opt(all))); }},
+            {"tiled (4,2) q, (67,2) k, v: queries at the end of the keys, causal", {rn({4, 2}), rn({67, 2}, 2), rn({67, 3}, 3)},
+             [](const Ins& in) { return attention(in[0], in[1], in[2], tiled(causal_opt())); }}};
 }
 GRADCHECK_OP("head_attention") {
     return {{"(2,4,6) 3 heads causal", {rn({2, 4, 6}), rn({2, 4, 6}, 2), rn({2, 4, 6}, 3)},
              [](const Ins& in) { return head_attention(in[0], in[1], in[2], 3, causal_opt()); }},
             {"cross: (1,2,4) q, (1,5,4) kv, 2 heads", {rn({1, 2, 4}), rn({1, 5, 4}, 2), rn({1, 5, 4}, 3)},
-             [](const Ins& in) { return head_attention(in[0], in[1], in[2], 2); }}};
+             [](const Ins& in) { return head_attention(in[0], in[1], in[2], 2); }},
+            {"tiled (1,66,4) 2 heads causal", {rn({1, 66, 4}), rn({1, 66, 4}, 2), rn({1, 66, 4}, 3)},
+             [](const Ins& in) { return head_attention(in[0], in[1], in[2], 2, tiled(causal_opt())); }}};
 }
 GRADCHECK_OP("head_attention_qkv") {
     return {{"(2,4,6) packed, 1 head... (C=2), causal", {rn({2, 4, 6})},
              [](const Ins& in) { return head_attention_qkv(in[0], 1, causal_opt()); }},
-            {"(1,3,12) packed, 2 heads", {rn({1, 3, 12})}, [](const Ins& in) { return head_attention_qkv(in[0], 2); }}};
+            {"(1,3,12) packed, 2 heads", {rn({1, 3, 12})}, [](const Ins& in) { return head_attention_qkv(in[0], 2); }},
+            {"tiled (1,65,6) packed, 2 heads, causal", {rn({1, 65, 6})},
+             [](const Ins& in) { return head_attention_qkv(in[0], 2, tiled(causal_opt())); }}};
 }

@@ -68,7 +68,7 @@ TEST_CASE("to() rejects non-floating dtypes and leaves the parameters as they we
     CHECK(t.scale.dtype() == f64);
 }
 
-TEST_CASE("tied weights are listed once; bad names are rejected", "[nn][module]") {
+TEST_CASE("tied weights are listed once, bad names are rejected", "[nn][module]") {
     struct Tied : nn::Module {
         Leaf a;
         Tensor shared;

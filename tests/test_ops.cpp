@@ -72,7 +72,7 @@ TEST_CASE("reductions", "[ops]") {
     CHECK(sum(zeros({0})).item() == 0);
 }
 
-TEST_CASE("long f32 sums keep their digits; every reduction layout sums the same fibres", "[ops]") {
+TEST_CASE("long f32 sums keep their digits, and every reduction layout sums the same fibres", "[ops]") {
     // 100 003 copies of 0.1f: a running float sum drifts by ~1e-3 relative; the double partial
     // sums give the float nearest the exact total (the length is not a multiple of 16 lanes).
     const std::int64_t n = 100003;

@@ -178,7 +178,7 @@ TEST_CASE("a parameter without a gradient is skipped and its state does not adva
     CHECK(s.tensors[5].second.item() == 1.0);  // b.step
 }
 
-TEST_CASE("zero_grad keeps the gradient buffers; set_lr changes the step size", "[optim]") {
+TEST_CASE("zero_grad keeps the gradient buffers, set_lr changes the step size", "[optim]") {
     auto ps = param({1.0});
     optim::SGD sgd(ps, {.lr = 0.1});
     step_with(sgd, 1.0);

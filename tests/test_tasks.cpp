@@ -177,7 +177,7 @@ TEST_CASE("recall answers the value of the queried key", "[tasks]") {
     CHECK(task("recall", 3)->solve("c7a2f9?a") == "2");
 }
 
-TEST_CASE("same seed, same batches; another seed, other batches", "[tasks]") {
+TEST_CASE("same seed, same batches, and another seed, other batches", "[tasks]") {
     const auto t = task("add");
     Generator g1(42), g2(42), g3(43);
     for (int i = 0; i < 3; ++i) {
@@ -350,7 +350,7 @@ TEST_CASE("corpus: sorted character vocabulary, 90/10 split, next-character targ
     CHECK_THROWS_WITH(make_corpus("abc"), Contains("a text of 3 characters is too short"));
 }
 
-TEST_CASE("the shipped corpus loads; missing and empty files fail clearly", "[tasks]") {
+TEST_CASE("the shipped corpus loads, and missing and empty files fail clearly", "[tasks]") {
     const std::string path = data_file("corpus.txt");
     CHECK(path == std::string(QKV_SOURCE_DIR) + "/data/corpus.txt");
     const Corpus c = load_corpus(path);

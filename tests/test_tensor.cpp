@@ -165,3 +165,24 @@ TEST_CASE("printing summarises large tensors", "[tensor][print]") {
     CHECK(s.find("1999.0000") != std::string::npos);  // last element shown
     CHECK(s.find("1000.0000") == std::string::npos);  // a middle one is not
 }
+
+TEST_CASE("memory_stats counts tensor bytes alive, their peak and allocations", "[tensor][memory]") {
+    const MemoryStats before = memory_stats();
+    reset_peak_memory();
+    CHECK(memory_stats().peak_bytes == before.live_bytes);
+    {
+        const Tensor a = zeros({1000}, f32);  // 4000 bytes
+        const Tensor b = zeros({10, 10}, f64);  // 800 bytes
+        const MemoryStats during = memory_stats();
+        CHECK(during.live_bytes == before.live_bytes + 4800);
+        CHECK(during.peak_bytes == before.live_bytes + 4800);
+        CHECK(during.allocations == before.allocations + 2);
+        const Tensor view = reshape(a, {10, 100});  // shares a's storage: no new bytes
+        CHECK(memory_stats().live_bytes == during.live_bytes);
+    }
+    const MemoryStats after = memory_stats();
+    CHECK(after.live_bytes == before.live_bytes);
+    CHECK(after.peak_bytes == before.live_bytes + 4800);  // the peak remembers
+    reset_peak_memory();
+    CHECK(memory_stats().peak_bytes == before.live_bytes);
+}

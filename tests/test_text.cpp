@@ -16,6 +16,7 @@
 #include "qkv/ops/ops.hpp"
 #include "qkv/train/text.hpp"
 #include "qkv/train/train.hpp"
+#include "support.hpp"
 
 using namespace qkv;
 using Catch::Contains;
@@ -57,7 +58,7 @@ std::vector<float> flat_parameters(nn::GPT& m) {
 
 }  // namespace
 
-TEST_CASE("tokenize_text: the last 10% validates; char sees the whole text, BPE learns from the training part", "[text]") {
+TEST_CASE("tokenize_text: the last 10% validates, char sees the whole text, BPE learns from the training part", "[text]") {
     const std::string text = corpus();
     TextTrainConfig c = tiny();
     const TokenizedText chars = tokenize_text(text, c, "corpus");
@@ -260,18 +261,6 @@ TEST_CASE("text checkpoints carry their tokenizer: load_text_model rebuilds the 
     std::filesystem::remove(path);
 }
 
-TEST_CASE("gpt_parameter_count matches the model GPT builds", "[text]") {
-    for (const auto& [V, T, C, H, L] : std::vector<std::array<std::int64_t, 5>>{{60, 64, 96, 4, 3}, {301, 16, 16, 2, 1}, {7, 5, 12, 3, 2}}) {
-        nn::GPTConfig g;
-        g.vocab = V;
-        g.block_size = T;
-        g.dim = C;
-        g.heads = H;
-        g.layers = L;
-        CHECK(gpt_parameter_count(g) == nn::GPT(g).num_parameters());
-    }
-}
-
 TEST_CASE("text generation: a fixed seed writes the same text on 1 and 2 threads, past the context too", "[text]") {
     TextTrainConfig c = tiny();
     c.max_steps = 20;
@@ -294,4 +283,67 @@ TEST_CASE("text generation: a fixed seed writes the same text on 1 and 2 threads
     set_num_threads(before);
     CHECK(one.size() == 68);
     CHECK(one == two);
+}
+
+TEST_CASE("text training is guarded like the tasks: checkpoints every N steps, a stop saves, the curve continues", "[text][run]") {
+    TextTrainConfig c = tiny();
+    c.dropout = 0.1;
+    const std::string text = corpus();
+    const test::TempDir dir("text_guard");
+    const std::string path = dir / "run.safetensors";
+    TextTrainer straight(c, text, "corpus");
+    straight.run();
+    TextTrainer t(c, text, "corpus");
+    std::vector<std::int64_t> saved;
+    RunGuard guard({path, 8, false}, [&](const std::string& p) {
+        t.save(p);
+        saved.push_back(t.steps_done());
+    });
+    guard.check_output();
+    t.run({}, {}, &guard);
+    CHECK(saved == std::vector<std::int64_t>{8, 16});
+    CHECK(flat_parameters(t.model()) == flat_parameters(straight.model()));
+    // Resumed from the checkpoint of step 16: the same bits as the run that never stopped, and the
+    // curve holds the points of both segments.
+    auto resumed = TextTrainer::load(path, text, "corpus");
+    CHECK(resumed->steps_done() == 16);
+    REQUIRE(resumed->curve().size() == 1);  // the point of step 10 (points come every 10 steps here)
+    CHECK(resumed->curve()[0].train_loss == straight.curve()[0].train_loss);
+    resumed->run();
+    CHECK(flat_parameters(resumed->model()) == flat_parameters(straight.model()));
+    REQUIRE(resumed->curve().size() == 2);
+    CHECK(resumed->curve()[1].step == 20);
+    CHECK(resumed->curve()[1].validation_loss == straight.curve()[1].validation_loss);
+}
+
+TEST_CASE("text training: a NaN stops it before the update, names the op and layer, and saves nothing over a good file", "[text][run][anomaly]") {
+    TextTrainConfig c = tiny();
+    const std::string text = corpus();
+    const test::TempDir dir("text_nan");
+    const std::string path = dir / "run.safetensors";
+    TextTrainer t(c, text, "corpus");
+    t.set_max_steps(4);
+    t.run();
+    t.save(path);
+    const std::string good = test::read_bytes(path);
+    t.set_max_steps(20);
+    std::vector<NamedTensor> params = t.model().named_parameters();
+    for (auto& [name, p] : params)
+        if (name == "blocks.0.ln1.weight") p.data<float>()[3] = 1e38f;  // the attention after it overflows
+    const auto before = flat_parameters(t.model());
+    try {
+        t.step();
+        FAIL("the step went on");
+    } catch (const TrainingDiverged& e) {
+        CHECK(e.step() == 5);
+        CHECK_THAT(std::string(e.what()), Contains("step 5: the loss is NaN; anomaly: the forward of") &&
+                                              Contains("(in blocks.0.attn) produced NaN"));
+    }
+    CHECK(t.steps_done() == 4);
+    CHECK(flat_parameters(t.model()) == before);  // not updated
+    for (auto& [name, p] : params)
+        if (name == "blocks.0.mlp.fc2.weight") p.data<float>()[7] = std::nanf("");
+    CHECK_THROWS_WITH(t.save(path), Contains("refusing to save a state that is not finite") &&
+                                        Contains("'blocks.0.mlp.fc2.weight' holds NaN at index 7"));
+    CHECK(test::read_bytes(path) == good);
 }

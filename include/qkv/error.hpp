@@ -7,6 +7,7 @@
 /// message and exit non-zero; nothing asserts or aborts on user input.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -19,6 +20,21 @@ class Error : public std::runtime_error {
 public:
     /// \param message what went wrong, starting with the op or function name
     explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+/// \brief Thrown when memory cannot be allocated (a tensor, a model): a qkv::Error whose message
+/// says how much was asked for and what to change, instead of a bare `std::bad_alloc`.
+class OutOfMemory : public Error {
+public:
+    /// \param message what could not be allocated, how much, and what to change
+    /// \param bytes the size of the allocation that failed
+    OutOfMemory(const std::string& message, std::uint64_t bytes) : Error(message), bytes_(bytes) {}
+    /// \brief The size of the allocation that failed.
+    /// \return the number of bytes asked for
+    std::uint64_t bytes() const { return bytes_; }
+
+private:
+    std::uint64_t bytes_;
 };
 
 /// \brief Throw qkv::Error with a fmt-formatted message.

@@ -9,6 +9,8 @@
 #include "args.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 
 namespace qkv::cli {
 
@@ -47,6 +49,17 @@ long long Args::integer(const std::string& name, long long fallback, long long l
         throw UsageError(fmt::format("--{}: expected an integer, got '{}'", name, s));
     }
     if (v < lo || v > hi) throw UsageError(fmt::format("--{}: {} is out of range [{}, {}]", name, v, lo, hi));
+    return v;
+}
+
+std::uint64_t Args::unsigned_integer(const std::string& name, std::uint64_t fallback) const {
+    if (!has(name)) return fallback;
+    const std::string& s = values_.at(name);
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+        throw UsageError(fmt::format("--{}: expected an integer in [0, {}], got '{}'", name,
+                                     std::numeric_limits<std::uint64_t>::max(), s));
     return v;
 }
 

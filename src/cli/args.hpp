@@ -8,6 +8,7 @@
 /// before parsing). Bad use throws UsageError, which main() reports with exit status 2, not 1.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ public:
     /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a
     /// whole number or outside [lo, hi])
     long long integer(const std::string& name, long long fallback, long long lo, long long hi) const;
+    /// \brief Unsigned 64-bit value (any, from 0 to 2^64 − 1) or \p fallback: for seeds.
+    /// \param name flag \param fallback default
+    /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a
+    /// whole number in that range)
+    std::uint64_t unsigned_integer(const std::string& name, std::uint64_t fallback) const;
     /// \brief Real value in [lo, hi] or \p fallback. \param name flag \param fallback default
     /// \param lo smallest allowed \param hi largest allowed
     /// \return the flag's value, or \p fallback when it was not given (UsageError when it is not a

@@ -8,8 +8,19 @@
 /// comes from one place, main().
 #pragma once
 
+#include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <fmt/format.h>
+
+#include "qkv/error.hpp"
+
+namespace qkv {
+class TrainingDiverged;
+class RunGuard;
+}  // namespace qkv
 
 namespace qkv::cli {
 
@@ -57,9 +68,41 @@ void record_last_run(const std::string& out_dir, const std::string& checkpoint);
 /// \return the path to open
 std::string checkpoint_to_open(const std::string& given);
 
+/// \brief Print to standard output without ever throwing. A failed write (a full disk, a closed
+/// pipe) sets stdout's error flag, which main() checks at the end to report it with a non-zero exit
+/// status — so a training run is not cut short because its progress could not be shown, and output
+/// that was lost is never reported as success. (fmt::print would throw at the first failed write.)
+/// \param format fmt format string \param args values to format
+template <class... Args>
+void say(fmt::format_string<Args...> format, Args&&... args) {
+    const std::string text = fmt::format(format, std::forward<Args>(args)...);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
 /// \brief True when argv asks for help.
 /// \param argv a subcommand's arguments
 /// \return whether any of them is `--help` or `-h`
 bool wants_help(const std::vector<std::string>& argv);
+
+/// \brief What a run that stopped on a NaN needs to say where it stands (run_report.cpp).
+struct DivergedContext {
+    std::string save_path;          ///< the run's checkpoint
+    bool resumed = false;           ///< whether this run was resumed from a checkpoint
+    bool resumed_in_place = false;  ///< resumed, and saving to the file it was resumed from
+    std::int64_t start_step = 0;    ///< the step it started (or resumed) at
+    std::int64_t max_steps = 0;     ///< its step budget
+    double lr = 0;                  ///< its learning rate
+};
+/// \brief The error `qkv train` reports when a step's loss or gradient was not finite: the op and
+/// layer (from \p e), which file holds which step, and what to change (a smaller --lr, or a resume).
+/// \param e what the trainer threw \param guard the run's guard (its last save) \param run the run
+/// \return the error to throw
+Error diverged_error(const TrainingDiverged& e, const RunGuard& guard, const DivergedContext& run);
+/// \brief Print that Ctrl-C or SIGTERM ended the run, where it is saved and how to continue it.
+/// \param signal the signal \param steps_done steps completed \param seconds time the run took
+/// \param save_path the checkpoint \param curve_stem the curve's path without extension (empty: none)
+/// \return the exit status, 128 + the signal's number
+int report_interrupted(int signal, std::int64_t steps_done, double seconds, const std::string& save_path,
+                       const std::string& curve_stem);
 
 }  // namespace qkv::cli

@@ -55,7 +55,7 @@ std::vector<std::string> labels(const data::Vocab& v, const std::vector<std::int
 
 int eval_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv eval [--checkpoint PATH] [--eval-size N] [--threads N]\n\n"
+        say("usage: qkv eval [--checkpoint PATH] [--eval-size N] [--threads N]\n\n"
                    "Exact-match accuracy (greedy decoding) of a saved model on held-out and on training sequences.\n{}",
                    kCheckpointHelp);
         return 0;
@@ -67,14 +67,14 @@ int eval_command(const std::vector<std::string>& argv) {
     std::vector<data::Example> train;
     Generator g(99);
     for (std::int64_t i = 0; i < n; ++i) train.push_back(t->task().sample(data::Split::train, g));
-    fmt::print("{} after {} steps: held-out exact match {:.1f}% ({} sequences), training {:.1f}%\n", t->task().name(),
+    say("{} after {} steps: held-out exact match {:.1f}% ({} sequences), training {:.1f}%\n", t->task().name(),
                t->steps_done(), 100 * t->evaluate(held), n, 100 * t->evaluate(train));
     return 0;
 }
 
 int sample_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--threads N]\n"
+        say("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--threads N]\n"
                    "                  text models: [--tokens N] [--temperature X] [--top-k N] [--top-p X] [--greedy]\n"
                    "                               [--seed N] [--no-cache] [--quiet]\n"
                    "                  task models: [--count N]\n\n"
@@ -117,7 +117,7 @@ int sample_command(const std::vector<std::string>& argv) {
     for (const auto& p : prompts) {
         const std::string got = t->answer(p);  // validates the prompt (clear error if malformed)
         const std::string want = t->task().solve(p);
-        fmt::print("{} = {}   {}\n", p, got, got == want ? "correct" : fmt::format("WRONG (expected {})", want));
+        say("{} = {}   {}\n", p, got, got == want ? "correct" : fmt::format("WRONG (expected {})", want));
     }
     return 0;
 }
@@ -157,7 +157,7 @@ std::string heldout_prompt(TaskTrainer& t, Generator& g) {
 
 int attention_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--html PATH] [--examples N]\n"
+        say("usage: qkv attention [--checkpoint PATH] [--prompt TEXT] [--svg PATH] [--html PATH] [--examples N]\n"
                    "                     [--no-color] [--threads N]\n\n"
                    "Run the model on one input (a held-out prompt by default) followed by its own answer, and show\n"
                    "every layer's and head's attention weights: rows are the positions that attend (queries),\n"
@@ -177,7 +177,7 @@ int attention_command(const std::vector<std::string>& argv) {
     std::string prompt = a.str("prompt", "");
     if (prompt.empty()) prompt = heldout_prompt(*t, g);
     const Look look = look_at(*t, prompt);
-    fmt::print("input: {}={}  (model's answer {}, correct answer {})\n\n", prompt, look.answer, look.answer,
+    say("input: {}={}  (model's answer {}, correct answer {})\n\n", prompt, look.answer, look.answer,
                t->task().solve(prompt));
     const auto lab = labels(t->task().vocab(), look.ids);
     std::vector<viz::Heatmap> panels;
@@ -186,13 +186,13 @@ int attention_command(const std::vector<std::string>& argv) {
         const Tensor& w = look.weights[l];  // (H, T, T)
         for (std::int64_t h = 0; h < w.size(0); ++h) {
             viz::Heatmap hm{fmt::format("layer {}, head {}", l, h), reshape(narrow(w, 0, h, 1), {w.size(1), w.size(2)}), lab, lab};
-            fmt::print("{}\n", viz::terminal_heatmap(hm, color));
+            say("{}\n", viz::terminal_heatmap(hm, color));
             panels.push_back(std::move(hm));
         }
     }
     const std::string svg = a.str("svg", "runs/attention.svg");
     viz::write_heatmaps(svg, panels, int(t->model().blocks()[0]->attn.config().heads));
-    fmt::print("heatmaps written to {}\n", svg);
+    say("heatmaps written to {}\n", svg);
     if (!a.has("html")) return 0;
 
     // The page: this input first, then other held-out prompts, each with its own weights.
@@ -211,7 +211,7 @@ int attention_command(const std::vector<std::string>& argv) {
     const std::string html = a.str("html", "");
     viz::write_attention_page(html, fmt::format("qkv attention: {} ({} layers × {} heads)", t->task().name(),
                                                 look.weights.size(), look.weights[0].size(0)), page);
-    fmt::print("page written to {} ({} inputs, {} layers × {} heads): open it in a browser\n", html, page.size(),
+    say("page written to {} ({} inputs, {} layers × {} heads): open it in a browser\n", html, page.size(),
                look.weights.size(), look.weights[0].size(0));
     return 0;
 }

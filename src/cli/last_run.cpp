@@ -41,7 +41,7 @@ std::string checkpoint_to_open(const std::string& given) {
     std::string path = text.str();
     while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) path.pop_back();
     if (path.empty()) fail("{} is empty: run 'qkv train' again, or pass --checkpoint PATH", record);
-    fmt::print("checkpoint: {} (the last model 'qkv train' saved, named in {})\n", path, record);
+    say("checkpoint: {} (the last model 'qkv train' saved, named in {})\n", path, record);
     return path;
 }
 

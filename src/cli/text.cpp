@@ -17,11 +17,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "qkv/core/autograd.hpp"
 #include "qkv/io/file.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/parallel.hpp"
@@ -66,6 +68,9 @@ training:
   --seed N              random seed: initialisation, batches, dropout (default 0)
   --eval-every N        steps between evaluations (default 100)
   --eval-tokens N       validation tokens per evaluation, at most (default 16384)
+  --detect-anomaly      check every op's output and gradient for NaN/inf as it is computed
+                        (slower; without it, a non-finite loss or gradient still stops training
+                        at once, and the step is then repeated with these checks to name the op)
   --recipe baby         start from nanoGPT's CPU "baby" recipe: 4 layers, 4 heads, d_model 128,
                         context 64, batch 12, 2000 steps, lr 1e-3 to 1e-4, warm-up 100, no
                         dropout (other flags still apply on top, e.g. --seed)
@@ -73,10 +78,14 @@ training:
 output:
   --out DIR             where the checkpoint and curve go (default runs); DIR/last records the
                         checkpoint's path, which 'qkv sample' opens by default
-  --save PATH           checkpoint path (default DIR/NAME-TOKENIZER-seedN.safetensors)
+  --save PATH           checkpoint path (default DIR/NAME-TOKENIZER-seedN.safetensors); checked
+                        before training starts
+  --checkpoint-every N  also save the checkpoint every N steps, atomically (default 1000; 0: only
+                        at the end). Ctrl-C or SIGTERM finishes the current step, saves, and stops
   --resume PATH         continue a run saved by --save: its settings and tokenizer are in the
-                        checkpoint; --steps N sets a new budget (the cosine then ends there), and
-                        --text defaults to the file it trained on, which must be unchanged
+                        checkpoint; --steps N sets a new total budget, counted from step 0 (the
+                        cosine then ends there), the curve continues, and --text defaults to the
+                        file it trained on, which must be unchanged
   --quiet               print only the final summary
   --help                show this message
 )";
@@ -85,7 +94,8 @@ const std::vector<Flag> kTrainFlags{
     {"text"},  {"tokenizer"}, {"vocab-size"}, {"layers"}, {"heads"},      {"dim"},         {"context"},
     {"dropout"}, {"steps"},   {"batch"},      {"lr"},     {"min-lr"},     {"warmup"},      {"schedule"},
     {"wd"},    {"beta2"},     {"clip"},       {"seed"},   {"eval-every"}, {"eval-tokens"}, {"recipe"},
-    {"threads"}, {"out"},     {"save"},       {"resume"}, {"quiet", false}};
+    {"threads"}, {"out"},     {"save"},       {"resume"}, {"quiet", false}, {"checkpoint-every"},
+    {"detect-anomaly", false}};
 
 TextTrainConfig config_from(const Args& a) {
     TextTrainConfig c;
@@ -120,7 +130,7 @@ TextTrainConfig config_from(const Args& a) {
     c.weight_decay = a.real("wd", c.weight_decay, 0, 10);
     c.beta2 = a.real("beta2", c.beta2, 0, 0.999999);
     c.grad_clip = a.real("clip", c.grad_clip, 0, 1e9);
-    c.seed = std::uint64_t(a.integer("seed", 0, 0, (1LL << 62)));
+    c.seed = a.unsigned_integer("seed", 0);
     c.eval_every = a.integer("eval-every", c.eval_every, 1, 1'000'000'000);
     c.eval_tokens = a.integer("eval-tokens", c.eval_tokens, 1, 1'000'000'000);
     if (c.dim % c.heads != 0) throw UsageError(fmt::format("--heads {} must divide --dim {}", c.heads, c.dim));
@@ -169,7 +179,7 @@ bool is_text_run(const std::vector<std::string>& argv) {
 
 int train_text_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        fmt::print("{}", kTrainHelp);
+        say("{}", kTrainHelp);
         return 0;
     }
     const Args a("train", argv, kTrainFlags);
@@ -177,52 +187,73 @@ int train_text_command(const std::vector<std::string>& argv) {
     const bool quiet = a.has("quiet");
     std::unique_ptr<TextTrainer> trainer;
     std::string text_path = a.str("text", "");
-    if (a.has("resume")) {
+    const bool resume = a.has("resume");
+    const std::string out_dir = a.str("out", kRunsDir);
+    std::string save_path;
+    TextTrainConfig fresh;
+    if (resume) {
         // The run's settings are in the checkpoint; only the budget, the output and threads may change.
         for (const Flag& f : kTrainFlags)
             if (a.has(f.name) && f.name != "resume" && f.name != "steps" && f.name != "text" && f.name != "threads" &&
-                f.name != "out" && f.name != "save" && f.name != "quiet")
+                f.name != "out" && f.name != "save" && f.name != "quiet" && f.name != "checkpoint-every" &&
+                f.name != "detect-anomaly")
                 throw UsageError(fmt::format("--{} cannot change a resumed run: its settings are in the checkpoint "
-                                             "(only --steps, --text, --threads, --out, --save and --quiet go with --resume)",
+                                             "(only --steps, --text, --threads, --out, --save, --checkpoint-every, "
+                                             "--detect-anomaly and --quiet go with --resume)",
                                              f.name));
-        const std::string resume = a.str("resume", "");
-        if (text_path.empty()) {
-            const auto meta = io::load_safetensors(resume).metadata;
-            const auto it = meta.find("text.source");
-            if (it == meta.end()) fail("'{}': the checkpoint does not name its text (metadata 'text.source'): pass --text FILE", resume);
-            text_path = it->second;
-        }
-        trainer = TextTrainer::load(resume, read_file_bytes(text_path), text_path);
-        if (a.has("steps")) trainer->set_max_steps(a.integer("steps", 1, 1, 1'000'000'000));
+        save_path = a.str("save", a.str("resume", ""));
     } else {
         if (text_path.empty()) throw UsageError("--text needs a file");
-        const TextTrainConfig config = config_from(a);
+        fresh = config_from(a);
+        save_path = a.str("save", fmt::format("{}/{}-{}-seed{}.safetensors", out_dir, stem_of(text_path), fresh.tokenizer,
+                                              fresh.seed));
+    }
+    // Where the run will be saved is checked before any work (BPE training included).
+    RunGuard guard({save_path, a.integer("checkpoint-every", kDefaultCheckpointEvery, 0, 1'000'000'000'000), true},
+                   [&](const std::string& path) { trainer->save(path); });
+    guard.check_output();
+    if (resume) {
+        const std::string from_path = a.str("resume", "");
+        if (text_path.empty()) {
+            const auto meta = io::load_safetensors(from_path).metadata;
+            const auto it = meta.find("text.source");
+            if (it == meta.end()) fail("'{}': the checkpoint does not name its text (metadata 'text.source'): pass --text FILE", from_path);
+            text_path = it->second;
+        }
+        trainer = TextTrainer::load(from_path, read_file_bytes(text_path), text_path);
+        if (a.has("steps")) trainer->set_max_steps(a.integer("steps", 1, 1, 1'000'000'000));
+        if (trainer->steps_done() >= trainer->config().max_steps)
+            throw UsageError(fmt::format(
+                "--resume: the run in {} is already at step {}, and its budget is {} steps (--steps is the total, counted "
+                "from step 0): pass --steps greater than {} to train further",
+                from_path, trainer->steps_done(), trainer->config().max_steps, trainer->steps_done()));
+    } else {
         const std::string text = read_file_bytes(text_path);
         try {
-            trainer = std::make_unique<TextTrainer>(config, text, text_path);
+            trainer = std::make_unique<TextTrainer>(fresh, text, text_path);
         } catch (const VocabSizeError& e) {
             throw UsageError(fmt::format("--vocab-size: {}", e.what()));  // the flag asks too much of the file
         }
     }
+    std::optional<AnomalyMode> anomaly;
+    if (a.has("detect-anomaly")) anomaly.emplace(true);
     const TextTrainConfig& c = trainer->config();
     const TokenizedText& data = trainer->text();
-    const std::string out_dir = a.str("out", kRunsDir);
     const std::string stem = fmt::format("{}/{}-{}-seed{}", out_dir, stem_of(text_path), c.tokenizer, c.seed);
-    const std::string save_path = a.str("save", a.str("resume", stem + ".safetensors"));
     std::filesystem::create_directories(out_dir);
-    if (const auto parent = std::filesystem::path(save_path).parent_path(); !parent.empty())
-        std::filesystem::create_directories(parent);
+    for (const std::string& path : {stem + ".csv", stem + ".svg", last_run_file(out_dir)})
+        io::check_writable(path, "train --text");
 
     const std::int64_t V = trainer->tokenizer().vocab_size();
-    fmt::print("qkv train --text {}: {} bytes; {} tokenizer, {} tokens{}\n", text_path,
+    say("qkv train --text {}: {} bytes; {} tokenizer, {} tokens{}\n", text_path,
                data.train_bytes + data.validation_bytes, c.tokenizer, V,
                c.tokenizer == "bpe" ? fmt::format(" (256 bytes, {} merges, <|endoftext|>)", V - 257) : "");
-    fmt::print("data: {} tokens for training, {} for validation (the last 10%, {:.2f} bytes per token)\n",
+    say("data: {} tokens for training, {} for validation (the last 10%, {:.2f} bytes per token)\n",
                data.train.size(), data.validation.size(),
                double(data.train_bytes + data.validation_bytes) / double(data.train.size() + data.validation.size()));
-    fmt::print("model: GPT, {} layers x {} heads, d_model {}, context {}, {} parameters\n", c.layers, c.heads, c.dim,
+    say("model: GPT, {} layers x {} heads, d_model {}, context {}, {} parameters\n", c.layers, c.heads, c.dim,
                c.context, trainer->model().num_parameters());
-    fmt::print("training: {} steps of {} x {} tokens, AdamW lr {} ({}) wd {} beta2 {}, dropout {}, clip {}, seed {}, "
+    say("training: {} steps of {} x {} tokens, AdamW lr {} ({}) wd {} beta2 {}, dropout {}, clip {}, seed {}, "
                "{} thread{}{}\n",
                c.max_steps, c.batch, c.context, c.lr,
                c.cosine ? fmt::format("warm-up {}, cosine to {}", std::min(c.warmup, c.max_steps), c.min_lr) : "constant",
@@ -231,7 +262,7 @@ int train_text_command(const std::vector<std::string>& argv) {
                trainer->steps_done() ? fmt::format(" (resuming at step {})", trainer->steps_done()) : "");
     if (trainer->steps_done() == 0 && !quiet) {
         const double v0 = trainer->evaluate();
-        fmt::print("before training: validation loss {:.3f} (a uniform guess over {} tokens: ln {} = {:.3f})\n", v0, V,
+        say("before training: validation loss {:.3f} (a uniform guess over {} tokens: ln {} = {:.3f})\n", v0, V,
                    V, std::log(double(V)));
     }
     std::fflush(stdout);
@@ -255,44 +286,60 @@ int train_text_command(const std::vector<std::string>& argv) {
                            finished ? std::string("done")
                                     : fmt::format("ETA {}", fmt_seconds(double(c.max_steps - step) / std::max(rate, 1e-9))));
     };
-    const auto history = trainer->run(
-        [&](const TextEvalPoint& p) {
-            last_val = p.validation_loss;
-            if (!quiet) fmt::print("{}{}\n", live ? "\r" : "", status(p.step, p.train_loss, p.step >= c.max_steps));
-            std::fflush(stdout);
-        },
-        [&](std::int64_t step, double loss) {
-            if (live && step % 10 == 0 && step % c.eval_every != 0) {
-                fmt::print("\r{}", status(step, loss, false));
-                std::fflush(stdout);
-            }
-        });
-    const double secs = elapsed();
-    trainer->save(save_path);
-    record_last_run(out_dir, save_path);
-    const auto& curve = trainer->curve();
-    if (!curve.empty()) {
+    auto write_curve = [&] {
+        const auto& curve = trainer->curve();
+        if (curve.empty()) return;
         write_csv(stem + ".csv", curve, *trainer);
         std::vector<double> steps, train, val;
         for (const auto& p : curve) steps.push_back(double(p.step)), train.push_back(p.train_loss), val.push_back(p.validation_loss);
         viz::write_line_chart(stem + ".svg", fmt::format("qkv train --text {} ({} tokenizer, seed {})", stem_of(text_path), c.tokenizer, c.seed),
                               steps, {{fmt::format("train loss (mean of {} steps)", c.log_every), train, false},
                                       {"validation loss", val, false}});
+    };
+    std::vector<TextEvalPoint> history;
+    try {
+        history = trainer->run(
+            [&](const TextEvalPoint& p) {
+                last_val = p.validation_loss;
+                if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.train_loss, p.step >= c.max_steps));
+                std::fflush(stdout);
+            },
+            [&](std::int64_t step, double loss) {
+                if (live && step % 10 == 0 && step % c.eval_every != 0) {
+                    say("\r{}", status(step, loss, false));
+                    std::fflush(stdout);
+                }
+            },
+            &guard);
+    } catch (const TrainingDiverged& e) {
+        if (live) say("\n");
+        write_curve();
+        throw diverged_error(e, guard, {.save_path = save_path, .resumed = resume,
+                                        .resumed_in_place = resume && save_path == a.str("resume", ""),
+                                        .start_step = start_step, .max_steps = c.max_steps, .lr = c.lr});
+    }
+    const double secs = elapsed();
+    const int stop_signal = guard.stop_signal();
+    if (guard.last_saved_step() != trainer->steps_done()) guard.save(trainer->steps_done());
+    record_last_run(out_dir, save_path);
+    write_curve();
+    const auto& curve = trainer->curve();
+    if (stop_signal != 0) {
+        if (live) say("\n");
+        return report_interrupted(stop_signal, trainer->steps_done(), secs, save_path, curve.empty() ? "" : stem);
     }
     if (!history.empty()) {
         const auto& last = history.back();
-        fmt::print("finished {} steps in {:.1f} s ({:.0f} tokens/s in training): validation loss {:.3f}, perplexity "
+        say("finished {} steps in {:.1f} s ({:.0f} tokens/s in training): validation loss {:.3f}, perplexity "
                    "{:.2f}, {:.3f} bits/byte\n",
                    trainer->steps_done(), secs, double(trainer->steps_done() - start_step) * tokens_per_step / trainer->step_seconds(),
                    last.validation_loss, std::exp(last.validation_loss), last.bits_per_byte);
-    } else {
-        fmt::print("nothing to do: the run had already done its {} steps\n", trainer->steps_done());
     }
-    fmt::print("model saved to {} (with its tokenizer)\n", save_path);
-    if (!curve.empty()) fmt::print("training curve: {}.svg (data: {}.csv)\n", stem, stem);
-    fmt::print("write with it: qkv sample --checkpoint {} --prompt \"...\"\n", save_path);
+    say("model saved to {} (with its tokenizer)\n", save_path);
+    if (!curve.empty()) say("training curve: {}.svg (data: {}.csv)\n", stem, stem);
+    say("write with it: qkv sample --checkpoint {} --prompt \"...\"\n", save_path);
     if (std::filesystem::weakly_canonical(out_dir) == std::filesystem::weakly_canonical(kRunsDir))
-        fmt::print("without --checkpoint, qkv sample opens it: {} names it\n", last_run_file(out_dir));
+        say("without --checkpoint, qkv sample opens it: {} names it\n", last_run_file(out_dir));
     return 0;
 }
 

@@ -16,12 +16,17 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
+#include <optional>
 
 #include <fmt/core.h>
 #include <fmt/format.h>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "qkv/core/autograd.hpp"
+#include "qkv/core/profiler.hpp"
+#include "qkv/io/file.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/parallel.hpp"
 #include "qkv/train/train.hpp"
@@ -46,21 +51,32 @@ model and training:
   --layers N         transformer blocks (default 2)
   --heads N          attention heads (default 4)
   --dim N            d_model (default 64)
-  --steps N          step budget (default 3000)
+  --steps N          step budget: the total, counted from step 0 (default 3000)
   --batch N          sequences per step (default 32)
   --lr X             AdamW learning rate (default 0.001, constant)
   --wd X             AdamW weight decay (default 0.01)
-  --seed N           random seed (default 0)
+  --seed N           random seed, any 64-bit value (default 0)
   --dtype f32|f64    precision (default f32)
   --eval-every N     steps between evaluations (default 100)
   --eval-size N      held-out sequences per evaluation (default 1000)
   --threads N        threads (default: all cores)
+  --detect-anomaly   check every op's output and gradient for NaN/inf as it is computed
+                     (slower; without it, a non-finite loss or gradient still stops training
+                     at once, and the step is then repeated with these checks to name the op)
 output:
-  --out DIR          where the checkpoint and curve go (default runs); DIR/last records the
-                     checkpoint's path, which eval, sample and attention open by default
-  --save PATH        checkpoint path (default DIR/TASK-seedN.safetensors)
-  --resume PATH      continue a run saved by --save (its settings win)
+  --out DIR          where DIR/last goes (default runs); it records the checkpoint's path,
+                     which eval, sample and attention open by default
+  --save PATH        checkpoint path (default DIR/TASK-seedN.safetensors); the curve goes
+                     next to it (.csv, .svg). Checked before training starts
+  --checkpoint-every N
+                     also save the checkpoint every N steps, atomically (default 1000; 0: only
+                     at the end). Ctrl-C or SIGTERM finishes the current step, saves, and stops
+  --resume PATH      continue a run saved by --save: its settings come from the checkpoint
+                     (only --steps, the new total, and --lr may change); the curve continues
   --quiet            print only the final summary
+  --profile          time every op, forward and backward, and print the table at the end
+                     (calls, ms, % of the run, GFLOP/s, MiB allocated; QKV_PROFILE=1 does the same
+                     for any program)
   --help             show this message
 
 Your own text instead of a task: qkv train --text FILE [options] trains a language model on it
@@ -69,7 +85,33 @@ Your own text instead of a task: qkv train --text FILE [options] trains a langua
 
 const std::vector<Flag> kFlags{{"task"},  {"length"}, {"plain", false}, {"layers"},    {"heads"},     {"dim"},
                                {"steps"}, {"batch"},  {"lr"},           {"wd"},        {"seed"},      {"dtype"},
-                               {"eval-every"}, {"eval-size"}, {"threads"}, {"out"}, {"save"}, {"resume"}, {"quiet", false}};
+                               {"eval-every"}, {"eval-size"}, {"threads"}, {"out"}, {"save"}, {"resume"}, {"quiet", false},
+                               {"checkpoint-every"}, {"detect-anomaly", false}, {"profile", false}};
+
+// A resumed run takes its settings from its checkpoint. Repeating a flag with the same value is
+// fine (the original command line plus --resume works); a different value is an error, never
+// silently ignored. Only --steps (the new total) and --lr may change.
+void check_same_settings(const Args& a, const TaskTrainConfig& c) {
+    auto differs = [](const char* flag, const std::string& given, const std::string& saved) {
+        throw UsageError(fmt::format("--{} {} differs from the resumed run's {}: a run's settings come from its "
+                                     "checkpoint (on --resume, only --steps and --lr may change)",
+                                     flag, given, saved));
+    };
+    if (a.has("task") && a.str("task", "") != c.task.name) differs("task", a.str("task", ""), c.task.name);
+    if (a.has("plain") && c.task.reversed) differs("plain", "(given)", "reversed answers");
+    const std::pair<const char*, std::int64_t> ints[] = {{"length", c.task.length}, {"layers", c.layers},
+                                                         {"heads", c.heads},        {"dim", c.dim},
+                                                         {"batch", c.batch},        {"eval-every", c.eval_every},
+                                                         {"eval-size", c.eval_size}};
+    for (const auto& [flag, saved] : ints)
+        if (a.has(flag) && a.integer(flag, 0, std::numeric_limits<long long>::min(), std::numeric_limits<long long>::max()) != saved)
+            differs(flag, a.str(flag, ""), std::to_string(saved));
+    if (a.has("wd") && a.real("wd", 0, -1e300, 1e300) != c.weight_decay)
+        differs("wd", a.str("wd", ""), fmt::format("{}", c.weight_decay));
+    if (a.has("seed") && a.unsigned_integer("seed", 0) != c.seed) differs("seed", a.str("seed", ""), std::to_string(c.seed));
+    if (a.has("dtype") && a.str("dtype", "") != dtype_name(c.dtype))
+        differs("dtype", a.str("dtype", ""), std::string(dtype_name(c.dtype)));
+}
 
 TaskTrainConfig config_from(const Args& a) {
     TaskTrainConfig c;
@@ -86,7 +128,7 @@ TaskTrainConfig config_from(const Args& a) {
     c.batch = a.integer("batch", 32, 1, 100000);
     c.lr = a.real("lr", 1e-3, 1e-12, 10);
     c.weight_decay = a.real("wd", 0.01, 0, 10);
-    c.seed = std::uint64_t(a.integer("seed", 0, 0, (1LL << 62)));
+    c.seed = a.unsigned_integer("seed", 0);
     c.eval_every = a.integer("eval-every", 100, 1, 100000000);
     c.eval_size = a.integer("eval-size", 1000, 1, 100000);
     const std::string dt = a.str("dtype", "f32");
@@ -107,37 +149,65 @@ void write_csv(const std::string& path, const std::vector<CurvePoint>& curve) {
 
 std::string fmt_seconds(double s) { return s < 120 ? fmt::format("{:.0f} s", s) : fmt::format("{:.1f} min", s / 60); }
 
+// The curve's files sit next to the checkpoint: runs/reverse-seed0.safetensors → runs/reverse-seed0.csv, .svg.
+std::string curve_stem(const std::string& save_path) {
+    constexpr std::string_view kExt = ".safetensors";
+    if (save_path.size() > kExt.size() && save_path.compare(save_path.size() - kExt.size(), kExt.size(), kExt) == 0)
+        return save_path.substr(0, save_path.size() - kExt.size());
+    return save_path;
+}
+
 }  // namespace
 
 int train_command(const std::vector<std::string>& argv) {
     if (is_text_run(argv)) return train_text_command(argv);  // a language model on a text: text.cpp
     if (wants_help(argv)) {
-        fmt::print("{}", kHelp);
+        say("{}", kHelp);
         return 0;
     }
     const Args a("train", argv, kFlags);
     if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
     const bool quiet = a.has("quiet");
-    std::unique_ptr<TaskTrainer> trainer;
-    if (a.has("resume")) {
-        trainer = TaskTrainer::load(a.str("resume", ""));
-    } else {
-        trainer = std::make_unique<TaskTrainer>(config_from(a));
-    }
-    const TaskTrainConfig& c = trainer->config();
-    const std::string out_dir = a.str("out", kRunsDir);
-    const std::string stem = fmt::format("{}/{}-seed{}", out_dir, c.task.name, c.seed);
-    const std::string save_path = a.str("save", a.str("resume", stem + ".safetensors"));
-    std::filesystem::create_directories(out_dir);
-    if (a.has("save") || a.has("resume")) {
-        const auto parent = std::filesystem::path(save_path).parent_path();
-        if (!parent.empty()) std::filesystem::create_directories(parent);
-    }
+    const bool resume = a.has("resume");
 
-    fmt::print("qkv train: {} ({})\n", c.task.name, trainer->task().description());
-    fmt::print("model: GPT, {} layers x {} heads, d_model {}, {} parameters ({})\n", c.layers, c.heads, c.dim,
+    // Where everything will go is known — and checked — before any work: a run must not end with
+    // nowhere to put its result.
+    const std::string out_dir = a.str("out", kRunsDir);
+    TaskTrainConfig fresh;
+    std::string save_path;
+    if (resume) {
+        save_path = a.str("save", a.str("resume", ""));
+    } else {
+        fresh = config_from(a);
+        save_path = a.str("save", fmt::format("{}/{}-seed{}.safetensors", out_dir, fresh.task.name, fresh.seed));
+    }
+    const std::string stem = curve_stem(save_path);
+    std::unique_ptr<TaskTrainer> trainer;
+    RunGuard guard({save_path, a.integer("checkpoint-every", kDefaultCheckpointEvery, 0, 1'000'000'000'000), true},
+                   [&](const std::string& path) { trainer->save(path); });
+    guard.check_output();
+    std::filesystem::create_directories(out_dir);
+    for (const std::string& path : {stem + ".csv", stem + ".svg", last_run_file(out_dir)}) io::check_writable(path, "train");
+
+    trainer = resume ? TaskTrainer::load(a.str("resume", "")) : std::make_unique<TaskTrainer>(fresh);
+    if (resume) {
+        check_same_settings(a, trainer->config());
+        if (a.has("steps")) trainer->set_max_steps(a.integer("steps", 0, 1, 100000000));
+        if (a.has("lr")) trainer->set_lr(a.real("lr", 0, 1e-12, 10));
+        if (trainer->steps_done() >= trainer->config().max_steps)
+            throw UsageError(fmt::format(
+                "--resume: the run in {} is already at step {}, and its budget is {} steps (--steps is the total, counted "
+                "from step 0): pass --steps greater than {} to train further",
+                a.str("resume", ""), trainer->steps_done(), trainer->config().max_steps, trainer->steps_done()));
+    }
+    std::optional<AnomalyMode> anomaly;
+    if (a.has("detect-anomaly")) anomaly.emplace(true);
+    const TaskTrainConfig& c = trainer->config();
+
+    say("qkv train: {} ({})\n", c.task.name, trainer->task().description());
+    say("model: GPT, {} layers x {} heads, d_model {}, {} parameters ({})\n", c.layers, c.heads, c.dim,
                trainer->model().num_parameters(), dtype_name(c.dtype));
-    fmt::print("training: batch {}, AdamW lr {} wd {}, seed {}, {} thread{}, budget {} steps{}\n", c.batch, c.lr,
+    say("training: batch {}, AdamW lr {} wd {}, seed {}, {} thread{}, budget {} steps{}\n", c.batch, c.lr,
                c.weight_decay, c.seed, num_threads(), num_threads() == 1 ? "" : "s", c.max_steps,
                trainer->steps_done() ? fmt::format(" (resuming at step {})", trainer->steps_done()) : "");
     std::fflush(stdout);
@@ -157,45 +227,68 @@ int train_command(const std::vector<std::string>& argv) {
                            finished ? std::string("done")
                                     : fmt::format("ETA {} (budget)", fmt_seconds(double(c.max_steps - step) / std::max(rate, 1e-9))));
     };
-    const auto history = trainer->run(
-        [&](const EvalPoint& p) {
-            last_acc = p.accuracy;
-            const bool finished = p.accuracy >= c.target_accuracy || p.step >= c.max_steps;
-            if (!quiet) fmt::print("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
-            std::fflush(stdout);
-        },
-        [&](std::int64_t step, double loss) {
-            if (live && step % 10 == 0) {
-                fmt::print("\r{}", status(step, loss, false));
-                std::fflush(stdout);
-            }
-        });
-    const double secs = elapsed();
-    trainer->save(save_path);
-    record_last_run(out_dir, save_path);
-    const auto& curve = trainer->curve();
-    std::vector<double> steps, loss, acc;
-    for (const auto& p : curve) steps.push_back(double(p.step)), loss.push_back(p.loss), acc.push_back(p.accuracy);
-    const bool reached = !history.empty() && history.back().accuracy >= c.target_accuracy;
-    if (!curve.empty()) {
+    auto write_curve = [&] {
+        const auto& curve = trainer->curve();
+        if (curve.empty()) return;
+        std::vector<double> steps, loss, acc;
+        for (const auto& p : curve) steps.push_back(double(p.step)), loss.push_back(p.loss), acc.push_back(p.accuracy);
         write_csv(stem + ".csv", curve);
         viz::write_line_chart(stem + ".svg", fmt::format("qkv train: {} (seed {})", c.task.name, c.seed), steps,
                               {{fmt::format("train loss (mean of {} steps)", c.log_every), loss, false},
                                {"held-out exact match", acc, true}});
+    };
+    std::optional<Profiler> profile;  // --profile: every op of the run, training and evaluation
+    if (a.has("profile")) profile.emplace();
+    std::vector<EvalPoint> history;
+    try {
+        history = trainer->run(
+            [&](const EvalPoint& p) {
+                last_acc = p.accuracy;
+                const bool finished = p.accuracy >= c.target_accuracy || p.step >= c.max_steps;
+                if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
+                std::fflush(stdout);
+            },
+            [&](std::int64_t step, double loss) {
+                if (live && step % 10 == 0) {
+                    say("\r{}", status(step, loss, false));
+                    std::fflush(stdout);
+                }
+            },
+            &guard);
+    } catch (const TrainingDiverged& e) {
+        if (live) say("\n");
+        write_curve();
+        throw diverged_error(e, guard, {.save_path = save_path, .resumed = resume,
+                                        .resumed_in_place = resume && save_path == a.str("resume", ""),
+                                        .start_step = start_step, .max_steps = c.max_steps, .lr = c.lr});
     }
+    const double secs = elapsed();
+    if (profile) profile->stop();
+    const int stop_signal = guard.stop_signal();
+    if (guard.last_saved_step() != trainer->steps_done()) guard.save(trainer->steps_done());
+    record_last_run(out_dir, save_path);
+    write_curve();
+    const auto& curve = trainer->curve();
+    const bool reached = !history.empty() && history.back().accuracy >= c.target_accuracy;
     const double final_acc = history.empty() ? 0 : history.back().accuracy;
+    if (stop_signal != 0) {
+        if (live) say("\n");
+        return report_interrupted(stop_signal, trainer->steps_done(), secs, save_path, curve.empty() ? "" : stem);
+    }
     if (reached)
-        fmt::print("reached {:.1f}% held-out exact match at step {} in {:.1f} s (evaluation included)\n", 100 * final_acc,
+        say("reached {:.1f}% held-out exact match at step {} in {:.1f} s (evaluation included)\n", 100 * final_acc,
                    trainer->steps_done(), secs);
     else
-        fmt::print("stopped at the budget of {} steps after {:.1f} s with {:.1f}% held-out exact match\n",
+        say("stopped at the budget of {} steps after {:.1f} s with {:.1f}% held-out exact match\n",
                    trainer->steps_done(), secs, 100 * final_acc);
-    fmt::print("model saved to {}\n", save_path);
-    if (!curve.empty()) fmt::print("training curve: {}.svg (data: {}.csv)\n", stem, stem);
+    say("model saved to {}\n", save_path);
+    if (!curve.empty()) say("training curve: {}.svg (data: {}.csv)\n", stem, stem);
     // The exact command to look at this model; by default the others open the run named in runs/last.
-    fmt::print("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
+    say("look at it: qkv sample --checkpoint {}   (or eval, attention)\n", save_path);
     if (std::filesystem::weakly_canonical(out_dir) == std::filesystem::weakly_canonical(kRunsDir))
-        fmt::print("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
+        say("without --checkpoint, qkv eval, sample and attention open it: {} names it\n", last_run_file(out_dir));
+    if (profile) say("\nprofile of the run ({} steps, evaluations included):\n{}", trainer->steps_done() - start_step,
+                     profile->table());
     return reached ? 0 : 1;
 }
 

@@ -9,6 +9,7 @@
 /// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
 #include <cstring>
 #include <bit>
+#include <atomic>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -40,12 +41,41 @@ std::size_t dtype_size(DType dtype) {
     return 0;
 }
 
+std::string format_bytes(double bytes) {
+    constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    std::size_t u = 0;
+    while (bytes >= 1024 && u + 1 < std::size(kUnits)) bytes /= 1024, ++u;
+    return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.3g} {}", bytes, kUnits[u]);
+}
+
 std::string shape_str(const Shape& shape) { return fmt::format("({})", fmt::join(shape, ",")); }
 
-std::int64_t shape_numel(const Shape& shape) {
-    std::int64_t n = 1;
-    for (auto s : shape) n *= s;
-    return n;
+// Sizes come from outside (files, flags, callers), so their product is computed checked: the
+// product of the nonzero sizes must stay within kMaxNumel. Bounding the nonzero ones (not just the
+// final product, which a single 0 makes 0) means every partial product an op forms from a valid
+// shape — outer × inner, rows × cols — is bounded too, and (2^62, 2, 0) is refused rather than
+// overflowing inside the first op that multiplies its leading sizes.
+std::int64_t checked_numel(const Shape& shape) {
+    std::int64_t nonzero = 1;
+    bool empty = false;
+    for (const auto s : shape) {
+        if (s < 0) return -1;
+        if (s == 0) {
+            empty = true;
+            continue;
+        }
+        if (s > kMaxNumel / nonzero) return -1;  // nonzero · s > kMaxNumel, without computing it
+        nonzero *= s;
+    }
+    return empty ? 0 : nonzero;
+}
+
+std::int64_t shape_numel(const Shape& shape, std::string_view op) {
+    const std::int64_t n = checked_numel(shape);
+    if (n >= 0) return n;
+    for (const auto s : shape)
+        if (s < 0) fail("{}: negative size in shape {}", op, shape_str(shape));
+    fail("{}: shape {} has more than 2^60 elements (the most a tensor can hold)", op, shape_str(shape));
 }
 
 // ---- storage ----------------------------------------------------------------------------------
@@ -56,7 +86,8 @@ std::int64_t shape_numel(const Shape& shape) {
 // builds bypass it so use-after-free bugs are still caught.
 
 namespace {
-constexpr std::size_t kCacheLimit = std::size_t(1) << 30;  // 1 GiB of idle blocks at most
+// (Unused in sanitizer builds, which bypass the cache: clang warns about an unused constant.)
+[[maybe_unused]] constexpr std::size_t kCacheLimit = std::size_t(1) << 30;  // 1 GiB of idle blocks at most
 
 struct BlockCache {
     std::mutex mu;
@@ -74,7 +105,21 @@ struct BlockCache {
                 return p;
             }
         }
-        return ::operator new(size, std::align_val_t{64});
+        try {
+            return ::operator new(size, std::align_val_t{64});
+        } catch (const std::bad_alloc&) {
+            // The idle blocks may be what is missing: a step's activations, cached, do not fit the
+            // evaluation's tensors. Give them all back and ask once more before giving up.
+            release_all();
+            return ::operator new(size, std::align_val_t{64});
+        }
+    }
+    void release_all() {
+        std::lock_guard<std::mutex> lock(mu);
+        for (auto& [size, blocks] : free)
+            for (void* p : blocks) ::operator delete(p, std::align_val_t{64});
+        free.clear();
+        bytes = 0;
     }
     void give(void* p, [[maybe_unused]] std::size_t size) {
 #ifndef QKV_SANITIZE_BUILD
@@ -108,10 +153,39 @@ std::size_t padded_size(std::size_t bytes) {
 }
 }  // namespace
 
-/// \cond INTERNAL
-Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {}
+// ---- memory statistics --------------------------------------------------------------------------
+// Relaxed atomics: every allocation updates them from whatever thread it runs on, and nothing is
+// ordered by them. The peak is raised with a compare-exchange loop, so a concurrent allocation
+// never lowers it.
+namespace {
+std::atomic<std::int64_t> g_live_bytes{0}, g_peak_bytes{0}, g_allocations{0}, g_allocated_bytes{0};
 
-Storage::~Storage() { block_cache().give(data, padded_size(nbytes)); }
+void count_allocation(std::int64_t bytes) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    g_allocated_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    const std::int64_t live = g_live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    std::int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+    while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
+}
+}  // namespace
+
+MemoryStats memory_stats() {
+    return {g_live_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed),
+            g_allocations.load(std::memory_order_relaxed), g_allocated_bytes.load(std::memory_order_relaxed)};
+}
+
+void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+
+/// \cond INTERNAL
+Storage::Storage(std::size_t bytes) : data(block_cache().take(padded_size(bytes))), nbytes(bytes) {
+    count_allocation(static_cast<std::int64_t>(bytes));
+}
+
+Storage::~Storage() {
+    g_live_bytes.fetch_sub(static_cast<std::int64_t>(nbytes), std::memory_order_relaxed);
+    block_cache().give(data, padded_size(nbytes));
+}
 /// \endcond
 
 // ---- element conversion -------------------------------------------------------------------------
@@ -290,8 +364,17 @@ Tensor empty(const Shape& shape, DType dtype) {
     auto impl = std::make_shared<TensorImpl>();
     impl->shape = shape;
     impl->dtype = dtype;
-    impl->numel = shape_numel(shape);
-    impl->storage = std::make_shared<Storage>(std::size_t(impl->numel) * dtype_size(dtype));
+    impl->numel = shape_numel(shape, "empty");
+    // numel ≤ 2^60 and an element is at most 8 bytes, so the product cannot overflow.
+    const std::size_t bytes = std::size_t(impl->numel) * dtype_size(dtype);
+    try {
+        impl->storage = std::make_shared<Storage>(bytes);
+    } catch (const std::bad_alloc&) {
+        throw OutOfMemory(fmt::format("empty: out of memory: cannot allocate {} for a tensor of shape {} ({}); "
+                                      "make it smaller, or free memory",
+                                      format_bytes(double(bytes)), shape_str(shape), dtype_name(dtype)),
+                          bytes);
+    }
     return Tensor(std::move(impl));
 }
 
@@ -345,13 +428,15 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 template <class T>
 Tensor from(const std::vector<T>& values, const Shape& shape) {
-    if (std::int64_t(values.size()) != shape_numel(shape))
-        fail("from: {} values do not fill shape {} ({} elements)", values.size(), shape_str(shape),
-             shape_numel(shape));
+    const std::int64_t n = shape_numel(shape, "from");
+    if (std::int64_t(values.size()) != n)
+        fail("from: {} values do not fill shape {} ({} elements)", values.size(), shape_str(shape), n);
     using E = std::conditional_t<std::is_same_v<T, bool>, std::uint8_t, T>;
     Tensor t = empty(shape, dtype_of<E>());
     E* p = t.data<E>();
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(values[i]);  // uint8 2 → b8 1
+    // T(values[i]): a std::vector<bool> hands out proxy references, not bools (libc++'s proxy
+    // cannot even be compared with 0), so the element is read as a T first.
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = convert<E>(T(values[i]));  // uint8 2 → b8 1
     return t;
 }
 /// \cond INTERNAL

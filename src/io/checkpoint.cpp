@@ -8,6 +8,11 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <locale>
+#include <map>
+#include <set>
+#include <sstream>
+#include <type_traits>
 
 #include "qkv/io/checkpoint.hpp"
 
@@ -17,12 +22,38 @@ namespace {
 constexpr std::string_view kOptPrefix = "optimizer.";
 constexpr std::string_view kTrainStep = "train.step";
 constexpr std::string_view kTrainRng = "train.rng";
+constexpr std::string_view kTrainCurve = "train.curve";
+
+// The curve's table: (N, K) f64 with K >= 1. Its columns are the training loop's to define and to
+// check when it reads them back (TaskTrainer keeps 4, TextTrainer 5).
+void check_curve(const Tensor& c, std::string_view ctx) {
+    if (c.dtype() != f64 || c.dim() != 2 || c.size(1) < 1 || c.size(1) > 64)
+        fail("{}: the training curve '{}' must be an (N, K) f64 table with 1 <= K <= 64 columns, got {} {}", ctx,
+             kTrainCurve, shape_str(c.shape()), dtype_name(c.dtype()));
+}
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 // ---- numbers in metadata strings ------------------------------------------------------------------
-// fmt prints doubles in the shortest form that reads back to the same bits, and from_chars reads
-// them back exactly, so hyper-parameters survive the trip through text unchanged.
+// fmt prints doubles in the shortest form that reads back to the same bits, and reading them back
+// rounds correctly, so hyper-parameters survive the trip through text unchanged.
+
+// The whole of s as a number of type T, or false. Integers through std::from_chars. Floating-point
+// std::from_chars is missing from the libc++ of clang 14 (and of older Xcodes), so doubles are read
+// by a stream in the classic "C" locale instead: it rounds correctly too (it is strtod underneath),
+// and ignores whatever locale the program chose, so "0.5" never depends on the decimal comma.
+template <class T>
+bool read_number(const std::string& s, T& value) {
+    if constexpr (std::is_integral_v<T>) {
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+        return ec == std::errc() && end == s.data() + s.size();
+    } else {
+        std::istringstream in(s);
+        in.imbue(std::locale::classic());
+        in >> std::noskipws >> value;
+        return !in.fail() && in.peek() == std::char_traits<char>::eof();
+    }
+}
 
 template <class T>
 T parse_number(const Metadata& meta, const std::string& key, std::string_view ctx) {
@@ -30,9 +61,7 @@ T parse_number(const Metadata& meta, const std::string& key, std::string_view ct
     if (it == meta.end()) fail("{}: metadata '{}' is missing", ctx, key);
     const std::string& s = it->second;
     T value{};
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty())
-        fail("{}: metadata '{}' is not a valid number: \"{}\"", ctx, key, s);
+    if (s.empty() || !read_number(s, value)) fail("{}: metadata '{}' is not a valid number: \"{}\"", ctx, key, s);
     return value;
 }
 
@@ -83,7 +112,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
         if (starts_with(name, kOptPrefix))
             fail("save_checkpoint: parameter '{}' would clash with the optimizer's names (prefix 'optimizer.')", name);
     if (optimizer) {
-        const optim::OptimizerState s = optimizer->state();
+        const optim::OptimizerState s = optimizer->state_view();  // written out at once: no copy needed
         meta["optimizer.kind"] = s.kind;
         meta["optimizer.step"] = fmt::format("{}", s.step);
         for (const auto& [name, value] : s.hyper) meta[std::string(kOptPrefix) + name] = fmt::format("{}", value);
@@ -92,22 +121,41 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
     if (train) {
         meta[std::string(kTrainStep)] = fmt::format("{}", train->step);
         meta[std::string(kTrainRng)] = fmt::format("{}", fmt::join(train->rng.state(), ","));
+        if (train->curve.defined()) {
+            check_curve(train->curve, "save_checkpoint");
+            tensors.emplace_back(std::string(kTrainCurve), train->curve);
+        }
     }
     save_safetensors(path, tensors, meta);
 }
 
 Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer, TrainState* train,
                          bool strict) {
-    const std::string ctx = fmt::format("load_checkpoint: '{}'", path);
-    const SafeTensors file = load_safetensors(path);
+    return load_checkpoint(load_safetensors(path), path, model, optimizer, train, strict);
+}
 
-    // 1. Match the model's parameters; check shapes and dtypes. Nothing is modified yet.
+Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn::Module& model,
+                         optim::Optimizer* optimizer, TrainState* train, bool strict) {
+    const std::string ctx = fmt::format("load_checkpoint: '{}'", source);
+    // Only qkv writes optimizer and training state, and it always adds its CRC: without one, the file
+    // was written by something else or edited by hand, and its state cannot be trusted.
+    if ((optimizer || train) && !file.crc_verified)
+        fail("{}: the file has no qkv checksum (metadata 'qkv.crc32' and 'qkv.format', which every file qkv saves "
+             "carries): it was edited or written by another program, so its {} cannot be trusted; load only its "
+             "weights, or save it again with qkv",
+             ctx, optimizer ? "optimizer state" : "training state");
+
+    // 1. Match the model's parameters; check shapes and dtypes. Nothing is modified yet. (By name
+    // through a map: a crafted file may list tens of thousands of tensors.)
+    std::map<std::string_view, const Tensor*> in_file;
+    for (const auto& [n, t] : file.tensors) in_file.emplace(n, &t);
     std::vector<std::pair<Tensor, const Tensor*>> copies;  // (destination, source)
     const auto params = model.named_parameters();
+    std::set<std::string_view> param_names;
+    for (const auto& [name, p] : params) param_names.insert(name);
     for (const auto& [name, p] : params) {
-        const Tensor* src = nullptr;
-        for (const auto& [n, t] : file.tensors)
-            if (n == name) src = &t;
+        const auto found = in_file.find(name);
+        const Tensor* src = found == in_file.end() ? nullptr : found->second;
         if (!src) {
             if (strict) fail("{}: missing tensor '{}' (the model has it, the file does not)", ctx, name);
             continue;
@@ -122,19 +170,23 @@ Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Opti
     }
     if (strict)
         for (const auto& [n, t] : file.tensors) {
-            if (starts_with(n, kOptPrefix)) continue;
-            bool known = false;
-            for (const auto& [name, p] : params) known = known || name == n;
-            if (!known) fail("{}: unexpected tensor '{}' (the file has it, the model does not)", ctx, n);
+            if (starts_with(n, kOptPrefix) || n == kTrainCurve) continue;
+            if (!param_names.count(n)) fail("{}: unexpected tensor '{}' (the file has it, the model does not)", ctx, n);
         }
 
     // 2. Training state and optimizer: parse and check everything, then adopt.
     std::int64_t step = 0;
     std::array<std::uint64_t, 4> rng{};
+    Tensor curve;
     if (train) {
         step = parse_number<std::int64_t>(file.metadata, std::string(kTrainStep), ctx);
         if (step < 0) fail("{}: metadata '{}' must be >= 0, got {}", ctx, kTrainStep, step);
         rng = parse_rng(file.metadata, ctx);
+        const auto found = in_file.find(kTrainCurve);
+        if (found != in_file.end()) {
+            check_curve(*found->second, ctx);
+            curve = found->second->clone();
+        }
     }
     if (optimizer) {
         const optim::OptimizerState s = optimizer_state(file, *optimizer, ctx);
@@ -151,6 +203,7 @@ Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Opti
     if (train) {
         train->step = step;
         train->rng.set_state(rng);
+        train->curve = curve;
     }
     return file.metadata;
 }

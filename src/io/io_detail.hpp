@@ -9,24 +9,38 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace qkv::io::detail {
 
 // ---- JSON ---------------------------------------------------------------------------------------
 
+struct JsonMember;
+
 /// \brief A parsed JSON value — only the kinds a safetensors header uses: objects, arrays,
 /// strings and non-negative integers. (true/false/null, negative numbers and fractions are
 /// rejected as malformed: a header never contains them.)
+///
+/// A value holds values: `items` and `members` are vectors of a type that is still incomplete
+/// where they are declared, which the standard allows for std::vector (since C++17) as long as the
+/// element type is complete before the vector is used. It does not allow it for std::pair, whose
+/// instantiation needs both types complete: a `std::vector<std::pair<std::string, JsonValue>>`
+/// member happened to compile with libstdc++ but not with clang and libc++. Hence JsonMember, a
+/// plain struct completed right below.
 struct JsonValue {
     enum class Kind { object, array, string, integer };
     Kind kind = Kind::object;                              ///< which kind of value
     std::string text;                                      ///< the decoded string (kind string)
     std::uint64_t number = 0;                              ///< the value (kind integer)
     std::vector<JsonValue> items;                          ///< the elements (kind array)
-    std::vector<std::pair<std::string, JsonValue>> members;  ///< key/value pairs in file order (kind object)
+    std::vector<JsonMember> members;                       ///< key/value pairs in file order (kind object)
     std::size_t offset = 0;                                ///< byte offset of the value in the text
+};
+
+/// \brief One key/value pair of a JSON object (`auto& [key, value] = member` works on it).
+struct JsonMember {
+    std::string key;  ///< the decoded key
+    JsonValue value;  ///< its value
 };
 
 /// \brief Name of a JSON kind for messages ("an object", "a string", ...).

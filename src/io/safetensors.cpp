@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstring>
 #include <numeric>
+#include <set>
 
 #include "io_detail.hpp"
 #include "qkv/io/safetensors.hpp"
@@ -36,13 +37,13 @@ std::string hex8(std::uint32_t v) { return fmt::format("{:08x}", v); }
 // ---- encoding ------------------------------------------------------------------------------------
 
 void check_for_saving(const std::vector<NamedTensor>& tensors, const Metadata& metadata) {
+    std::set<std::string_view> names;  // O(n log n), like the reader's duplicate check
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const auto& [name, t] = tensors[i];
         if (name.empty()) fail("save_safetensors: tensor {} has an empty name", i);
         if (name == "__metadata__") fail("save_safetensors: '__metadata__' is reserved and cannot name a tensor");
         if (!t.defined()) fail("save_safetensors: tensor '{}' is undefined", name);
-        for (std::size_t j = 0; j < i; ++j)
-            if (tensors[j].first == name) fail("save_safetensors: tensor name '{}' appears twice", name);
+        if (!names.insert(name).second) fail("save_safetensors: tensor name '{}' appears twice", name);
     }
     for (const auto& [key, value] : metadata)
         if (key.rfind("qkv.", 0) == 0) fail("save_safetensors: metadata key '{}' is reserved (prefix 'qkv.')", key);
@@ -105,7 +106,7 @@ public:
             else entries.push_back(entry(name, value));
         }
         check_layout(entries);
-        check_crc(out.metadata, crc);
+        out.crc_verified = check_crc(out.metadata, crc);
         for (const auto& e : entries) out.tensors.emplace_back(e.name, make_tensor(e));
         return out;
     }
@@ -178,11 +179,14 @@ private:
         e.begin = offsets[0].number;
         e.end = offsets[1].number;
         if (e.begin > e.end) fail("{}: tensor '{}': data_offsets [{}, {}] end before they begin", ctx_, name, e.begin, e.end);
-        // Bytes the shape needs, Π dims × element size, without overflowing.
-        std::uint64_t need = dtype_size(e.dtype);
-        for (const auto d : e.shape)
-            if (__builtin_mul_overflow(need, std::uint64_t(d), &need))
-                fail("{}: tensor '{}': shape {} is too large", ctx_, name, shape_str(e.shape));
+        // The element count, checked the way empty() will check it: the product of the nonzero sizes
+        // must stay within 2^60, so no later multiplication of sizes can overflow — not even for a
+        // shape such as [2^62, 2, 0], whose product is 0 but whose leading sizes are not.
+        const std::int64_t numel = checked_numel(e.shape);
+        if (numel < 0)
+            fail("{}: tensor '{}': shape {} has more than 2^60 elements (the most a tensor can hold)", ctx_, name,
+                 shape_str(e.shape));
+        const std::uint64_t need = std::uint64_t(numel) * dtype_size(e.dtype);  // ≤ 2^63: no overflow
         if (need != e.end - e.begin)
             fail("{}: tensor '{}': shape {} of {} needs {} bytes, but data_offsets [{}, {}] hold {}", ctx_, name,
                  shape_str(e.shape), dt, need, e.begin, e.end, e.end - e.begin);
@@ -213,10 +217,11 @@ private:
     }
 
     // The CRC of the whole file with the stored digits replaced by "00000000" (the writer computed
-    // it that way, before it knew them).
-    void check_crc(Metadata& meta, const detail::JsonValue* crc) const {
+    // it that way, before it knew them). Returns whether there was one to check (it matched, or
+    // this throws).
+    bool check_crc(Metadata& meta, const detail::JsonValue* crc) const {
         const bool has_format = meta.count(std::string(kFormatKey)) != 0;
-        if (!crc && !has_format) return;  // not written by qkv: nothing to check
+        if (!crc && !has_format) return false;  // not written by qkv: nothing to check
         if (!crc) fail("{}: metadata has '{}' but no '{}' (corrupt file)", ctx_, kFormatKey, kCrcKey);
         if (!has_format) fail("{}: metadata has '{}' but no '{}' (corrupt file)", ctx_, kCrcKey, kFormatKey);
         const std::size_t pos = 8 + crc->offset + 1;  // first digit, after the opening quote
@@ -232,6 +237,7 @@ private:
             fail("{}: CRC-32 mismatch (stored {}, computed {}): the file is corrupt", ctx_, crc->text, hex8(c));
         meta.erase(std::string(kCrcKey));
         meta.erase(std::string(kFormatKey));
+        return true;
     }
 
     Tensor make_tensor(const Entry& e) const {

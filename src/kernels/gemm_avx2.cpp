@@ -15,6 +15,7 @@
 #include "gemm_simd.hpp"
 
 #include "gemm_kernel.inl"
+#include "gemm_avx_pack.inl"
 
 namespace qkv::detail {
 namespace {
@@ -24,6 +25,11 @@ struct Avx2 {
     using Vec = __m256;
     using Mask = __m256i;  ///< AVX2 masks are vectors: lane j all-ones to load/store it
     static constexpr i64 kLanes = 8;
+
+    // The register tile: 6 rows × 2 vectors (6 × 16). 12 accumulators, 2 registers for a row of B
+    // and 1 for the broadcast element of A: 15 of the 16 YMM registers (see gemm_kernel.inl).
+    static constexpr i64 kMR = 6;
+    static constexpr bool kTallDirect = false;  // 24 accumulators would not fit 16 registers
 
     // Block sizes, for an AMD Zen 5 core (48 KB L1d, 1 MB L2, 32 MB L3 shared by 2 cores).
     //
@@ -55,6 +61,10 @@ struct Avx2 {
     static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
     static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }  // a·b + c
+    // Row R's element of a packed A column, in every lane: a broadcast from memory (which the
+    // compiler may fold into the FMA as a memory operand).
+    template <int R>
+    static Vec packed_a(const float* p) { return broadcast(p + R); }
 
     // Lanes [0, n) on (none when n ≤ 0, all when n ≥ 8): compare n > lane index, per lane.
     static Mask first_lanes(i64 n) {
@@ -65,6 +75,16 @@ struct Avx2 {
     // vmaskmovps neither reads nor writes masked-off lanes, so it cannot fault past C's end.
     static Vec load_masked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
     static void store_masked(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
+
+    // Packing with 256-bit register transposes (gemm_avx_pack.inl): a transposed B panel 8 × 8 at a
+    // time; a full A panel 6 rows × 8 steps of k at a time; a transposed A one step (6 floats) at a
+    // time.
+    static constexpr i64 kTransposeBlock = 8;
+    template <i64 kLd>
+    static void transpose_block(const float* src, i64 ld, float* dst) { avx_transpose_8x8<kLd>(src, ld, dst); }
+    static constexpr i64 kPackAK = 8;
+    static void pack_a_block(const float* src, i64 ld, float* dst, bool last) { avx_pack_a_6x8(src, ld, dst, last); }
+    static void copy_a_step(float* dst, const float* src) { avx_copy_6(dst, src); }
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "gemm_simd.hpp"
 
 #include "gemm_kernel.inl"
+#include "gemm_avx_pack.inl"
 
 namespace qkv::detail {
 namespace {
@@ -29,6 +30,12 @@ struct Avx512 {
     using Vec = __m512;
     using Mask = __mmask16;  ///< bit j on: load/store lane j
     static constexpr i64 kLanes = 16;
+
+    // The register tile: 6 rows × 2 vectors (6 × 32), as AVX2's, so both ISAs share the packed
+    // path's panels. The 32 ZMM registers also hold the 12 × 32 tall tile (24 accumulators), which
+    // the direct path uses while 12 rows remain (see gemm_microkernel.inl).
+    static constexpr i64 kMR = 6;
+    static constexpr bool kTallDirect = true;
 
     // Block sizes, for an Intel Sapphire Rapids core (48 KB L1d, 2 MB L2; the L3 is shared).
     //
@@ -65,6 +72,10 @@ struct Avx512 {
     static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }  // vbroadcastss
     static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
     static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }  // a·b + c
+    // Row R's element of a packed A column, in every lane: a broadcast from memory (which the
+    // compiler may fold into the FMA as a memory operand).
+    template <int R>
+    static Vec packed_a(const float* p) { return broadcast(p + R); }
 
     // Lanes [0, n) on (none when n ≤ 0, all when n ≥ 16): just the low n bits of an integer.
     static Mask first_lanes(i64 n) {
@@ -74,6 +85,16 @@ struct Avx512 {
     // Masked-off lanes are neither read (they load as 0) nor written, and cannot fault.
     static Vec load_masked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
     static void store_masked(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
+
+    // Packing with 256-bit register transposes (gemm_avx_pack.inl): a transposed B panel 8 × 8 at a
+    // time; a full A panel 6 rows × 8 steps of k at a time; a transposed A one step (6 floats) at a
+    // time.
+    static constexpr i64 kTransposeBlock = 8;
+    template <i64 kLd>
+    static void transpose_block(const float* src, i64 ld, float* dst) { avx_transpose_8x8<kLd>(src, ld, dst); }
+    static constexpr i64 kPackAK = 8;
+    static void pack_a_block(const float* src, i64 ld, float* dst, bool last) { avx_pack_a_6x8(src, ld, dst, last); }
+    static void copy_a_step(float* dst, const float* src) { avx_copy_6(dst, src); }
 };
 
 }  // namespace

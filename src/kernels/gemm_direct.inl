@@ -60,22 +60,23 @@ DirectB direct_b(const GemmF32& g, const float* packed, i64 jr, i64 n) {
     return {g.B + jr, g.ldb};
 }
 
-// One 6-row micro-tile at (ir, jr), straight from A as stored. Rows past the bottom edge repeat
+// One MR-row micro-tile at (ir, jr), straight from A as stored. Rows past the bottom edge repeat
 // the last valid row, so the kernel never reads outside A; the tile's m discards their results.
 template <class Isa>
 void direct_tile(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i64 jr) {
-    const i64 m = imin(kMR, g.M - ir), n = imin(kNR<Isa>, g.N - jr);
-    i64 offsets[kMR];
-    for (i64 r = 0; r < kMR; ++r) offsets[r] = imin(r, m - 1) * a.row_stride;
+    constexpr i64 kMr = kMR<Isa>;
+    const i64 m = imin(kMr, g.M - ir), n = imin(kNR<Isa>, g.N - jr);
+    i64 offsets[kMr];
+    for (i64 r = 0; r < kMr; ++r) offsets[r] = imin(r, m - 1) * a.row_stride;
     const Tile t = make_tile(g.C, g.ldc, ir, jr, m, n, g.alpha, g.beta, g.bias);
     micro_tile<Isa, false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
 }
 
-// Rows [ir, ...) of one B panel: a 12-row tall tile while 12 rows remain (AVX-512), else a 6-row
-// one. Returns the row after the tile done.
+// Rows [ir, ...) of one B panel: a 12-row tall tile while 12 rows remain (AVX-512), else an
+// MR-row one. Returns the row after the tile done.
 template <class Isa>
 i64 direct_strip(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i64 jr) {
-    if constexpr (kHasTall<Isa>) {
+    if constexpr (Isa::kTallDirect) {
         if (g.M - ir >= kTallRows) {
             const Tile t = make_tile(g.C, g.ldc, ir, jr, kTallRows, imin(kNR<Isa>, g.N - jr), g.alpha, g.beta, g.bias);
             tall_kernel<Isa>(g.K, a.base + ir * a.row_stride, a.row_stride, a.a_step, b.panel, b.step, t);
@@ -83,13 +84,13 @@ i64 direct_strip(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i
         }
     }
     direct_tile<Isa>(g, a, b, ir, jr);
-    return ir + kMR;
+    return ir + kMR<Isa>;
 }
 
 // All of K in one go (K ≤ KC), A read in place: row r of op(A) starts at A + r·lda (k step
 // 1) or, transposed, at A + r (k step lda). The loop order decides which operand is re-read:
 // with the B panels outside, a K×NR panel stays in L1 and all of A is re-read from L2 once
-// per panel; with the A strips outside, a 6×K strip stays in L1 and all of B is re-read once
+// per panel; with the A strips outside, an MR×K strip stays in L1 and all of B is re-read once
 // per strip.
 template <class Isa>
 void gemm_direct(const GemmF32& g, float* scratch) {

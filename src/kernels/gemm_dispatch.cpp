@@ -6,8 +6,8 @@
 /// set_gemm_backend()), how the BLAS corner cases are settled once for every backend (K = 0 or
 /// α = 0 give C ← βC without touching A or B; β = 0 never reads C), when a product is big enough
 /// to split between cores and how it is split, and where the kernel's scratch memory comes from.
-/// This file is portable C++; it calls into gemm_avx2.cpp only after cpu_has_avx2_fma(), and into
-/// gemm_avx512.cpp only after cpu_has_avx512().
+/// This file is portable C++; it calls into gemm_avx2.cpp only after cpu_has_avx2_fma(), into
+/// gemm_avx512.cpp only after cpu_has_avx512(), and into gemm_neon.cpp only on AArch64.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -18,7 +18,7 @@
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/kernels/parallel.hpp"
 
-#if defined(QKV_HAVE_AVX2_KERNEL) || defined(QKV_HAVE_AVX512_KERNEL)
+#if defined(QKV_HAVE_AVX2_KERNEL) || defined(QKV_HAVE_AVX512_KERNEL) || defined(QKV_HAVE_NEON_KERNEL)
 #define QKV_HAVE_SIMD_KERNEL 1
 #include "gemm_simd.hpp"
 #endif
@@ -40,14 +40,26 @@ constexpr double kL2Bytes = 1024.0 * 1024.0;
 // qkv::Error the program can catch instead of an abort before main().
 std::atomic<int> g_backend{-1};
 
-constexpr GemmBackend kAllBackends[] = {GemmBackend::reference, GemmBackend::avx2,
-                                         GemmBackend::avx512};
+constexpr GemmBackend kAllBackends[] = {GemmBackend::reference, GemmBackend::avx2, GemmBackend::avx512,
+                                         GemmBackend::neon};
 
 // The fastest backend this CPU runs: wider vectors first.
 GemmBackend best_backend() {
     if (cpu_has_avx512()) return GemmBackend::avx512;
     if (cpu_has_avx2_fma()) return GemmBackend::avx2;
+    if (cpu_has_neon()) return GemmBackend::neon;
     return GemmBackend::reference;
+}
+
+// What a SIMD backend needs, for error messages.
+const char* needs(GemmBackend b) {
+    switch (b) {
+        case GemmBackend::avx2: return "AVX2+FMA";
+        case GemmBackend::avx512: return "AVX-512";
+        case GemmBackend::neon: return "NEON (AArch64)";
+        case GemmBackend::reference: break;
+    }
+    return "reference";
 }
 
 GemmBackend backend_from_environment() {
@@ -58,10 +70,10 @@ GemmBackend backend_from_environment() {
         if (!gemm_backend_available(b))
             fail("QKV_GEMM={}: this CPU (or this build) has no {} kernel; use QKV_GEMM=auto or "
                  "QKV_GEMM=reference",
-                 env, b == GemmBackend::avx2 ? "AVX2+FMA" : "AVX-512");
+                 env, needs(b));
         return b;
     }
-    fail("QKV_GEMM: expected 'reference', 'avx2', 'avx512' or 'auto', got '{}'", env);
+    fail("QKV_GEMM: expected 'reference', 'avx2', 'avx512', 'neon' or 'auto', got '{}'", env);
 }
 
 // The checks every entry point shares. Strides are checked against the stored shapes: a
@@ -118,12 +130,18 @@ float* scratch(i64 floats) {
 // The kernel of a SIMD backend. Asked for only after the CPU check (the ISA file may use its
 // instructions even in the function that describes the kernel).
 const detail::GemmKernel& simd_kernel(GemmBackend backend) {
+#if defined(QKV_HAVE_NEON_KERNEL)
+    (void)backend;  // the only SIMD kernel of an AArch64 build
+    static const detail::GemmKernel k = detail::gemm_neon_kernel();
+    return k;
+#else
     if (backend == GemmBackend::avx512) {
         static const detail::GemmKernel k = detail::gemm_avx512_kernel();
         return k;
     }
     static const detail::GemmKernel k = detail::gemm_avx2_kernel();
     return k;
+#endif
 }
 
 void simd_serial(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
@@ -131,7 +149,7 @@ void simd_serial(const detail::GemmKernel& kernel, const detail::GemmF32& g) {
 }
 
 // Splits C into blocks, of rows when C is tall, of columns when it is wide, in whole micro-tiles
-// (MR = 6 rows, or NR = 16 (AVX2) / 32 (AVX-512) columns); parallel_for hands the blocks to the
+// (MR = 6 rows (x86) or 12 (NEON), or NR = 16 (AVX2) / 32 (AVX-512) / 8 (NEON) columns); parallel_for hands the blocks to the
 // threads and each block runs the serial algorithm with the thread's own packed buffers: no
 // synchronisation at all, at the price of packing the shared operand once per block (see below
 // for what that costs). (Sharing one packed B between the threads instead was measured on Intel
@@ -270,6 +288,7 @@ const char* gemm_backend_name(GemmBackend backend) {
         case GemmBackend::reference: return "reference";
         case GemmBackend::avx2: return "avx2";
         case GemmBackend::avx512: return "avx512";
+        case GemmBackend::neon: return "neon";
     }
     return "unknown";
 }
@@ -279,17 +298,17 @@ bool gemm_backend_available(GemmBackend backend) {
         case GemmBackend::reference: return true;
         case GemmBackend::avx2: return cpu_has_avx2_fma();
         case GemmBackend::avx512: return cpu_has_avx512();
+        case GemmBackend::neon: return cpu_has_neon();
     }
     return false;
 }
 
 void set_gemm_backend(GemmBackend backend) {
     if (backend != GemmBackend::reference && backend != GemmBackend::avx2 &&
-        backend != GemmBackend::avx512)
+        backend != GemmBackend::avx512 && backend != GemmBackend::neon)
         fail("set_gemm_backend: unknown backend {}", static_cast<int>(backend));
     if (!gemm_backend_available(backend))
-        fail("set_gemm_backend: this CPU (or this build) has no {} kernel",
-             backend == GemmBackend::avx2 ? "AVX2+FMA" : "AVX-512");
+        fail("set_gemm_backend: this CPU (or this build) has no {} kernel", needs(backend));
     g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
 }
 

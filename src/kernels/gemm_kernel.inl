@@ -41,15 +41,22 @@
 /// For those, a *direct* path (gemm_direct.inl) runs the same micro-kernels straight on A as
 /// stored and packs B only when it must (transposed B, or a last panel narrower than NR columns).
 ///
-/// Rules for these files (see gemm_simd.hpp): only intrinsics, the traits and plain functions; no
-/// library templates; everything inside the anonymous namespace, so that each ISA file gets a
-/// private copy. Every function is a template on the traits struct `Isa`; the including file
-/// instantiates gemm_kernel<Traits>() with its own.
-// NOLINTBEGIN(misc-definitions-in-headers): implementation files included once per ISA file.
-#include <immintrin.h>
-
-#include "gemm_simd.hpp"
-
+/// Rules for these files (see gemm_simd.hpp): only the traits, plain functions and the compiler's
+/// `__builtin_prefetch`; no intrinsics of any one ISA, no library
+/// templates; everything inside the anonymous namespace, so that each ISA file gets a private
+/// copy. Every function is a template on the traits struct `Isa`; the including file instantiates
+/// gemm_kernel<Traits>() with its own. What an ISA file provides, besides the vector operations:
+///
+/// - `kMR`, the rows of the register tile (6 on x86, 12 on NEON: see below and the traits);
+/// - `packed_a<R>(p)`, row R's element of a packed A column in every lane (x86 broadcasts it from
+///   memory; NEON loads the column as vectors once and multiplies by one lane of them);
+/// - `transpose_block<kLd>(src, ld, dst)` and `kTransposeBlock`, the register transpose that
+///   packs a transposed B (8×8 with AVX, 4×4 with NEON);
+/// - `pack_a_block(src, ld, dst, last)` and `kPackAK`, which packs kPackAK steps of k of a full
+///   A panel through register transposes, and `copy_a_step(dst, src)`, which copies the MR floats
+///   of one step of a transposed A;
+/// - `kTallDirect`, whether the direct path uses the 12-row tall tile (AVX-512 only);
+/// - the block sizes KC, MC, NC and the direct path's limit, each explained where it is chosen.
 namespace qkv::detail {
 namespace {
 
@@ -62,16 +69,23 @@ constexpr i64 round_up(i64 a, i64 b) { return ceil_div(a, b) * b; }
 // ---------------------------------------------------------------------------------------------
 // The register tile (the block sizes KC, MC, NC are chosen, and explained, in each ISA's traits)
 //
-// MR×NR is the register tile: MR rows of C, NR = 2 vectors of columns. With 6 rows the tile
-// needs 12 accumulators, one row of B 2 registers and the broadcast element of A 1: 15, which
-// fits AVX2's 16 registers (AVX-512 has 32: see its tall tile in gemm_microkernel.inl). 12
-// independent FMAs per step hide the 4-cycle FMA latency on 2 pipes (at least 8 are needed).
+// MR×NR is the register tile: MR rows of C (Isa::kMR), NR = 2 vectors of columns. The tile's
+// accumulators, one row of B and A's multiplier must all fit the vector registers:
+//
+//   AVX2, 16 registers of 8 floats:     MR = 6:  12 accumulators + 2 (B) + 1 (broadcast A) = 15
+//   AVX-512, 32 registers of 16 floats: MR = 6, as AVX2 (and a 12-row tall tile on the direct path)
+//   NEON, 32 registers of 4 floats:     MR = 12: 24 accumulators + 2 (B) + 3 (A's 12 floats) = 29
+//
+// At least latency × pipes independent FMAs must be in flight (4 × 2 = 8 on the x86 cores qkv was
+// tuned on); 12 and 24 leave a margin. (gemm_neon.cpp derives its 12 × 8 tile in full.)
 //
 // KC also fixes the rounding: each element of C is summed as one FMA chain per KC block of k, in
-// order, whatever the vector width. Both ISAs use KC = 384, so the AVX2 and AVX-512 kernels
-// return bit-identical results (a test checks it).
+// order, whatever the vector width. Every ISA uses KC = 384, so the AVX2, AVX-512 and NEON kernels
+// return bit-identical results (a test checks it, on x86 between AVX2 and AVX-512, and on every
+// ISA against hashes of results recorded on x86).
 // ---------------------------------------------------------------------------------------------
-constexpr i64 kMR = 6;
+template <class Isa>
+constexpr i64 kMR = Isa::kMR;
 template <class Isa>
 constexpr i64 kNR = 2 * Isa::kLanes;
 
@@ -121,9 +135,10 @@ bool packs(const GemmF32& g) {
 /// The kernel table of one ISA, for the dispatcher (gemm_simd.hpp).
 template <class Isa>
 GemmKernel gemm_kernel() {
-    static_assert(Isa::kMC % kMR == 0 && Isa::kNC % kNR<Isa> == 0, "blocks must hold whole panels");
-    static_assert(kNR<Isa> % 8 == 0, "B panels are transposed 8 columns at a time");
-    return {kMR, kNR<Isa>, &scratch_floats<Isa>, &run<Isa>, &packs<Isa>};
+    static_assert(Isa::kMC % kMR<Isa> == 0 && Isa::kNC % kNR<Isa> == 0, "blocks must hold whole panels");
+    static_assert(kNR<Isa> % Isa::kTransposeBlock == 0, "B panels are transposed in whole blocks");
+    static_assert(kMR<Isa> <= 12, "the micro-kernel has accumulators for at most 12 rows");
+    return {kMR<Isa>, kNR<Isa>, &scratch_floats<Isa>, &run<Isa>, &packs<Isa>};
 }
 
 }  // namespace

@@ -11,7 +11,8 @@
 /// 4. NR columns at a time — one KC×NR panel of B stays in L1 while ...
 /// 5. ... the MR-row panels of A stream past it, one micro-kernel call per MR×NR tile of C.
 ///
-/// The sizes come from each ISA's traits (gemm_avx2.cpp, gemm_avx512.cpp), with the reasons.
+/// The sizes come from each ISA's traits (gemm_avx2.cpp, gemm_avx512.cpp, gemm_neon.cpp), with the
+/// reasons.
 // NOLINTBEGIN(misc-definitions-in-headers): an implementation file included once per ISA file.
 namespace qkv::detail {
 namespace {
@@ -22,11 +23,11 @@ namespace {
 template <class Isa>
 void macro_kernel(const float* a_pack, const float* b_pack, i64 mc, i64 nc, i64 kc, float* c, i64 ldc,
                   float alpha, float beta, const float* bias) {
-    constexpr i64 kNr = kNR<Isa>;
+    constexpr i64 kMr = kMR<Isa>, kNr = kNR<Isa>;
     for (i64 jr = 0; jr < nc; jr += kNr) {
-        for (i64 ir = 0; ir < mc; ir += kMR) {
-            const Tile t = make_tile(c, ldc, ir, jr, imin(kMR, mc - ir), imin(kNr, nc - jr), alpha, beta, bias);
-            micro_tile<Isa, true>(kc, a_pack + ir * kc, nullptr, kMR, b_pack + jr * kc, kNr, t);
+        for (i64 ir = 0; ir < mc; ir += kMr) {
+            const Tile t = make_tile(c, ldc, ir, jr, imin(kMr, mc - ir), imin(kNr, nc - jr), alpha, beta, bias);
+            micro_tile<Isa, true>(kc, a_pack + ir * kc, nullptr, kMr, b_pack + jr * kc, kNr, t);
         }
     }
 }
@@ -45,7 +46,7 @@ struct PackedBlocks {
 template <class Isa>
 PackedBlocks packed_blocks(const GemmF32& g) {
     const i64 kc = balanced_block(g.K, Isa::kKC, 1);
-    const i64 mc = balanced_block(g.M, Isa::kMC, kMR);
+    const i64 mc = balanced_block(g.M, Isa::kMC, kMR<Isa>);
     return {kc, mc, round_up(mc * kc, 16), kc * round_up(imin(Isa::kNC, g.N), kNR<Isa>)};
 }
 
@@ -72,7 +73,7 @@ void gemm_packed(const GemmF32& g, float* scratch) {
             const float* bias = pc == 0 && g.bias != nullptr ? g.bias + jc : nullptr;
             for (i64 ic = 0; ic < g.M; ic += bs.mc) {
                 const i64 mc = imin(bs.mc, g.M - ic);
-                pack_a(g, ic, mc, pc, kc, a_pack);
+                pack_a<Isa>(g, ic, mc, pc, kc, a_pack);
                 macro_kernel<Isa>(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha, beta, bias);
             }
         }

@@ -1,12 +1,12 @@
 /// \file
-/// \brief Internal interface between the GEMM dispatcher and the SIMD kernels (AVX2, AVX-512).
+/// \brief Internal interface between the GEMM dispatcher and the SIMD kernels (AVX2, AVX-512, NEON).
 ///
 /// A reader learns here where the line between portable and ISA-specific code runs. Everything
 /// on this side of the line (argument checks, K = 0, threads, scratch memory) lives in portable
 /// files; gemm_avx2.cpp and gemm_avx512.cpp, the only files compiled with `-mavx2 -mfma` and
-/// `-mavx512f ...`, receive a well-formed problem and a scratch buffer, and only multiply. Both
-/// are thin wrappers around one shared algorithm (gemm_kernel.inl and the steps it includes),
-/// instantiated for each ISA.
+/// `-mavx512f ...`, and gemm_neon.cpp on AArch64, receive a well-formed problem and a scratch
+/// buffer, and only multiply. All three are thin wrappers around one shared algorithm
+/// (gemm_kernel.inl and the steps it includes), instantiated for each ISA.
 ///
 /// Keeping library templates (std::vector, std::min, ...) out of those files matters: an inline
 /// function instantiated there would contain AVX2 or AVX-512 instructions, and the linker may
@@ -64,5 +64,10 @@ GemmKernel gemm_avx2_kernel();
 /// returns) only when the CPU has AVX-512F and FMA: the file may use them anywhere.
 /// \return its tile and entry points
 GemmKernel gemm_avx512_kernel();
+
+/// \brief The NEON kernel (12×8 tile), defined in gemm_neon.cpp; built only for AArch64, where
+/// Advanced SIMD is always present.
+/// \return its tile and entry points
+GemmKernel gemm_neon_kernel();
 
 }  // namespace qkv::detail

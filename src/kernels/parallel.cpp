@@ -31,6 +31,7 @@
 
 #ifdef __linux__
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #endif
 
@@ -216,6 +217,15 @@ private:
     }
 
     void loop() {
+        // Signals sent to the process (Ctrl-C, SIGTERM, ...) go to the thread that started the work,
+        // never to a worker: that thread is the one that can finish a step, save and stop, and
+        // the one that blocks them while a file is being saved (io/file.cpp).
+#ifdef __linux__
+        sigset_t async;
+        sigemptyset(&async);
+        for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM}) sigaddset(&async, s);
+        pthread_sigmask(SIG_BLOCK, &async, nullptr);
+#endif
         std::uint64_t seen = 0;
         for (;;) {
             seen = await_change(generation_, seen);

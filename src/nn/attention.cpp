@@ -41,6 +41,7 @@ SelfAttention::SelfAttention(std::int64_t dim, std::int64_t head_size, Generator
 }
 
 Tensor SelfAttention::forward(const Tensor& x, const Tensor& mask) {
+    const ScopeGuard scope(*this);
     if (!x.defined() || x.dim() != 3) fail("SelfAttention: expected x of shape (B, T, C), got {}", x.defined() ? shape_str(x.shape()) : "undefined");
     const Tensor q = query(x), k = key(x), v = value(x);  // (B, T, D) each
     AttentionOptions opt;
@@ -82,6 +83,7 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionConfig& c, Genera
 // The heads' outputs come back side by side in the channels — that *is* the concatenation — so
 // one Linear applies W_O to Concat(head_1..head_H).
 Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+    const ScopeGuard scope(*this);
     AttentionOptions opt = options;
     opt.weights = &weights_;
     Tensor heads_out;
@@ -114,6 +116,7 @@ void MultiHeadAttention::project_self(const Tensor& x, Tensor& q, Tensor& k, Ten
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options) {
+    const ScopeGuard scope(*this);
     if (qkv_proj && cfg_.fused) {  // fastest path: attention reads the packed projection directly
         check_input(x);
         AttentionOptions opt = options;
@@ -126,6 +129,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& opti
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& memory, const AttentionOptions& options) {
+    const ScopeGuard scope(*this);
     if (qkv_proj) fail("MultiHeadAttention: cross-attention needs separate projections (fused_qkv = false)");
     if (!x.defined() || !memory.defined() || x.dim() != 3 || memory.dim() != 3 || x.size(2) != cfg_.dim ||
         memory.size(2) != cfg_.dim || memory.size(0) != x.size(0))
@@ -136,6 +140,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& memory, const 
 }
 
 Tensor MultiHeadAttention::forward_cached(const Tensor& x, KVCache& cache) {
+    const ScopeGuard scope(*this);
     Tensor q, k, v;
     project_self(x, q, k, v);
     if (cache.length() > 0) {

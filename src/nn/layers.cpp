@@ -82,6 +82,7 @@ SinusoidalPositions::SinusoidalPositions(std::int64_t max_len, std::int64_t dim)
 }
 
 Tensor SinusoidalPositions::forward(std::int64_t T, std::int64_t start, DType dtype) const {
+    const ScopeGuard scope(*this);
     if (start < 0 || T < 0 || start + T > table.size(0))
         fail("SinusoidalPositions: positions [{}, {}) exceed the table of {}", start, start + T, table.size(0));
     return narrow(table, 0, start, T).to(dtype);
@@ -94,6 +95,7 @@ LearnedPositions::LearnedPositions(std::int64_t max_len, std::int64_t dim, Gener
 }
 
 Tensor LearnedPositions::forward(std::int64_t T, std::int64_t start) const {
+    const ScopeGuard scope(*this);
     if (start < 0 || T < 0 || start + T > weight.size(0))
         fail("LearnedPositions: positions [{}, {}) exceed the {} learned positions", start, start + T, weight.size(0));
     return narrow(weight, 0, start, T);

@@ -59,6 +59,7 @@ Tensor TransformerBlock::residual(const Tensor& x, LayerNorm& ln, const std::fun
 
 Tensor TransformerBlock::forward(const Tensor& x, const AttentionOptions& self_opt, const Tensor& memory,
                                  const AttentionOptions& cross_opt) {
+    const ScopeGuard scope(*this);
     Tensor h = residual(x, ln1, [&](const Tensor& t) { return attn.forward(t, self_opt); });
     if (cross) {
         if (!memory.defined()) fail("TransformerBlock: this block has cross-attention and needs the encoder's memory");
@@ -68,6 +69,7 @@ Tensor TransformerBlock::forward(const Tensor& x, const AttentionOptions& self_o
 }
 
 Tensor TransformerBlock::forward_cached(const Tensor& x, KVCache& cache) {
+    const ScopeGuard scope(*this);
     if (cross) fail("TransformerBlock: cached generation is for decoder-only blocks");
     const Tensor h = residual(x, ln1, [&](const Tensor& t) { return attn.forward_cached(t, cache); });
     return residual(h, ln2, [&](const Tensor& t) { return mlp(t); });
@@ -208,17 +210,33 @@ void GPT::reseed_dropout(std::uint64_t seed) {
     for (std::size_t l = 0; l < blocks_.size(); ++l) blocks_[l]->drop.gen.manual_seed(seed + 100 + l);
 }
 
+// Mirrors the constructor above, layer by layer (the test of parameter_count keeps them together).
+double GPT::parameter_count(const GPTConfig& config) {
+    const GPTConfig& c = validated(config);
+    const double C = double(c.dim), V = double(c.vocab), hidden = double(c.hidden > 0 ? c.hidden : 4 * c.dim);
+    const double layer_norm = 2 * C;                                  // γ, β
+    const double attention = (C * 3 * C + 3 * C) + (C * C + C);       // fused Q/K/V projection, W_O (with biases)
+    const double mlp = (C * hidden + hidden) + (hidden * C + C);      // fc1, fc2 (with biases)
+    const double block = 2 * layer_norm + attention + mlp;
+    const double embeddings = V * C + double(c.block_size) * C;       // tokens, positions
+    const double head = c.tie_weights ? 0 : C * V;                    // LM head, no bias (or the tied embedding)
+    return embeddings + double(c.layers) * block + layer_norm + head;
+}
+
 Tensor GPT::embed(const Tensor& ids, std::int64_t start) {
+    const ScopeGuard scope(*this);
     check_ids("GPT", ids, cfg_.block_size - start);
     return drop_(tok_emb(ids) + pos_emb.forward(ids.size(1), start));  // (B,T,C) + (T,C)
 }
 
 Tensor GPT::head(const Tensor& h) const {
+    const ScopeGuard scope(*this);
     const Tensor n = ln_f(h);
     return lm_head ? (*lm_head)(n) : linear(n, tok_emb.weight);  // tied: logits = h·Eᵀ
 }
 
 Tensor GPT::forward(const Tensor& ids) {
+    const ScopeGuard scope(*this);
     Tensor h = embed(ids, 0);
     AttentionOptions causal;
     causal.causal = true;
@@ -227,12 +245,14 @@ Tensor GPT::forward(const Tensor& ids) {
 }
 
 Tensor GPT::loss(const Tensor& ids, const Tensor& targets) {
+    const ScopeGuard scope(*this);
     const Tensor logits = forward(ids);
     return cross_entropy(reshape(logits, {-1, cfg_.vocab}), reshape(targets, {-1}));
 }
 
 Tensor GPT::generate(const Tensor& prompt, std::int64_t steps, const SampleOptions& opt, Generator& gen, bool use_cache,
                      const TokenCallback& on_token) {
+    const ScopeGuard scope(*this);
     // Any prompt length: the model reads at most its last block_size tokens (see below).
     check_ids("GPT::generate", prompt, std::numeric_limits<std::int64_t>::max());
     if (steps < 0) fail("GPT::generate: steps must be >= 0, got {}", steps);
@@ -316,6 +336,7 @@ Transformer::Transformer(const Seq2SeqConfig& c)
 
 // The paper multiplies embeddings by √C before adding the positional encodings.
 Tensor Transformer::embed(const Embedding& emb, const Tensor& ids) {
+    const ScopeGuard scope(*this);
     check_ids("Transformer", ids, cfg_.max_len);
     const Tensor e = emb(ids);
     return e * std::sqrt(double(cfg_.dim)) + pos.forward(ids.size(1), 0, e.dtype());
@@ -334,6 +355,7 @@ AttentionOptions padding_options(const Tensor& pad) {
 }  // namespace
 
 Tensor Transformer::encode(const Tensor& src, const Tensor& src_padding) {
+    const ScopeGuard scope(*this);
     Tensor h = embed(src_emb, src);
     const AttentionOptions opt = padding_options(src_padding);
     for (auto& b : encoder_) h = b->forward(h, opt);
@@ -341,6 +363,7 @@ Tensor Transformer::encode(const Tensor& src, const Tensor& src_padding) {
 }
 
 Tensor Transformer::decode(const Tensor& tgt, const Tensor& memory, const Tensor& src_padding) {
+    const ScopeGuard scope(*this);
     Tensor h = embed(tgt_emb, tgt);
     AttentionOptions causal;
     causal.causal = true;
@@ -350,6 +373,7 @@ Tensor Transformer::decode(const Tensor& tgt, const Tensor& memory, const Tensor
 }
 
 Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_padding) {
+    const ScopeGuard scope(*this);
     return decode(tgt, encode(src, src_padding), src_padding);
 }
 

@@ -16,10 +16,19 @@
 /// The same kernel serves two layouts by addressing each slice through a base offset and a leading
 /// dimension: (…, T, D) tensors (one slice per leading index) and (B, T, H·D) tensors where the H
 /// heads sit side by side in the channels (no transposes needed around multi-head attention).
+///
+/// That kernel *materialises* P: T_q × T_k numbers per slice, which at T = 4096 are 64 MiB per head.
+/// For long sequences the op can instead run the tiled kernel of kernels/attention.cpp
+/// (FlashAttention's online softmax), which keeps only a log-sum-exp per query row and recomputes
+/// the scores block by block in the backward: memory grows with T, not T². Both compute the same
+/// function; AttentionOptions::kernel chooses (automatic: tiled for long keys when no weights are
+/// asked for). The materialising kernel below stays the readable reference the tiled one is tested
+/// against.
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
+#include "kernels/attention.hpp"
 #include "kernels/softmax.hpp"
 #include "kernels/vec.hpp"
 #include "ops/op_detail.hpp"
@@ -182,11 +191,132 @@ void backward_slice(const Layout& L, std::int64_t n, T scale, bool causal, const
 // tiny problems on one thread.
 constexpr std::int64_t kSliceGrain = 4;
 
+// ---- the tiled kernel (kernels/attention.cpp) ------------------------------------------------------
+
+// Which kernel computes. The tiled one holds no weights, so asking for them rules it out; it also
+// needs non-empty heads (its small products take the BLAS rule ld ≥ 1 literally).
+bool use_tiled(const char* op, const AttentionOptions& opt, const Layout& L) {
+    switch (opt.kernel) {
+        case AttentionKernel::materialize: return false;
+        case AttentionKernel::tiled:
+            if (opt.weights)
+                fail("{}: the tiled kernel keeps no attention weights; ask for them with kernel = materialize "
+                     "or automatic", op);
+            return L.D > 0 && L.Dv > 0;
+        case AttentionKernel::automatic: break;
+    }
+    return !opt.weights && L.Tk >= kTiledAttentionMinKeys && L.D > 0 && L.Dv > 0;
+}
+
+// The user's mask, read in place by the tiled kernel: its strides along the scores' shape `full`
+// (…, T_q, T_k), 0 where the mask has size 1 (broadcast). Slice n starts at the offset of its
+// leading indices; a (B, 1, 1, T_k) padding mask is never expanded to T_q × T_k bytes.
+struct MaskStrides {
+    const std::uint8_t* data = nullptr;
+    std::vector<std::int64_t> lead;  // per leading dim of `full`
+    std::int64_t row = 0, col = 0;
+};
+
+MaskStrides mask_strides(const char* op, const AttentionOptions& opt, const Shape& full) {
+    MaskStrides m;
+    if (!opt.mask.defined()) return m;
+    if (opt.mask.dtype() != DType::b8)
+        fail("{}: mask must be a b8 tensor (true = blocked), got {} {}", op, dtype_name(opt.mask.dtype()),
+             shape_str(opt.mask.shape()));
+    if (broadcast_shapes(op, {&full, &opt.mask.shape()}) != full)
+        fail("{}: mask {} does not broadcast to the scores' shape {}", op, shape_str(opt.mask.shape()), shape_str(full));
+    const Shape& ms = opt.mask.shape();
+    const auto cs = contiguous_strides(ms);
+    std::vector<std::int64_t> st(full.size(), 0);  // aligned at the right, 0 where broadcast
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+        const std::size_t d = full.size() - ms.size() + i;
+        st[d] = ms[i] == 1 ? 0 : cs[i];
+    }
+    m.data = opt.mask.data<std::uint8_t>();
+    m.lead.assign(st.begin(), st.end() - 2);
+    m.row = st[full.size() - 2];
+    m.col = st[full.size() - 1];
+    return m;
+}
+
+kernels::MaskView mask_view(const MaskStrides& m, const Shape& full, std::int64_t n) {
+    if (!m.data) return {};
+    std::int64_t offset = 0;
+    for (std::size_t d = m.lead.size(); d-- > 0;) {  // n's index along each leading dim, last fastest
+        offset += (n % full[d]) * m.lead[d];
+        n /= full[d];
+    }
+    return {m.data + offset, m.row, m.col};
+}
+
+// Forward: one work item per (slice, block of query rows), all independent. Backward: one per
+// slice, because a slice's key and value gradients gather from all its query blocks. Kept for the
+// backward: q, k, v, the output O and lse (T_q numbers per slice) — no T_q × T_k tensor at all.
+Tensor tiled_attention(const OpDef& op, const Tensor& q, const Tensor& k, const Tensor& v, const Layout& L,
+                       const Shape& out_shape, const Shape& weights_shape, const AttentionOptions& opt, bool packed) {
+    const MaskStrides mask = mask_strides(op.name, opt, weights_shape);
+    const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(L.D));
+    const kernels::AttentionDims dims{L.Tq, L.Tk, L.D, L.Dv, scale, opt.causal};
+    Tensor out = empty(out_shape, q.dtype());
+    Tensor lse = empty({L.N, L.Tq}, q.dtype());
+    const std::int64_t blocks = (L.Tq + kernels::kQueryBlock - 1) / kernels::kQueryBlock;
+    visit_float(q.dtype(), op.name, [&]<class T>(T) {
+        parallel_for(0, L.N * blocks, 1, [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t item = lo; item < hi; ++item) {
+                const std::int64_t n = item / blocks, b = item % blocks;
+                kernels::AttentionDims part = dims;
+                part.row_begin = b * kernels::kQueryBlock;
+                part.row_end = std::min(L.Tq, part.row_begin + kernels::kQueryBlock);
+                kernels::attention_tiled_forward(part, q.data<T>() + L.q.offset(n, L.H), L.q.ld,
+                                                 k.data<T>() + L.k.offset(n, L.H), L.k.ld,
+                                                 v.data<T>() + L.v.offset(n, L.H), L.v.ld,
+                                                 mask_view(mask, weights_shape, n), out.data<T>() + L.o.offset(n, L.H),
+                                                 L.o.ld, lse.data<T>() + n * L.Tq);
+            }
+        });
+    });
+    std::vector<Tensor> inputs = packed ? std::vector<Tensor>{q} : std::vector<Tensor>{q, k, v};
+    return record(op, out, std::move(inputs),
+                  [q, k, v, o = out.detach(), lse, L, dims, mask, weights_shape, packed](const Tensor& dy,
+                                                                                          BackwardContext& ctx) {
+        Tensor* dq = ctx.grad(0);
+        Tensor* dk = packed ? dq : ctx.grad(1);
+        Tensor* dv = packed ? dq : ctx.grad(2);
+        visit_float(dy.dtype(), "attention backward", [&]<class T>(T) {
+            T* pdq = dq ? dq->data<T>() : nullptr;
+            T* pdk = dk ? dk->data<T>() : nullptr;
+            T* pdv = dv ? dv->data<T>() : nullptr;
+            parallel_for(0, L.N, 1, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t n = lo; n < hi; ++n)
+                    kernels::attention_tiled_backward(
+                        dims, q.data<T>() + L.q.offset(n, L.H), L.q.ld, k.data<T>() + L.k.offset(n, L.H), L.k.ld,
+                        v.data<T>() + L.v.offset(n, L.H), L.v.ld, mask_view(mask, weights_shape, n),
+                        o.data<T>() + L.o.offset(n, L.H), L.o.ld, lse.data<T>() + n * L.Tq,
+                        dy.data<T>() + L.o.offset(n, L.H), pdq ? pdq + L.q.offset(n, L.H) : nullptr,
+                        pdk ? pdk + L.k.offset(n, L.H) : nullptr, pdv ? pdv + L.v.offset(n, L.H) : nullptr);
+            });
+        });
+    });
+}
+
+// ---- the materialising kernel, and the choice -----------------------------------------------------
+
 // q, k and v may be three tensors or three views of one packed tensor (then `packed` holds it and
 // q, k, v are all that tensor, the layout's offsets telling the parts apart).
 Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const Tensor& v, const Layout& L,
                        const Shape& out_shape, const Shape& weights_shape, const AttentionOptions& opt,
                        bool packed = false) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
+    if (profiling()) {
+        // The mathematical count, whichever kernel runs: S and O take 2·(D + D_v) per visible
+        // query-key pair; the backward's four products twice that (the tiled kernel's second
+        // computation of S is not counted: GFLOP/s then measures useful work).
+        double pairs = 0;
+        for (std::int64_t i = 0; i < L.Tq; ++i) pairs += double(causal_keys(i, L.Tq, L.Tk, opt.causal));
+        const double flops = 2.0 * pairs * double(L.D + L.Dv) * double(L.N);
+        profile.set_flops(flops, 2 * flops);
+    }
+    if (use_tiled(op.name, opt, L)) return tiled_attention(op, q, k, v, L, out_shape, weights_shape, opt, packed);
     const auto mask = build_mask(op.name, opt, weights_shape, L);
     const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(L.D ? L.D : 1));
     Tensor out = empty(out_shape, q.dtype());
@@ -215,10 +345,11 @@ Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const 
             T* pdk = dk ? dk->data<T>() : nullptr;
             T* pdv = dv ? dv->data<T>() : nullptr;
             parallel_for(0, L.N, kSliceGrain, [&](std::int64_t lo, std::int64_t hi) {
-                std::vector<T> dS(std::size_t(L.Tq * L.Tk));
+                // Scratch for one slice's dS, as a tensor so that qkv::memory_stats() counts it.
+                Tensor dS = empty({L.Tq, L.Tk}, dy.dtype());
                 for (std::int64_t n = lo; n < hi; ++n)
                     backward_slice(L, n, T(scale), causal, q.data<T>(), k.data<T>(), v.data<T>(), P.data<T>(), dy.data<T>(),
-                                   pdq, pdk, pdv, dS.data());
+                                   pdq, pdk, pdv, dS.data<T>());
             });
         });
     });

@@ -31,6 +31,7 @@ constexpr std::int64_t kGrain = 16384;
 // y = f(x) elementwise; backward dx += f'(x, y) · dy. The output is saved detached (no cycle).
 template <class Fwd, class Deriv>
 Tensor unary(const OpDef& op, const Tensor& x, Fwd fwd, Deriv deriv) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_float_tensor(op.name, x);
     Tensor y = empty(x.shape(), x.dtype());
     visit_float(x.dtype(), op.name, [&]<class T>(T) {
@@ -63,6 +64,7 @@ Tensor unary(const OpDef& op, const Tensor& x, Fwd fwd, Deriv deriv) {
 // the positions where that operand was broadcast.
 template <class Fwd, class DA, class DB>
 Tensor binary(const OpDef& op, const Tensor& a, const Tensor& b, Fwd fwd, DA dfda, DB dfdb) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_float_tensor(op.name, a, "left operand");
     check_float_tensor(op.name, b, "right operand");
     check_same_dtype(op.name, a, b);
@@ -154,6 +156,9 @@ Shape broadcast_shapes(const char* op, const std::vector<const Shape*>& shapes) 
             o = n;
         }
     }
+    // (2^40, 1) and (1, 2^40) broadcast to a shape no tensor can hold; say so before any plan
+    // multiplies its sizes.
+    shape_numel(out, op);
     return out;
 }
 }  // namespace detail
@@ -355,6 +360,7 @@ QKV_CLONES void multiply_f32(const float* a, const float* b, float* out, std::in
 // total, as the division and exp cost more than the memory traffic they save.)
 static const OpDef kGeluErf{"gelu_erf"};
 Tensor gelu_erf(const Tensor& x) {
+    detail::OpScope profile(kGeluErf);  // the profiler's hook: one branch when off
     check_float_tensor(kGeluErf.name, x);
     Tensor y = empty(x.shape(), x.dtype());
     Tensor slope = empty(x.shape(), x.dtype());

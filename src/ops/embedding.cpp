@@ -17,6 +17,7 @@ using namespace detail;
 // embedding   y[p, :] = W[ids[p], :]          dW[ids[p], :] += dy[p, :]
 static const OpDef kEmbedding{"embedding"};
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
+    detail::OpScope profile(kEmbedding);  // the profiler's hook: one branch when off
     check_float_tensor(kEmbedding.name, weight, "weight");
     check_defined(kEmbedding.name, ids, "ids");
     if (weight.dim() != 2) fail("embedding: weight must be (V, C), got {}", shape_str(weight.shape()));

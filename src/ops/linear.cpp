@@ -36,6 +36,7 @@ QKV_CLONES void column_sums_f32(const float* x, std::int64_t rows, std::int64_t 
 // linear     y = x·Wᵀ + b         dx = dy·W        dW = dyᵀ·x        db = Σ_rows dy
 static const OpDef kLinear{"linear"};
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    detail::OpScope profile(kLinear);  // the profiler's hook: one branch when off
     const char* op = kLinear.name;
     check_float_tensor(op, x, "input");
     check_float_tensor(op, weight, "weight");
@@ -55,6 +56,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     Shape out_shape = x.shape();
     out_shape.back() = out;
     const std::int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+    // y = x·Wᵀ: 2·rows·in·out; the backward's dx and dW products twice that.
+    const double flops = 2.0 * double(rows) * double(in) * double(out);
+    profile.set_flops(flops, 2 * flops);
     Tensor y = empty(out_shape, x.dtype());
     visit_float(x.dtype(), op, [&]<class T>(T) {
         // y = x·Wᵀ + b: the kernel adds the bias row as it writes each tile of y.
@@ -95,6 +99,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 // dropout    y = x·m/(1−p),  m ~ Bernoulli(1−p)        dx = dy·m/(1−p)
 static const OpDef kDropout{"dropout"};
 Tensor dropout(const Tensor& x, double p, Generator& gen, bool training) {
+    detail::OpScope profile(kDropout);  // the profiler's hook: one branch when off
     check_float_tensor(kDropout.name, x);
     if (!(p >= 0 && p < 1)) fail("dropout: p must be in [0, 1), got {}", p);
     if (!training || p == 0) return x;

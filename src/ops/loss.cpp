@@ -22,6 +22,7 @@ using namespace detail;
 // mean: L = (1/count) Σ_r ℓ_r over non-ignored rows; we keep lse per row for the backward.
 static const OpDef kCrossEntropy{"cross_entropy"};
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t ignore_index, Reduction reduction) {
+    detail::OpScope profile(kCrossEntropy);  // the profiler's hook: one branch when off
     const char* op = kCrossEntropy.name;
     check_float_tensor(op, logits, "logits");
     check_defined(op, targets, "targets");

@@ -29,6 +29,7 @@ Tensor matmul_folded(const Tensor& a, const Tensor& b) {
     Shape out_shape(a.shape().begin(), a.shape().end() - 1);
     const std::int64_t K = a.size(-1), N = b.size(-1), R = shape_numel(out_shape);
     out_shape.push_back(N);
+    shape_numel(out_shape, kMatmul.name);  // e.g. (2^40, K) @ (K, 2^40): a result no tensor can hold
     Tensor c = empty(out_shape, a.dtype());
     visit_float(a.dtype(), "matmul", [&]<class T>(T) {
         gemm(false, false, R, N, K, T(1), a.data<T>(), K, b.data<T>(), N, T(0), c.data<T>(), N);
@@ -52,6 +53,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const Shape& batch) {
     Shape out_shape = batch;
     out_shape.push_back(M);
     out_shape.push_back(N);
+    shape_numel(out_shape, kMatmul.name);  // e.g. (2^40, K) @ (K, 2^40): a result no tensor can hold
     Tensor c = empty(out_shape, a.dtype());
     visit_float(a.dtype(), "matmul", [&]<class T>(T) {
         detail::gemm_batched(false, false, M, N, K, T(1), a.data<T>(), K, sa, b.data<T>(), N, sb, T(0),
@@ -79,6 +81,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const Shape& batch) {
 // -------------------------------------------------------------------------------------------------
 // matmul     C = A·B       dA = dC·Bᵀ       dB = Aᵀ·dC
 Tensor matmul(const Tensor& a, const Tensor& b) {
+    detail::OpScope profile(kMatmul);  // the profiler's hook: one branch when off
     check_float_tensor(kMatmul.name, a, "left operand");
     check_float_tensor(kMatmul.name, b, "right operand");
     check_same_dtype(kMatmul.name, a, b);
@@ -87,9 +90,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              shape_str(a.shape()), shape_str(b.shape()));
     if (a.size(-1) != b.size(-2))
         fail("matmul: inner dimensions differ: {} @ {}", shape_str(a.shape()), shape_str(b.shape()));
-    if (b.dim() == 2) return matmul_folded(a, b);
+    // 2·M·N·K per product; the backward's dA and dB products twice that.
+    const double mnk = 2.0 * double(a.size(-2)) * double(b.size(-1)) * double(a.size(-1));
+    if (b.dim() == 2) {
+        const double flops = mnk * double(shape_numel(batch_of(a)));
+        profile.set_flops(flops, 2 * flops);
+        return matmul_folded(a, b);
+    }
     const Shape ba = batch_of(a), bb = batch_of(b);
     const Shape batch = broadcast_shapes(kMatmul.name, {&ba, &bb});
+    profile.set_flops(mnk * double(shape_numel(batch)), 2 * mnk * double(shape_numel(batch)));
     // A batch broadcast other than "all or nothing" (e.g. (B,1,·,·) @ (1,H,·,·)) is materialised by
     // expand, whose own backward sums the gradient back: simple, and rare in practice.
     auto full = [&](const Tensor& t, const Shape& tb) {

@@ -12,6 +12,7 @@
 
 #include "core/dispatch.hpp"
 #include "qkv/core/autograd.hpp"
+#include "qkv/core/profiler.hpp"
 #include "qkv/core/tensor.hpp"
 #include "qkv/kernels/gemm.hpp"
 

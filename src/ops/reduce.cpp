@@ -57,6 +57,7 @@ void sum_block(const T* x, T* y, const DimSplit& sp, double scale, std::vector<d
 // sum and mean share everything but the scale: y[o,i] = scale · Σ_k x[o,k,i],
 // and backward dx[o,k,i] += scale · dy[o,i] for every k.
 Tensor scaled_sum(const OpDef& op, const Tensor& x, std::int64_t dim, bool keepdim, bool all, bool is_mean) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_float_tensor(op.name, x);
     const std::int64_t d = all ? 0 : normalize_dim(op.name, dim, x.dim());
     const DimSplit sp = all ? DimSplit{1, x.numel(), 1} : split_at(x.shape(), d);
@@ -115,6 +116,7 @@ std::vector<std::int64_t> argmax_fibres(const Tensor& x, const DimSplit& sp, con
 
 // max: y[o,i] = x[o, k*, i] with k* = argmax;  dx[o,k*,i] += dy[o,i], zero elsewhere.
 Tensor max_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool keepdim, bool all) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_float_tensor(op.name, x);
     const std::int64_t d = all ? 0 : normalize_dim(op.name, dim, x.dim());
     const DimSplit sp = all ? DimSplit{1, x.numel(), 1} : split_at(x.shape(), d);
@@ -165,6 +167,7 @@ Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) { return max_impl(kM
 //            ∂y/∂xⱼ = 2(xⱼ − m)/(n − c)      (the term through m vanishes: Σₖ (xₖ − m) = 0)
 static const OpDef kVar{"var"};
 Tensor var(const Tensor& x, std::int64_t dim, bool keepdim, bool unbiased) {
+    detail::OpScope profile(kVar);  // the profiler's hook: one branch when off
     check_float_tensor(kVar.name, x);
     const std::int64_t d = normalize_dim(kVar.name, dim, x.dim());
     const DimSplit sp = split_at(x.shape(), d);

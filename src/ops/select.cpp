@@ -21,8 +21,9 @@ void check_mask(const char* op, const Tensor& m, const char* what) {
 
 // -------------------------------------------------------------------------------------------------
 // masked_fill   y = mask ? v : x          ∂y/∂x = 0 where mask, 1 elsewhere
-static const OpDef kMaskedFill{"masked_fill"};
+static const OpDef kMaskedFill{"masked_fill", true, /*makes_infinities=*/true};  // −∞ for masked scores
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+    detail::OpScope profile(kMaskedFill);  // the profiler's hook: one branch when off
     check_float_tensor(kMaskedFill.name, x);
     check_mask(kMaskedFill.name, mask, "mask");
     const Shape out = broadcast_shapes(kMaskedFill.name, {&x.shape(), &mask.shape()});
@@ -57,6 +58,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 // where     y = c ? a : b           ∂y/∂a = c,   ∂y/∂b = 1 − c   (summed over broadcast dims)
 static const OpDef kWhere{"where"};
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    detail::OpScope profile(kWhere);  // the profiler's hook: one branch when off
     check_mask(kWhere.name, cond, "cond");
     check_float_tensor(kWhere.name, a, "a");
     check_float_tensor(kWhere.name, b, "b");
@@ -144,8 +146,9 @@ Tensor tril_mask(std::int64_t rows, std::int64_t cols, std::int64_t diagonal) {
     if (rows < 0 || cols < 0) fail("tril_mask: negative size ({}, {})", rows, cols);
     Tensor y = empty({rows, cols}, DType::b8);
     std::uint8_t* py = y.data<std::uint8_t>();
+    // c − r ≤ diagonal rather than c ≤ r + diagonal: a huge diagonal must not overflow the sum.
     for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) py[r * cols + c] = c <= r + diagonal ? 1 : 0;
+        for (std::int64_t c = 0; c < cols; ++c) py[r * cols + c] = c - r <= diagonal ? 1 : 0;
     return y;
 }
 

@@ -8,6 +8,7 @@
 /// reshape-like ops share storage and everything else copies.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "ops/op_detail.hpp"
@@ -20,6 +21,7 @@ namespace {
 
 // Copy-free view of x with a new shape (numel must match): the data is shared.
 Tensor view_op(const OpDef& op, const Tensor& x, Shape shape) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     Tensor y = x.detach();
     y.impl()->shape = std::move(shape);
     return record(op, y, {x}, [](const Tensor& dy, BackwardContext& ctx) {
@@ -64,6 +66,7 @@ void for_each_strided(const Shape& sizes, const std::vector<std::int64_t>& strid
 // y[o, j, i] = x[o, start + j·step, i];   dx[o, start + j·step, i] += dy[o, j, i]
 Tensor slice_op(const OpDef& op, const Tensor& x, std::int64_t d, std::int64_t start, std::int64_t count,
                 std::int64_t step) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     const DimSplit sp = split_at(x.shape(), d);
     Shape out_shape = x.shape();
     out_shape[std::size_t(d)] = count;
@@ -102,17 +105,19 @@ static const OpDef kReshape{"reshape"};
 Tensor reshape(const Tensor& x, const Shape& shape) {
     check_defined(kReshape.name, x);
     Shape s = shape;
-    std::int64_t known = 1, infer = -1;
+    std::int64_t infer = -1;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == -1) {
             if (infer >= 0) fail("reshape: more than one -1 in {}", shape_str(shape));
             infer = std::int64_t(i);
         } else if (s[i] < 0) {
             fail("reshape: negative size in {}", shape_str(shape));
-        } else {
-            known *= s[i];
         }
     }
+    // The product of the given sizes, checked (a -1 counts as 1 here): sizes come from callers.
+    Shape given = s;
+    if (infer >= 0) given[std::size_t(infer)] = 1;
+    const std::int64_t known = shape_numel(given, "reshape");
     if (infer >= 0) {
         if (known == 0 || x.numel() % known != 0)
             fail("reshape: cannot reshape {} ({} elements) into {}", shape_str(x.shape()), x.numel(), shape_str(shape));
@@ -138,6 +143,7 @@ static const OpDef kPermute{"permute"};
 static const OpDef kTranspose{"transpose"};
 
 static Tensor permute_op(const OpDef& op, const Tensor& x, const std::vector<std::int64_t>& dims) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_defined(op.name, x);
     const auto nd = x.dim();
     if (std::int64_t(dims.size()) != nd)
@@ -193,9 +199,14 @@ Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_
     check_defined(kNarrow.name, x);
     const auto d = normalize_dim(kNarrow.name, dim, x.dim());
     const auto n = x.shape()[std::size_t(d)];
-    if (start < 0 || length < 0 || start + length > n)
-        fail("narrow: [{}, {}) out of range for dim {} of size {} in {}", start, start + length, dim, n,
+    // length > n - start, not start + length > n: the sum of two huge values would overflow.
+    if (start < 0 || length < 0 || start > n || length > n - start) {
+        if (start >= 0 && length >= 0 && length <= std::numeric_limits<std::int64_t>::max() - start)
+            fail("narrow: [{}, {}) out of range for dim {} of size {} in {}", start, start + length, dim, n,
+                 shape_str(x.shape()));
+        fail("narrow: start {} and length {} out of range for dim {} of size {} in {}", start, length, dim, n,
              shape_str(x.shape()));
+    }
     return slice_op(kNarrow, x, d, start, length, 1);
 }
 
@@ -209,7 +220,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
     const auto n = x.shape()[std::size_t(d)];
     auto clamp = [n](std::int64_t i) { return std::clamp(i < 0 ? i + n : i, std::int64_t(0), n); };
     const auto s = clamp(start), e = clamp(end);
-    const auto count = e > s ? (e - s + step - 1) / step : 0;
+    const auto count = e > s ? (e - s - 1) / step + 1 : 0;  // ⌈(e − s) / step⌉ without overflowing for a huge step
     return slice_op(kSlice, x, d, s, count, step);
 }
 
@@ -223,6 +234,10 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
     std::int64_t total = 0;
     for (auto s : sizes) {
         if (s < 0) fail("split: negative piece size in ({})", fmt::join(sizes, ","));
+        // Stop before the sum can overflow: once past n it is wrong anyway.
+        if (s > n - total)
+            fail("split: sizes ({}) add up to more than dim {} of {}, which has size {}", fmt::join(sizes, ","), dim,
+                 shape_str(x.shape()), n);
         total += s;
     }
     if (total != n)
@@ -250,6 +265,7 @@ std::vector<Tensor> split(const Tensor& x, std::int64_t size, std::int64_t dim) 
 // concat     y = [x₁ | x₂ | ...] along dim            dxᵢ = the i-th block of dy
 static const OpDef kConcat{"concat"};
 Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
+    detail::OpScope profile(kConcat);  // the profiler's hook: one branch when off
     if (xs.empty()) fail("concat: needs at least one tensor");
     for (const auto& x : xs) check_defined(kConcat.name, x);
     const auto d = normalize_dim(kConcat.name, dim, xs[0].dim());
@@ -262,7 +278,11 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
             ok = std::int64_t(i) == d || x.shape()[i] == xs[0].shape()[i];
         if (!ok)
             fail("concat: shapes {} and {} differ outside dim {}", shape_str(xs[0].shape()), shape_str(x.shape()), dim);
+        // Each size is at most kMaxNumel (2^60), so the sum stays far from overflowing as long as
+        // it is checked against that bound piece by piece; empty() then checks the whole shape.
         out_shape[std::size_t(d)] += x.shape()[std::size_t(d)];
+        if (out_shape[std::size_t(d)] > kMaxNumel)
+            fail("concat: the sizes along dim {} add up to more than 2^60", dim);
     }
     Tensor y = empty(out_shape, xs[0].dtype());
     const DimSplit out_sp = split_at(out_shape, d);
@@ -328,6 +348,7 @@ Tensor squeeze(const Tensor& x) {
 // expand     y = x broadcast to `shape`               dx = dy summed over the broadcast dims
 static const OpDef kExpand{"expand"};
 Tensor expand(const Tensor& x, const Shape& shape) {
+    detail::OpScope profile(kExpand);  // the profiler's hook: one branch when off
     check_defined(kExpand.name, x);
     if (shape.size() < x.shape().size())
         fail("expand: target {} has fewer dims than {}", shape_str(shape), shape_str(x.shape()));

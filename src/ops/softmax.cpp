@@ -28,6 +28,7 @@ namespace {
 // The op around the kernels: each fibre along `dim` is one row of kernels/softmax.cpp, its elements
 // `inner` apart. Fibres are independent, so both passes run them in parallel.
 Tensor softmax_impl(const OpDef& op, const Tensor& x, std::int64_t dim, bool log_space) {
+    detail::OpScope profile(op);  // the profiler's hook: one branch when off
     check_float_tensor(op.name, x);
     const auto d = normalize_dim(op.name, dim, x.dim());
     const DimSplit sp = split_at(x.shape(), d);

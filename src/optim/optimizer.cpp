@@ -82,10 +82,16 @@ void Optimizer::expect_keys(const std::map<std::string, double>& hyper, const st
 }
 
 OptimizerState Optimizer::state() const {
+    OptimizerState s = state_view();
+    for (auto& [name, t] : s.tensors) t = t.clone();
+    return s;
+}
+
+OptimizerState Optimizer::state_view() const {
     OptimizerState s{kind(), step_, hyper(), {}};
     for (std::size_t i = 0; i < params_.size(); ++i)
         for (std::size_t k = 0; k < slots_.size(); ++k)
-            if (buffers_[i][k].defined()) s.tensors.emplace_back(params_[i].first + "." + slots_[k].name, buffers_[i][k].clone());
+            if (buffers_[i][k].defined()) s.tensors.emplace_back(params_[i].first + "." + slots_[k].name, buffers_[i][k]);
     return s;
 }
 

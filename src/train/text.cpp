@@ -302,14 +302,6 @@ io::Metadata text_metadata(const nn::GPTConfig& g, const data::Tokenizer& tokeni
 
 bool is_text_checkpoint(const io::Metadata& metadata) { return metadata.count("tokenizer") != 0; }
 
-// Embeddings, per block (two layer norms, the fused QKV and output projections, the MLP), the final
-// norm and the LM head — the parameters GPT registers, counted from the sizes.
-std::int64_t gpt_parameter_count(const nn::GPTConfig& g) {
-    const std::int64_t C = g.dim, V = g.vocab, H = g.hidden > 0 ? g.hidden : 4 * g.dim;
-    const std::int64_t block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * C + (C * H + H) + (H * C + C);
-    return V * C + g.block_size * C + g.layers * block + 2 * C + (g.tie_weights ? 0 : C * V);
-}
-
 TextModel load_text_model(const std::string& path) {
     const io::SafeTensors file = io::load_safetensors(path);
     const std::string ctx = fmt::format("'{}'", path);
@@ -338,10 +330,10 @@ TextModel load_text_model(const std::string& path) {
     // sizes could otherwise ask for gigabytes.
     std::int64_t held = 0;
     for (const auto& [name, t] : file.tensors)
-        if (name.rfind("optimizer.", 0) != 0) held += t.numel();
-    if (gpt_parameter_count(g) != held)
-        fail("{}: the metadata describes a model of {} parameters, but the file holds {}", ctx, gpt_parameter_count(g),
-             held);
+        if (name.rfind("optimizer.", 0) != 0 && name.rfind("train.", 0) != 0) held += t.numel();  // the model's own
+    if (nn::GPT::parameter_count(g) != double(held))
+        fail("{}: the metadata describes a model of {} parameters, but the file holds {}", ctx,
+             nn::GPT::parameter_count(g), held);
     out.model = std::make_unique<nn::GPT>(g);
     io::load_checkpoint(path, *out.model);
     out.model->eval();
@@ -351,18 +343,68 @@ TextModel load_text_model(const std::string& path) {
 
 // ---- the trainer ------------------------------------------------------------------------------------
 
+namespace {
+
+// The curve in the checkpoint (TrainState::curve, the tensor `train.curve`): one row per point,
+// (step, train loss, validation loss or NaN, learning rate, seconds), in f64.
+Tensor curve_table(const std::vector<TextCurvePoint>& curve) {
+    std::vector<double> v;
+    for (const auto& p : curve) v.insert(v.end(), {double(p.step), p.train_loss, p.validation_loss, p.lr, p.seconds});
+    return from(v, {std::int64_t(curve.size()), 5});
+}
+
+// Read back what curve_table() wrote, checking it as anything from a file: five columns, steps
+// increasing and within the run, losses finite or (validation only) NaN.
+std::vector<TextCurvePoint> curve_points(const Tensor& table, std::int64_t steps, const std::string& path) {
+    std::vector<TextCurvePoint> out;
+    if (!table.defined()) return out;
+    if (table.size(1) != 5)  // the checkpoint layer checked the rest: (N, K) f64
+        fail("'{}': train.curve must have 5 columns (step, train loss, validation loss, lr, seconds), got shape {}",
+             path, shape_str(table.shape()));
+    const auto v = table.to_vector<double>();
+    std::int64_t last = 0;
+    for (std::size_t r = 0; r < v.size(); r += 5) {
+        TextCurvePoint p;
+        const double step = v[r];
+        if (!(step > double(last) && step <= double(steps) && step == std::floor(step)))
+            fail("'{}': train.curve: step {} out of order or beyond the run's {} steps", path, step, steps);
+        p.step = last = std::int64_t(step);
+        p.train_loss = v[r + 1], p.validation_loss = v[r + 2], p.lr = v[r + 3], p.seconds = v[r + 4];
+        if (!std::isfinite(p.train_loss) || std::isinf(p.validation_loss) || !std::isfinite(p.lr) ||
+            !std::isfinite(p.seconds))
+            fail("'{}': train.curve: a value at step {} is not a finite number", path, p.step);
+        out.push_back(p);
+    }
+    return out;
+}
+
+}  // namespace
+
 TextTrainer::TextTrainer(const TextTrainConfig& config, std::string_view text, std::string source)
     : cfg_(config), source_(std::move(source)) {
     validate(cfg_);
     data_ = tokenize_text(text, cfg_, source_);
     text_hash_ = fnv1a64(text);
     text_bytes_ = std::int64_t(text.size());
-    model_ = std::make_unique<nn::GPT>(gpt_config(cfg_, data_.tokenizer->vocab_size()));
-    optim::AdamWOptions o;
-    o.lr = cfg_.lr;
-    o.weight_decay = cfg_.weight_decay;
-    o.beta2 = cfg_.beta2;
-    opt_ = std::make_unique<optim::AdamW>(model_->named_parameters(), o);
+    // Will it fit? Asked before the first allocation (see TaskTrainer's constructor). The text's ids
+    // are the loop's own memory besides the model.
+    const nn::GPTConfig g = gpt_config(cfg_, data_.tokenizer->vocab_size());
+    memory_ = estimate_training_memory(g, cfg_.batch, cfg_.context, f32,
+                                       4.0 * double(data_.train.size() + data_.validation.size()));
+    check_fits_in_memory(memory_, "train --text", "--layers, --dim, --context or --batch");
+    try {
+        model_ = std::make_unique<nn::GPT>(g);
+        optim::AdamWOptions o;
+        o.lr = cfg_.lr;
+        o.weight_decay = cfg_.weight_decay;
+        o.beta2 = cfg_.beta2;
+        params_ = model_->named_parameters();
+        opt_ = std::make_unique<optim::AdamW>(params_, o);
+    } catch (const std::bad_alloc&) {  // the estimate fit, but the system had less
+        throw out_of_memory_error(memory_, "train --text", "--layers, --dim, --context or --batch");
+    } catch (const OutOfMemory&) {
+        throw out_of_memory_error(memory_, "train --text", "--layers, --dim, --context or --batch");
+    }
     state_.rng.manual_seed(cfg_.seed + 7);  // batches: a stream of their own
 }
 
@@ -388,8 +430,11 @@ std::unique_ptr<TextTrainer> TextTrainer::load(const std::string& path, std::str
     o.lr = c.lr;
     o.weight_decay = c.weight_decay;
     o.beta2 = c.beta2;
-    t->opt_ = std::make_unique<optim::AdamW>(t->model_->named_parameters(), o);
+    t->params_ = t->model_->named_parameters();
+    t->opt_ = std::make_unique<optim::AdamW>(t->params_, o);
     io::load_checkpoint(path, *t->model_, t->opt_.get(), &t->state_);
+    t->curve_ = curve_points(t->state_.curve, t->state_.step, path);
+    t->state_.curve = Tensor();
     return t;
 }
 
@@ -406,7 +451,13 @@ void TextTrainer::save(const std::string& path) const {
     meta["text.source"] = source_;
     meta["text.bytes"] = std::to_string(text_bytes_);
     meta["text.fnv1a64"] = std::to_string(text_hash_);
-    io::save_checkpoint(path, *model_, opt_.get(), &state_, meta);
+    // Never save a broken state over a good file: checked first, so the file keeps what it had.
+    std::vector<NamedTensor> everything = params_;
+    for (auto& [name, t] : opt_->state_view().tensors) everything.emplace_back("optimizer." + name, t);
+    check_finite_for_saving(everything, path);
+    io::TrainState state = state_;
+    state.curve = curve_table(curve_);  // so that a resumed run's curve continues this one
+    io::save_checkpoint(path, *model_, opt_.get(), &state, meta);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -424,26 +475,46 @@ double TextTrainer::lr_at(std::int64_t step) const {
 }
 
 double TextTrainer::step() {
+    try {
+        return step_unguarded();
+    } catch (const std::bad_alloc&) {
+        throw out_of_memory_error(memory_, "train --text", "--layers, --dim, --context or --batch");
+    } catch (const OutOfMemory&) {
+        throw out_of_memory_error(memory_, "train --text", "--layers, --dim, --context or --batch");
+    }
+}
+
+// The loss and every gradient are checked before clipping and the update, so a NaN never reaches
+// the weights: the step is then not applied, and TrainingDiverged names the op and the layer of the
+// first non-finite value (the step is repeated under anomaly mode — same windows, same dropout
+// masks, same weights — to find it).
+double TextTrainer::step_unguarded() {
     const auto t0 = std::chrono::steady_clock::now();
+    const std::int64_t this_step = state_.step + 1;
     opt_->set_lr(lr_at(state_.step));
     const auto [inputs, targets] = random_windows(data_.train, cfg_.batch, cfg_.context, state_.rng);
     // Each step's dropout masks depend on (seed, step) alone, so a resumed run draws the same ones.
-    if (cfg_.dropout > 0) model_->reseed_dropout(mix64(cfg_.seed ^ mix64(std::uint64_t(state_.step) + 1)));
-    opt_->zero_grad();
-    const Tensor loss = model_->loss(inputs, targets);
-    loss.backward();
-    // Clip: if the global norm n of all gradients exceeds c, scale them by c / n (direction kept).
-    if (cfg_.grad_clip > 0) {
-        const double norm = optim::clip_grad_norm(opt_->params(), cfg_.grad_clip);
-        if (!std::isfinite(norm))
-            fail("train --text: the gradient norm is {} at step {} (loss {}): training diverged; try a smaller "
-                 "learning rate",
-                 norm, state_.step + 1, loss.item());
+    const std::uint64_t dropout_seed = mix64(cfg_.seed ^ mix64(std::uint64_t(state_.step) + 1));
+    try {
+        if (cfg_.dropout > 0) model_->reseed_dropout(dropout_seed);
+        opt_->zero_grad();
+        const Tensor loss = model_->loss(inputs, targets);
+        const double value = loss.item();
+        if (std::isfinite(value)) loss.backward();
+        check_finite_step(value, params_, this_step, [&] {
+            if (cfg_.dropout > 0) model_->reseed_dropout(dropout_seed);
+            opt_->zero_grad();
+            model_->loss(inputs, targets).backward();
+        });
+        // Clip: if the global norm n of all gradients exceeds c, scale them by c / n (direction kept).
+        if (cfg_.grad_clip > 0) optim::clip_grad_norm(opt_->params(), cfg_.grad_clip);
+        opt_->step();
+        ++state_.step;
+        step_seconds_ += seconds_since(t0);
+        return value;
+    } catch (const AnomalyError& e) {  // anomaly mode was on already (--detect-anomaly)
+        throw TrainingDiverged(fmt::format("step {}: {}", this_step, e.what()), this_step);
     }
-    opt_->step();
-    ++state_.step;
-    step_seconds_ += seconds_since(t0);
-    return loss.item();
 }
 
 double TextTrainer::evaluate() {
@@ -475,18 +546,16 @@ double TextTrainer::bits_per_byte(double loss) const {
 }
 
 std::vector<TextEvalPoint> TextTrainer::run(const std::function<void(const TextEvalPoint&)>& on_eval,
-                                            const std::function<void(std::int64_t, double)>& on_step) {
+                                            const std::function<void(std::int64_t, double)>& on_step, RunGuard* guard) {
     std::vector<TextEvalPoint> history;
     const auto t0 = std::chrono::steady_clock::now();
+    // A resumed run's curve continues the saved one, in time too.
+    const double offset = curve_.empty() ? 0 : curve_.back().seconds;
+    auto seconds = [&] { return offset + seconds_since(t0); };
     double eval_sum = 0, curve_sum = 0;  // since the last evaluation, since the last curve point
     std::int64_t eval_count = 0, curve_count = 0;
-    while (state_.step < cfg_.max_steps) {
-        const double loss = step();
-        eval_sum += loss, curve_sum += loss;
-        ++eval_count, ++curve_count;
-        if (on_step) on_step(state_.step, loss);
-        const bool evaluate_now = state_.step % cfg_.eval_every == 0 || state_.step == cfg_.max_steps;
-        if (!evaluate_now && state_.step % cfg_.log_every != 0) continue;
+    // A point of the curve (and an evaluation when one is due) after the step just made.
+    auto record = [&](bool evaluate_now) {
         TextCurvePoint c;
         c.step = state_.step;
         c.train_loss = curve_sum / double(curve_count);
@@ -499,7 +568,7 @@ std::vector<TextEvalPoint> TextTrainer::run(const std::function<void(const TextE
             p.validation_loss = evaluate();
             p.bits_per_byte = bits_per_byte(p.validation_loss);
             p.lr = c.lr;
-            p.seconds = seconds_since(t0);
+            p.seconds = seconds();
             c.validation_loss = p.validation_loss;
             eval_sum = 0, eval_count = 0;
             history.push_back(p);
@@ -507,8 +576,26 @@ std::vector<TextEvalPoint> TextTrainer::run(const std::function<void(const TextE
             curve_.push_back(c);
             if (on_eval) on_eval(p);
         } else {
-            c.seconds = seconds_since(t0);
+            c.seconds = seconds();
             curve_.push_back(c);
+        }
+    };
+    while (state_.step < cfg_.max_steps) {
+        const double loss = step();
+        eval_sum += loss, curve_sum += loss;
+        ++eval_count, ++curve_count;
+        if (on_step) on_step(state_.step, loss);
+        // A stop request (Ctrl-C, SIGTERM) ends the run after this step, with its evaluation if one
+        // is due; the curve gets a point at the stop, so that the saved curve covers every step.
+        const bool stop = guard && guard->stop_requested();
+        const bool evaluate_now = state_.step % cfg_.eval_every == 0 || state_.step == cfg_.max_steps;
+        if (evaluate_now || state_.step % cfg_.log_every == 0 || stop) record(evaluate_now);
+        if (guard) {
+            if (stop) {
+                guard->save(state_.step);
+                break;
+            }
+            guard->after_step(state_.step);
         }
     }
     return history;

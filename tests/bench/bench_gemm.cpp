@@ -47,6 +47,7 @@
 #include "qkv/error.hpp"
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/kernels/parallel.hpp"
+#include "qkv/kernels/peak.hpp"
 
 #ifdef QKV_BENCH_OPENBLAS
 #include <cblas.h>
@@ -305,11 +306,16 @@ int run(int argc, char** argv) {
         best = qkv::kernels::GemmBackend::avx2;
     const int q1 = index_of(list, qkv_name(best, 1)), q2 = index_of(list, qkv_name(best, 2));
     const int b1 = index_of(list, "blas1t"), b2 = index_of(list, "blas2t");
-    std::printf("GFLOP/s, median of %d interleaved samples; ratio = qkv %s / OpenBLAS\n",
-                options.samples, qkv::kernels::gemm_backend_name(best));
+    // The ceiling of the compared backend on one core, measured now by the FMA probe (tutorial 04's
+    // method): "%pk" is qkv's one-thread GFLOP/s as a share of it.
+    const double peak = qkv::kernels::measure_fma_peak(best);
+    std::printf("GFLOP/s, median of %d interleaved samples; ratio = qkv %s / OpenBLAS; %%pk = qkv %s 1 thread / "
+                "one core's %s FMA peak, measured: %.1f GFLOP/s\n",
+                options.samples, qkv::kernels::gemm_backend_name(best), qkv::kernels::gemm_backend_name(best),
+                qkv::kernels::gemm_backend_name(best), peak);
     std::printf("%-11s %5s %5s %5s %2s", "group", "M", "N", "K", "op");
     for (const auto& c : list) std::printf(" %7s", c.name.c_str());
-    std::printf(" %6s %6s\n", "r1t", "r2t");
+    std::printf(" %6s %6s %5s\n", "r1t", "r2t", "%pk");
     std::mt19937 rng(1);
     std::vector<double> ratios1, ratios2;
     for (const Shape& s : options.shapes.empty() ? shape_table() : options.shapes) {
@@ -322,6 +328,7 @@ int run(int argc, char** argv) {
         for (double x : r) x > 0 ? std::printf(" %7.1f", x) : std::printf(" %7s", "-");
         print_ratio(r, q1, b1);
         print_ratio(r, q2, b2);
+        if (q1 >= 0 && peak > 0) std::printf(" %4.0f%%", 100 * r[static_cast<std::size_t>(q1)] / peak);
         std::printf("\n");
         std::fflush(stdout);
         auto at = [&](int i) { return r[static_cast<std::size_t>(i)]; };

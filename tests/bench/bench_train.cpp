@@ -1,7 +1,10 @@
 /// \file
 /// \brief Training-step benchmark: forward + backward + AdamW of the GPT at three sizes, and one
-/// causal multi-head attention layer alone. Prints median ms/step, tokens/s and effective GFLOP/s
-/// (matmul and attention FLOPs / time) at 1 and 2 threads. Not run by ctest.
+/// causal multi-head attention layer alone. Prints median ms/step, tokens/s, effective GFLOP/s
+/// (matmul and attention FLOPs / time) and that as a fraction of the FLOP floor — the step's FLOPs
+/// at the peak of this CPU's cores, measured by an FMA probe in the same run
+/// (qkv::kernels::measure_fma_peak(), the probe of tutorial 04) — at 1 and 2 threads. Not run by
+/// ctest.
 ///
 /// Usage: bench_train [--steps N] [--only S|M|L|attn] [--threads N] [--cputime]
 ///
@@ -21,6 +24,7 @@
 #include "qkv/nn/transformer.hpp"
 #include "qkv/optim/optim.hpp"
 #include "qkv/kernels/parallel.hpp"
+#include "qkv/kernels/peak.hpp"
 #include "qkv/qkv.hpp"
 
 using namespace qkv;
@@ -131,20 +135,29 @@ int main(int argc, char** argv) {
         }
     }
     const std::vector<Config> configs{{"S", 16, 64, 4, 2, 32, 32}, {"M", 64, 128, 4, 4, 64, 32}, {"L", 64, 256, 8, 4, 128, 16}};
-    fmt::print("{:<6} {:>7} {:>12} {:>12} {:>10}\n", "model", "threads", "ms/step", "tokens/s", "GFLOP/s");
+    // The ceiling: one core's FMA peak, measured now (a shared VM's speed drifts; a ratio to a peak
+    // measured in the same run drifts less than an absolute number).
+    const double peak = kernels::measure_fma_peak();
+    fmt::print("peak of one core: {:.1f} GFLOP/s (FMA probe, {})\n", peak,
+               kernels::cpu_has_avx512() ? "AVX-512" : "AVX2");
+    fmt::print("{:<6} {:>7} {:>12} {:>12} {:>10} {:>8}\n", "model", "threads", "ms/step", "tokens/s", "GFLOP/s", "% floor");
+    // % of the FLOP floor: the time the step's FLOPs would take at the peak of `t` cores, over the time taken.
+    auto floor_pct = [&](double gflops, int t) { return peak > 0 ? 100 * gflops / (peak * t) : 0.0; };
     for (int t : threads) {
         set_num_threads(t);
         for (const auto& c : configs) {
             if (!only.empty() && only != c.name) continue;
             const double ms = bench_gpt(c, c.name[0] == 'L' ? std::max(5, steps / 4) : steps);
-            fmt::print("{:<6} {:>7} {:>12.2f} {:>12.0f} {:>10.1f}\n", c.name, t, ms, double(c.batch * c.T) / ms * 1e3,
-                       step_flops(c) / ms / 1e6);
+            const double gflops = step_flops(c) / ms / 1e6;
+            fmt::print("{:<6} {:>7} {:>12.2f} {:>12.0f} {:>10.1f} {:>7.1f}%\n", c.name, t, ms, double(c.batch * c.T) / ms * 1e3,
+                       gflops, floor_pct(gflops, t));
         }
         if (only.empty() || only == "attn") {
             const double ms = bench_attention(steps);
             // projections (4 C×C matmuls) + QKᵀ + PV, forward and backward
             const double flops = 3 * (2.0 * 32 * 64 * 128 * 128 * 4 + 2 * 2.0 * 32 * 64 * 64 * 128);
-            fmt::print("{:<6} {:>7} {:>12.2f} {:>12.0f} {:>10.1f}\n", "attn", t, ms, 32 * 64 / ms * 1e3, flops / ms / 1e6);
+            fmt::print("{:<6} {:>7} {:>12.2f} {:>12.0f} {:>10.1f} {:>7.1f}%\n", "attn", t, ms, 32 * 64 / ms * 1e3, flops / ms / 1e6,
+                       floor_pct(flops / ms / 1e6, t));
         }
     }
 }

@@ -4,7 +4,9 @@
 A shared VM's speed drifts by 10-25 % within minutes, so one run of each program, one after the
 other, can put either ahead. This script runs them in turn, N times each (qkv, PyTorch, qkv, ...),
 so that both see the same drift, and prints per model and thread count the median ms/step of each,
-the spread of the runs, and the ratio PyTorch / qkv of the medians (above 1: qkv is faster).
+the spread of the runs, the ratio PyTorch / qkv of the medians (above 1: qkv is faster), and qkv's
+fraction of the FLOP floor: the step's FLOPs at the peak of this CPU's cores (bench_train measures
+one core's FMA peak in each run; the median of those is used) over qkv's median time.
 
     /usr/bin/python3 tests/bench/compare_torch.py [--runs N] [--steps N] [--only S|M|L|attn]
                                                   [--bench build/tests/bench/bench_train]
@@ -20,11 +22,14 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROW = re.compile(r"^(S|M|L|attn)\s+(\d+)\s+([0-9.]+)")
+# model, threads, ms/step [, tokens/s, GFLOP/s: bench_train's further columns; PyTorch's has none]
+ROW = re.compile(r"^(S|M|L|attn)\s+(\d+)\s+([0-9.]+)(?:\s+[0-9.]+\s+([0-9.]+))?")
+PEAK = re.compile(r"^peak of one core: ([0-9.]+) GFLOP/s")
 
 
 def run(cmd):
-    """Run one benchmark program; returns {(model, threads): ms} from its table."""
+    """Run one benchmark program; returns {(model, threads): (ms, GFLOP/s)} from its table, and
+    {"peak": GFLOP/s} when it printed its measured peak."""
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"compare_torch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stderr}")
@@ -32,7 +37,10 @@ def run(cmd):
     for line in out.stdout.splitlines():
         m = ROW.match(line)
         if m:
-            rows[(m.group(1), int(m.group(2)))] = float(m.group(3))
+            rows[(m.group(1), int(m.group(2)))] = (float(m.group(3)), float(m.group(4) or 0))
+        p = PEAK.match(line)
+        if p:
+            rows["peak"] = float(p.group(1))
     if not rows:
         sys.exit(f"compare_torch: no result rows in the output of {' '.join(cmd)}:\n{out.stdout}")
     return rows
@@ -58,22 +66,34 @@ def main():
     ours = [a.bench] + extra
     theirs = [sys.executable, os.path.join(HERE, "bench_train_torch.py")] + extra
 
-    qkv, torch = {}, {}
+    qkv, torch, flops, peaks = {}, {}, {}, []
     for i in range(a.runs):
         for results, cmd in ((qkv, ours), (torch, theirs)):
-            for key, ms in run(cmd).items():
+            for key, value in run(cmd).items():
+                if key == "peak":
+                    peaks.append(value)
+                    continue
+                ms, gflops = value
                 results.setdefault(key, []).append(ms)
+                if results is qkv:
+                    flops[key] = gflops * ms * 1e6  # the step's FLOPs (the same in every run)
         print(f"run {i + 1}/{a.runs} done", file=sys.stderr)
 
+    peak = statistics.median(peaks) if peaks else 0.0
     print(f"median ms/step over {a.runs} alternated runs of {a.steps} steps (min-max in brackets)")
-    print(f"{'model':<6} {'threads':>7} {'qkv':>22} {'PyTorch':>22} {'PyTorch/qkv':>12}")
+    if peak:
+        print(f"peak of one core: {peak:.1f} GFLOP/s (median of the FMA probe of each qkv run, "
+              f"{min(peaks):.1f}-{max(peaks):.1f})")
+    print(f"{'model':<6} {'threads':>7} {'qkv':>22} {'PyTorch':>22} {'PyTorch/qkv':>12} {'qkv % floor':>12}")
     order = {"S": 0, "M": 1, "L": 2, "attn": 3}
     for key in sorted(qkv, key=lambda k: (order[k[0]], k[1])):
         if key not in torch:
             continue
         q, t = qkv[key], torch[key]
         mq, mt = statistics.median(q), statistics.median(t)
-        print(f"{key[0]:<6} {key[1]:>7} {cell(mq, q):>22} {cell(mt, t):>22} {mt / mq:>11.2f}x")
+        # The FLOP floor: the step's FLOPs at the peak of `threads` cores, as a share of the time taken.
+        floor = f"{100 * flops[key] / (peak * 1e9 * key[1]) / (mq / 1e3):>11.1f}%" if peak else f"{'-':>12}"
+        print(f"{key[0]:<6} {key[1]:>7} {cell(mq, q):>22} {cell(mt, t):>22} {mt / mq:>11.2f}x {floor}")
 
 
 if __name__ == "__main__":

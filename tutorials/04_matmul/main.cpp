@@ -1,5 +1,5 @@
 /// \file
-/// \brief Tutorial 4: the matrix multiply, from three naive loops to the AVX2 and AVX-512 kernels.
+/// \brief Tutorial 4: the matrix multiply, from three naive loops to the AVX2, AVX-512 and NEON kernels.
 ///
 /// Multiplies two 512×512 float matrices with a ladder of ever faster loops — naive i-j-k, loop
 /// order i-k-j, cache blocking — then with qkv's reference kernel and its packed AVX2/FMA and
@@ -17,6 +17,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 using namespace qkv;
@@ -92,6 +94,29 @@ double fma_gflops_512() {
     volatile float sink = 0;
     const double s = best_seconds([&] { sink = sink + fma_chains_512(iterations); }, 200, 0.1);
     return double(iterations) * 12 * 16 * 2 / s / 1e9;  // 16 floats × 2 flops per FMA
+}
+#elif defined(__aarch64__)
+// The same loop on AArch64's 4-float NEON registers (Advanced SIMD, part of every AArch64 CPU).
+template <int kChains>
+float fma_chains(i64 iterations) {
+    float32x4_t acc[kChains];
+    for (int c = 0; c < kChains; ++c) acc[c] = vdupq_n_f32(float(c));
+    const float32x4_t m = vdupq_n_f32(0.999f), add = vdupq_n_f32(0.001f);
+    for (i64 it = 0; it < iterations; ++it) {
+#pragma GCC unroll 16
+        for (int c = 0; c < kChains; ++c) acc[c] = vfmaq_f32(add, acc[c], m);  // add + acc·m
+    }
+    float32x4_t s = acc[0];
+    for (int c = 1; c < kChains; ++c) s = vaddq_f32(s, acc[c]);
+    return vgetq_lane_f32(s, 0);
+}
+
+template <int kChains>
+double fma_gflops() {
+    const i64 iterations = 200'000;
+    volatile float sink = 0;
+    const double s = best_seconds([&] { sink = sink + fma_chains<kChains>(iterations); }, 200, 0.1);
+    return double(iterations) * kChains * 4 * 2 / s / 1e9;  // 4 floats × 2 flops per FMA
 }
 #endif
 // [peak]
@@ -221,7 +246,25 @@ int main(int argc, char** argv) {
                    peak / g[0], latency, throughput, latency, throughput, std::lround(latency * throughput));
     }
 #endif
-    if (!avx2) fmt::print("  (this CPU has no AVX2/FMA: peak not measured)\n\n");
+#if defined(__aarch64__)
+    // NEON: cores have 2 to 4 FMA pipes of 4 floats, so the flops per cycle (and the number of
+    // chains needed) vary from core to core; the clock is not printed.
+    const bool neon = kernels::cpu_has_neon();
+    if (neon) {
+        fmt::print("(NEON: chains of 4-float FMAs)\n");
+        const double g[5] = {fma_gflops<1>(), fma_gflops<2>(), fma_gflops<4>(), fma_gflops<8>(), fma_gflops<12>()};
+        const int chains[5] = {1, 2, 4, 8, 12};
+        for (int c = 0; c < 5; ++c) {
+            fmt::print("  {:2} chain{} {:7.1f} GFLOP/s\n", chains[c], c == 0 ? ": " : "s:", g[c]);
+            peak = std::max(peak, g[c]);
+        }
+        fmt::print("peak of one core: {:.1f} GFLOP/s = 8 flops per FMA × {:.2f} billion FMAs/s\n", peak, peak / 8);
+        fmt::print("one chain reaches 1/{:.1f} of it: latency × pipes FMAs must be in flight at once\n\n", peak / g[0]);
+    }
+#else
+    const bool neon = false;
+#endif
+    if (!avx2 && !neon) fmt::print("  (this CPU has no AVX2/FMA: peak not measured)\n\n");
     // With AVX-512 the registers and the FMAs are twice as wide: 16 floats per instruction.
     double peak512 = 0;
     const bool avx512 = kernels::cpu_has_avx512();
@@ -269,6 +312,13 @@ int main(int argc, char** argv) {
         report("5. qkv AVX2 kernel, 1 thread", best_seconds(qkv_gemm), 1);
         set_num_threads(2);  // each thread computes its own block of C
         report("6. qkv AVX2 kernel, 2 threads", best_seconds(qkv_gemm), 2);
+    } else if (neon) {
+        // AArch64: the same algorithm with NEON's 12 × 8 register tile (src/kernels/gemm_neon.cpp).
+        kernels::set_gemm_backend(kernels::GemmBackend::neon);
+        set_num_threads(1);
+        report("5. qkv NEON kernel, 1 thread", best_seconds(qkv_gemm), 1);
+        set_num_threads(2);
+        report("6. qkv NEON kernel, 2 threads", best_seconds(qkv_gemm), 2);
     } else {
         skipped("5. qkv AVX2 kernel, 1 thread");
         skipped("6. qkv AVX2 kernel, 2 threads");

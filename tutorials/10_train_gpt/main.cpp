@@ -9,6 +9,7 @@
 /// See README.md.
 #include <qkv/qkv.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -142,6 +143,44 @@ double train(const data::TaskConfig& task_config, std::int64_t budget, std::uint
 }
 // [train]
 
+// [profile]
+// Where a step's time goes: 20 training steps of a fresh model of the same size, profiled op by op
+// (qkv::Profiler; `qkv train --profile` and QKV_PROFILE=1 do the same). The rows are printed in
+// alphabetical order, so that they line up from run to run; the times vary, the calls and FLOPs
+// do not.
+void profile_steps() {
+    const auto task = data::make_task({"reverse", 16, true});
+    nn::GPTConfig gc;
+    gc.vocab = task->vocab().size();
+    gc.block_size = task->sequence_length();
+    nn::GPT model(gc);  // d_model 64, 4 heads, 2 layers: the defaults
+    optim::AdamW opt(model.named_parameters(), optim::AdamWOptions{});
+    Generator batches(7);
+    Profiler prof;
+    for (int step = 0; step < 20; ++step) {
+        const data::Batch batch = data::make_batch(*task, 32, data::Split::train, batches);
+        opt.zero_grad();
+        model.loss(batch.inputs, batch.targets).backward();
+        opt.step();
+    }
+    prof.stop();
+    auto rows = prof.ops();
+    std::sort(rows.begin(), rows.end(), [](const OpProfile& a, const OpProfile& b) { return a.name < b.name; });
+    double in_ops = 0, flops = 0;
+    fmt::print("profile of 20 training steps (reverse, batch 32):\n");
+    fmt::print("  {:<28} {:>6} {:>8} {:>10} {:>8}\n", "op", "calls", "GFLOP", "ms", "GFLOP/s");
+    for (const OpProfile& r : rows) {
+        in_ops += r.seconds;
+        flops += r.flops;
+        fmt::print("  {:<28} {:>6} {:>8} {:>10.1f} {:>8}\n", r.name, r.calls, r.flops > 0 ? fmt::format("{:.3f}", r.flops * 1e-9) : "-",
+                   r.seconds * 1e3, r.flops > 0 ? fmt::format("{:.1f}", r.flops * 1e-9 / r.seconds) : "-");
+    }
+    fmt::print("  {:<28} {:>6} {:>8} {:>10.1f}\n", "(outside ops: AdamW, batches)", "", "", (prof.seconds() - in_ops) * 1e3);
+    fmt::print("  {:<28} {:>6} {:>8.3f} {:>10.1f} {:>8.1f}\n", "total", "", flops * 1e-9, prof.seconds() * 1e3,
+               flops * 1e-9 / prof.seconds());
+}
+// [profile]
+
 }  // namespace
 
 int main(int, char** argv) {
@@ -152,6 +191,7 @@ int main(int, char** argv) {
         const double reverse = train({"reverse", 16, true}, 3000, 0, (dir / "10_reverse_curve.svg").string());
         const double sort = train({"sort", 6, true}, 3000, 0, (dir / "10_sort_curve.svg").string());
         // [run]
+        profile_steps();
         return reverse == 1.0 && sort == 1.0 ? 0 : 1;
     } catch (const Error& e) {
         fmt::print(stderr, "error: {}\n", e.what());

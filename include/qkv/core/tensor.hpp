@@ -72,14 +72,32 @@ constexpr DType dtype_of() {
 /// A shape: the size of each dimension, outermost first. `{}` is a 0-d tensor (a scalar).
 using Shape = std::vector<std::int64_t>;
 
+/// \brief A size in bytes as people read it, for messages: "512 B", "1.5 KiB", "61.3 GiB".
+/// \param bytes the size
+/// \return the size with a binary unit, three significant digits
+std::string format_bytes(double bytes);
+
 /// \brief Format a shape as "(2,3)" (and "()" for a scalar) for messages.
 /// \param shape the shape
 /// \return the shape as text, for example "(2,3)"
 std::string shape_str(const Shape& shape);
-/// \brief Number of elements of a shape (1 for `{}`).
+/// \brief The most elements a tensor may have: \f$ 2^{60} \f$, so that its size in bytes, for
+/// every dtype, fits in a signed 64-bit integer and no size computed from a valid shape can overflow.
+inline constexpr std::int64_t kMaxNumel = std::int64_t(1) << 60;
+
+/// \brief Number of elements of a shape (1 for `{}`), with the arithmetic checked: the sizes come
+/// from files, flags and callers, and a product that wrapped around would allocate too little and
+/// let later writes run past the end. Throws qkv::Error naming \p op and the shape when a size is
+/// negative or the product of the nonzero sizes exceeds kMaxNumel (checked_numel() does not throw).
 /// \param shape the shape
+/// \param op the function asking, for the error message
 /// \return the product of the sizes (1 for a scalar)
-std::int64_t shape_numel(const Shape& shape);
+std::int64_t shape_numel(const Shape& shape, std::string_view op = "shape_numel");
+/// \brief The number of elements of \p shape, or -1 when a size is negative or the product of the
+/// nonzero sizes exceeds kMaxNumel (the shape no tensor can have). Never overflows.
+/// \param shape the shape
+/// \return the product of the sizes (1 for a scalar), or -1
+std::int64_t checked_numel(const Shape& shape);
 
 struct Node;
 struct TensorImpl;
@@ -185,10 +203,17 @@ public:
     void zero_grad();
     /// \brief Backpropagate from this scalar: computes dL/dx for every leaf x that requires grad
     /// and *adds* it to x.grad(). Throws if this tensor is not a one-element tensor.
-    void backward() const;
+    ///
+    /// As in PyTorch, a backward pass frees what each node saved for it as soon as the node has run,
+    /// so a second backward through the same graph is an error ("... a second time"), not a silent
+    /// doubling of the gradients. Pass \p retain_graph = true to keep the graph for another backward;
+    /// gradients then accumulate (+=) into x.grad(), as every backward does.
+    /// \param retain_graph keep the saved values, so that backward may run through this graph again
+    void backward(bool retain_graph = false) const;
     /// \brief Backpropagate with an explicit upstream gradient dL/d(this) of the same shape.
     /// \param grad_output the upstream gradient
-    void backward(const Tensor& grad_output) const;
+    /// \param retain_graph keep the graph for another backward (see backward(bool))
+    void backward(const Tensor& grad_output, bool retain_graph = false) const;
     /// \brief A handle to the same data with no autograd history (a new leaf, requires_grad false).
     /// \return a new leaf handle sharing this tensor's storage
     Tensor detach() const;
@@ -315,6 +340,26 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DTyp
 /// \param t the tensor
 /// \return the text, "tensor(...)" without a trailing newline
 std::string to_string(const Tensor& t);
+
+/// \brief How much tensor memory is in use: what memory_stats() reports.
+///
+/// Counts the bytes of tensor data (Storage blocks) alive at once, as requested — not the
+/// allocator's padding, and not scratch memory outside tensors — which is what decides whether a
+/// model fits: the parameters, their gradients and optimizer state, and every activation a backward
+/// pass keeps. The peak is the largest value since the program started or since reset_peak_memory().
+struct MemoryStats {
+    std::int64_t live_bytes = 0;   ///< bytes of tensor data alive now
+    std::int64_t peak_bytes = 0;   ///< the largest live_bytes seen since the last reset
+    std::int64_t allocations = 0;  ///< tensor data blocks allocated so far (never reset)
+    std::int64_t allocated_bytes = 0;  ///< bytes of all those blocks together (never reset)
+};
+
+/// \brief Tensor memory in use now, its peak, and the number of allocations (all threads).
+/// \return the current statistics
+MemoryStats memory_stats();
+
+/// \brief Start a new peak: set MemoryStats::peak_bytes to the bytes alive now.
+void reset_peak_memory();
 
 /// A tensor with a name: a parameter ("blocks.0.attn.qkv_proj.weight"), an optimizer buffer or a
 /// checkpoint entry. Modules, optimizers and checkpoints all speak in lists of these.

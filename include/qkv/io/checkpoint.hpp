@@ -12,7 +12,8 @@
 /// - each optimizer buffer under `optimizer.<param>.<slot>` (`optimizer.fc.weight.exp_avg`);
 /// - in `__metadata__`: `optimizer.kind`, `optimizer.step`, `optimizer.<hyper>` (`optimizer.lr`,
 ///   ...; doubles written in shortest round-trip form), `train.step`, and `train.rng` (the four
-///   64-bit words of the Generator state, in decimal, comma-separated).
+///   64-bit words of the Generator state, in decimal, comma-separated);
+/// - the training loop's curve, when it keeps one, as the tensor `train.curve` (see TrainState).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,13 @@ namespace qkv::io {
 struct TrainState {
     std::int64_t step = 0;  ///< steps completed
     Generator rng;          ///< the generator that draws batches (and anything else random)
+    /// The loop's record of the run so far, if it keeps one: an (N, K) f64 table, one row per point
+    /// of its training curve, so that a resumed run's curve continues the old one. The loop defines
+    /// the columns and checks them on loading: TaskTrainer's are step, loss, held-out accuracy (NaN
+    /// where none ran), seconds; TextTrainer's step, train loss, validation loss (NaN where none
+    /// ran), learning rate, seconds. Saved as the tensor `train.curve`; undefined (and not saved)
+    /// when the loop keeps none.
+    Tensor curve;
 };
 
 /// \brief Save \p model's parameters and, when given, the optimizer state and the training state
@@ -50,6 +58,9 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 /// for, an optimizer of a different kind, and every file-level problem load_safetensors() detects.
 /// With \p strict false, missing parameters keep their values and unexpected tensors are ignored
 /// (like PyTorch's `strict=False`). Optimizer tensors are ignored when \p optimizer is null.
+/// Restoring optimizer or training state needs a file qkv wrote, unchanged: one without qkv's CRC-32
+/// (`qkv.crc32`), as another program or a hand edit leaves it, is refused for that (its weights
+/// alone still load, with \p optimizer and \p train null).
 /// Returns the file's metadata, so callers can read their `extra` entries.
 /// \param path the file to read
 /// \param model the model to fill
@@ -59,5 +70,17 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 /// \return the file's `__metadata__`, every key included
 Metadata load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer = nullptr,
                          TrainState* train = nullptr, bool strict = true);
+
+/// \brief The same as load_checkpoint(path, ...), from a file already read with load_safetensors()
+/// (so a caller that first reads the metadata parses the file once).
+/// \param file the parsed file
+/// \param source how to name the file in messages (its path)
+/// \param model the model to fill
+/// \param optimizer the optimizer to restore, or nullptr
+/// \param train the training state to restore, or nullptr
+/// \param strict require the file's parameters to match the model's exactly
+/// \return the file's `__metadata__`, every key included
+Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn::Module& model,
+                         optim::Optimizer* optimizer = nullptr, TrainState* train = nullptr, bool strict = true);
 
 }  // namespace qkv::io

@@ -4,7 +4,11 @@
 /// A reader learns here the one rule every file qkv writes follows (checkpoints, plots, curves):
 /// write the bytes to a temporary file in the same directory, flush them to disk, then rename the
 /// temporary file over the target. A rename within one file system is atomic, so anyone opening
-/// the target sees either the old content or the new, never a mix.
+/// the target sees either the old content or the new, never a mix. Three details make it behave
+/// like an ordinary write from the user's side: a symbolic link is written through (the file it
+/// points to is replaced, the link stays), a replaced file keeps its permissions (0600 stays
+/// 0600), and Ctrl-C or SIGTERM arriving mid-save is held back until the save is complete, so no
+/// temporary file is left behind.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,13 @@ namespace qkv::io {
 /// \param path the file to write \param text its whole content
 /// \param context what is being saved, for error messages (e.g. "plot")
 void write_text_file(const std::string& path, std::string_view text, std::string_view context);
+
+/// \brief Check, before a long computation, that a file can later be saved at \p path the way
+/// write_text_file() and save_safetensors() save it: the directory exists and a file can be
+/// created in it, and \p path is not something other than a regular file. Creates and removes a
+/// small temporary file to find out. Throws qkv::Error naming the path and the reason.
+/// \param path the file that will be written \param context who asks, for error messages
+void check_writable(const std::string& path, std::string_view context);
 
 /// \cond INTERNAL
 namespace detail {

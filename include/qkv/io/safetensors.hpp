@@ -38,6 +38,11 @@ using Metadata = std::map<std::string, std::string>;
 struct SafeTensors {
     std::vector<NamedTensor> tensors;  ///< the tensors, in the order the header lists them
     Metadata metadata;                 ///< the `__metadata__` entries, without qkv's own `qkv.*` keys
+    /// True when the file carried qkv's CRC-32 (`qkv.crc32`, `qkv.format`) and it matched: the file
+    /// is byte for byte what qkv wrote. A file without them (written by another program, or edited)
+    /// loads too, but a caller that needs qkv's own data — the optimizer and training state of a
+    /// checkpoint — must refuse it (load_checkpoint() does).
+    bool crc_verified = false;
 };
 
 /// \brief The safetensors name of a dtype: "F32", "F64", "I32" or "BOOL".

@@ -5,7 +5,8 @@
 /// here the BLAS-style contract \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$
 /// on raw row-major pointers with leading dimensions, why transposed operands are flags rather than
 /// copies (backward needs \f$ dA = dC\,B^\top \f$ and \f$ dB = A^\top dC \f$), and how the fast
-/// AVX-512 or AVX2 path is chosen at run time with a portable reference path always available.
+/// path (AVX-512 or AVX2 on x86-64, NEON on AArch64) is chosen at run time with a portable
+/// reference path always available.
 /// Kernels know nothing of tensors: only pointers, sizes and strides.
 #pragma once
 
@@ -19,6 +20,8 @@ enum class GemmBackend {
     avx2,       ///< the packed, blocked, register-tiled AVX2/FMA kernel in gemm_avx2.cpp
     avx512,     ///< the same algorithm on 512-bit vectors (6×32 tiles, 12×16 for products at
                 ///< most 16 columns wide), in gemm_avx512.cpp
+    neon,       ///< the same algorithm on AArch64's 128-bit Advanced SIMD vectors (12×8 tiles),
+                ///< in gemm_neon.cpp; bit-identical to avx2 and avx512
 };
 
 /// \brief \f$ C \leftarrow \alpha\,\mathrm{op}(A)\,\mathrm{op}(B) + \beta\,C \f$ in float32, row-major.
@@ -30,7 +33,10 @@ enum class GemmBackend {
 /// with \p beta = 1 the product is accumulated into C (how backward adds gradients in place).
 /// K = 0 or \p alpha = 0 give \f$ C \leftarrow \beta C \f$ without reading A or B.
 ///
-/// Runs on the backend gemm_backend() names. On the SIMD backends, products of more than about
+/// Runs on the backend gemm_backend() names. The SIMD backends (AVX2, AVX-512, NEON) return
+/// bit-identical results: each element of C is one fused multiply-add chain over k, in order, cut
+/// into blocks of 384 at the same places, and written back alike (NaN payloads aside). The
+/// reference backend rounds differently (separate multiply and add). On the SIMD backends, products of more than about
 /// 4 MFLOP (2·M·N·K; roughly 128³) are split between qkv::num_threads() threads; smaller ones,
 /// and every call made from inside a qkv::parallel_for, stay on the calling thread.
 /// Bad sizes or strides (negative sizes, ld smaller than the stored row, null pointers with a
@@ -124,12 +130,13 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, 
                     double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
                     double beta, double* C, std::int64_t ldc);
 
-/// \brief The backend gemm() uses now. Chosen on first use, by CPU: `avx512` when the CPU has
-/// AVX-512F (and AVX2+FMA), else `avx2` when it has AVX2 and FMA, else `reference`; unless the
-/// environment variable `QKV_GEMM` says otherwise: `reference` forces the portable path, `avx2` or
-/// `avx512` insists on that kernel (qkv::Error if the CPU lacks it), `auto` or unset picks by CPU;
-/// any other value throws qkv::Error.
-/// \return GemmBackend::avx512, GemmBackend::avx2 or GemmBackend::reference
+/// \brief The backend gemm() uses now. Chosen on first use, by CPU: on x86-64 `avx512` when the CPU
+/// has AVX-512F (and AVX2+FMA), else `avx2` when it has AVX2 and FMA; on AArch64 `neon` (always
+/// present there); else `reference`. Unless the environment variable `QKV_GEMM` says otherwise:
+/// `reference` forces the portable path, `avx2`, `avx512` or `neon` insists on that kernel
+/// (qkv::Error if the CPU or the build lacks it), `auto` or unset picks by CPU; any other value
+/// throws qkv::Error.
+/// \return the backend in use
 GemmBackend gemm_backend();
 
 /// \brief Force a backend (tests and the matmul tutorial compare them in one binary).
@@ -146,7 +153,12 @@ bool cpu_has_avx2_fma();
 /// \return true when GemmBackend::avx512 can run
 bool cpu_has_avx512();
 
-/// \brief The backend's name as `QKV_GEMM` spells it: "reference", "avx2" or "avx512".
+/// \brief Whether the NEON kernel can run: true on AArch64 (where Advanced SIMD is part of every
+/// CPU) when the binary was built with it, false elsewhere.
+/// \return true when GemmBackend::neon can run
+bool cpu_has_neon();
+
+/// \brief The backend's name as `QKV_GEMM` spells it: "reference", "avx2", "avx512" or "neon".
 /// \param backend a backend
 /// \return its name (a static string)
 const char* gemm_backend_name(GemmBackend backend);

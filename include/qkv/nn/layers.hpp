@@ -24,7 +24,10 @@ public:
     Linear(std::int64_t in, std::int64_t out, Generator& gen, bool bias = true);
     /// \brief Apply the layer. \param x (…, in)
     /// \return \f$ xW^\top + b \f$ (…, out)
-    Tensor forward(const Tensor& x) const { return linear(x, weight, bias); }
+    Tensor forward(const Tensor& x) const {
+        const ScopeGuard scope(*this);
+        return linear(x, weight, bias);
+    }
     /// \brief Same as forward(). \param x (…, in)
     /// \return \f$ xW^\top + b \f$ (…, out)
     Tensor operator()(const Tensor& x) const { return forward(x); }
@@ -39,7 +42,10 @@ public:
     Embedding(std::int64_t num, std::int64_t dim, Generator& gen);
     /// \brief Look up ids. \param ids i32 in [0, V)
     /// \return the rows of weight for \p ids (…, C)
-    Tensor forward(const Tensor& ids) const { return embedding(weight, ids); }
+    Tensor forward(const Tensor& ids) const {
+        const ScopeGuard scope(*this);
+        return embedding(weight, ids);
+    }
     /// \brief Same as forward(). \param ids i32 in [0, V)
     /// \return the rows of weight for \p ids (…, C)
     Tensor operator()(const Tensor& ids) const { return forward(ids); }
@@ -53,7 +59,10 @@ public:
     explicit LayerNorm(std::int64_t dim, double eps = 1e-5);
     /// \brief Normalise. \param x (…, C)
     /// \return the normalised, scaled and shifted input (…, C)
-    Tensor forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }
+    Tensor forward(const Tensor& x) const {
+        const ScopeGuard scope(*this);
+        return layer_norm(x, weight, bias, eps);
+    }
     /// \brief Same as forward(). \param x (…, C)
     /// \return the normalised, scaled and shifted input (…, C)
     Tensor operator()(const Tensor& x) const { return forward(x); }
@@ -69,7 +78,10 @@ public:
     explicit Dropout(double p, std::uint64_t seed = 0);
     /// \brief Apply (identity in eval mode or when p = 0). \param x input
     /// \return \p x with dropped elements zeroed and the rest scaled by 1/(1−p) (x's shape)
-    Tensor forward(const Tensor& x) { return dropout(x, p, gen, is_training()); }
+    Tensor forward(const Tensor& x) {
+        const ScopeGuard scope(*this);
+        return dropout(x, p, gen, is_training());
+    }
     /// \brief Same as forward(). \param x input
     /// \return \p x with dropped elements zeroed and the rest scaled by 1/(1−p) (x's shape)
     Tensor operator()(const Tensor& x) { return forward(x); }
@@ -84,7 +96,10 @@ public:
     explicit GELU(bool tanh_approximation = false) : approx(tanh_approximation) {}
     /// \brief Apply. \param x input
     /// \return GELU of each element (x's shape)
-    Tensor forward(const Tensor& x) const { return approx ? gelu(x) : gelu_erf(x); }
+    Tensor forward(const Tensor& x) const {
+        const ScopeGuard scope(*this);
+        return approx ? gelu(x) : gelu_erf(x);
+    }
     /// \brief Same as forward(). \param x input
     /// \return GELU of each element (x's shape)
     Tensor operator()(const Tensor& x) const { return forward(x); }
@@ -96,7 +111,10 @@ class ReLU : public Module {
 public:
     /// \brief Apply. \param x input
     /// \return \f$ \max(0, x) \f$ (x's shape)
-    Tensor forward(const Tensor& x) const { return relu(x); }
+    Tensor forward(const Tensor& x) const {
+        const ScopeGuard scope(*this);
+        return relu(x);
+    }
     /// \brief Same as forward(). \param x input
     /// \return \f$ \max(0, x) \f$ (x's shape)
     Tensor operator()(const Tensor& x) const { return forward(x); }
@@ -110,7 +128,10 @@ public:
     FeedForward(std::int64_t dim, std::int64_t hidden, Generator& gen, bool bias = true, bool tanh_gelu = false);
     /// \brief Apply to every position. \param x (…, C)
     /// \return fc2(act(fc1(x))) (…, C)
-    Tensor forward(const Tensor& x) const { return fc2(act(fc1(x))); }
+    Tensor forward(const Tensor& x) const {
+        const ScopeGuard scope(*this);
+        return fc2(act(fc1(x)));
+    }
     /// \brief Same as forward(). \param x (…, C)
     /// \return fc2(act(fc1(x))) (…, C)
     Tensor operator()(const Tensor& x) const { return forward(x); }

@@ -14,12 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "qkv/core/autograd.hpp"
 #include "qkv/core/tensor.hpp"
 
 namespace qkv::nn {
 
-/// Base class of all layers and models.
-class Module {
+/// \brief Base class of all layers and models. A module is also a Scope: registered under a parent,
+/// it knows its dotted path ("blocks.1.mlp.fc2"), and each forward enters it (a ScopeGuard), so that
+/// anomaly mode can say in which layer an op ran.
+class Module : public Scope {
 public:
     Module() = default;
     virtual ~Module() = default;
@@ -68,6 +71,7 @@ protected:
     template <class M>
     M& register_module(const std::string& name, M& child) {
         children_.emplace_back(name, &child);
+        static_cast<Module&>(child).set_scope_parent(this, name);
         return child;
     }
 

@@ -146,6 +146,12 @@ public:
     /// \brief Settings.
     /// \return the configuration it was built with
     const GPTConfig& config() const { return cfg_; }
+    /// \brief The number of parameters a GPT of \p config has, computed without building it — to
+    /// tell, before allocating anything, how much memory a model will need. Equals
+    /// `GPT(config).num_parameters()` (a test checks it). Throws like the constructor on a bad config.
+    /// \param config sizes and options
+    /// \return the number of scalar parameters, as a double (it may exceed what fits in memory)
+    static double parameter_count(const GPTConfig& config);
     /// \brief The blocks, in order (to inspect their attention weights).
     /// \return the config().layers blocks, first to last
     const std::vector<std::unique_ptr<TransformerBlock>>& blocks() const { return blocks_; }

@@ -288,6 +288,23 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
 /// \return the masked and rescaled tensor (x's shape); \p x itself when not training or p = 0
 Tensor dropout(const Tensor& x, double p, Generator& gen, bool training = true);
 
+/// \brief How the fused attention ops compute: materialising the T_q × T_k attention weights, or
+/// tiled with online softmax (FlashAttention's algorithm), which never holds them.
+///
+/// Both give the same result up to rounding (tests hold them to 1e-6 relative in f32, 1e-12 in
+/// f64). The tiled kernel's memory grows with T instead of T², and it recomputes the scores in the
+/// backward. `automatic` picks the tiled kernel for long key sequences (at least
+/// kTiledAttentionMinKeys keys), where it is measured faster, unless the caller asks for the
+/// weights — only the materialising kernel has them.
+enum class AttentionKernel {
+    automatic,    ///< materialize, or tiled for ≥ kTiledAttentionMinKeys keys when no weights are asked for
+    materialize,  ///< keep P = softmax(S) (T_q × T_k per slice): the readable reference, and the weights
+    tiled,        ///< blocks of 64 × 64 scores and a log-sum-exp per query row (no weights)
+};
+
+/// Key-sequence length from which AttentionKernel::automatic uses the tiled kernel.
+inline constexpr std::int64_t kTiledAttentionMinKeys = 256;
+
 /// Options of the fused attention ops.
 struct AttentionOptions {
     /// b8 mask broadcastable to (…, T_q, T_k): **true blocks** that query–key pair (like masked_fill).
@@ -297,15 +314,19 @@ struct AttentionOptions {
     bool causal = false;
     /// Score scale; 0 means \f$ 1/\sqrt{D} \f$.
     double scale = 0;
-    /// If not null, receives the attention weights (…, T_q, T_k) — detached, for inspection.
+    /// If not null, receives the attention weights (…, T_q, T_k) — detached, for inspection. Asking
+    /// for them rules out the tiled kernel (an error with AttentionKernel::tiled).
     Tensor* weights = nullptr;
+    /// Which kernel computes (see AttentionKernel).
+    AttentionKernel kernel = AttentionKernel::automatic;
 };
 
 /// \brief Scaled dot-product attention as one fused op:
 /// \f$ \mathrm{softmax}(QK^\top/\sqrt{D} + M)\,V \f$ with q (…, T_q, D), k (…, T_k, D),
 /// v (…, T_k, D_v) → (…, T_q, D_v). Masked scores become −∞; a query whose keys are all blocked gets
 /// an output of zeros (not NaN). The backward is derived by hand (see docs: "how attention's backward
-/// is derived") and keeps only the attention weights from the forward.
+/// is derived"); the materialising kernel keeps the attention weights from the forward, the tiled
+/// one only a log-sum-exp per query row (options.kernel).
 /// \param q queries \param k keys \param v values \param options mask, causal, scale, weights
 /// \return the attention output (…, T_q, D_v)
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});

@@ -83,6 +83,11 @@ public:
     /// every parameter updated so far, named `<param>.<slot>`.
     /// \return the state; its tensors are copies, so later steps do not change it
     OptimizerState state() const;
+    /// \brief The same as state(), but with handles to the live buffers rather than copies: for a
+    /// caller that reads them at once, as saving a checkpoint does (a copy would double the
+    /// optimizer's memory for the moment of the save).
+    /// \return the state; its tensors are the optimizer's own buffers, changed by the next step
+    OptimizerState state_view() const;
     /// \brief Restore a state from state() (typically read back from a checkpoint). Checks
     /// everything first and changes nothing when it throws: the kind must match, the
     /// hyper-parameters must be exactly this optimizer's and valid, and every tensor must be named

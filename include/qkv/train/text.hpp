@@ -29,6 +29,8 @@
 #include "qkv/io/checkpoint.hpp"
 #include "qkv/nn/transformer.hpp"
 #include "qkv/optim/optim.hpp"
+#include "qkv/train/memory.hpp"
+#include "qkv/train/run_guard.hpp"
 
 namespace qkv {
 
@@ -133,10 +135,6 @@ io::Metadata text_metadata(const nn::GPTConfig& model, const data::Tokenizer& to
 /// \param metadata a checkpoint's metadata \return whether it carries a tokenizer
 bool is_text_checkpoint(const io::Metadata& metadata);
 
-/// \brief Number of parameters of GPT(\p config), computed from the sizes without building it (to
-/// check a checkpoint's metadata against its tensors before allocating anything).
-/// \param config a GPT configuration (untied, with biases, as qkv's GPT) \return the parameter count
-std::int64_t gpt_parameter_count(const nn::GPTConfig& config);
 
 /// A text model loaded for generation.
 struct TextModel {
@@ -179,8 +177,9 @@ public:
     /// \param step a step index \return the learning rate
     double lr_at(std::int64_t step) const;
     /// \brief One training step: set the learning rate, draw a batch of random windows, forward,
-    /// loss, backward, clip, AdamW. Throws qkv::Error when the gradient is not finite (training
-    /// diverged). \return the batch's mean loss, before the update
+    /// loss, backward, clip, AdamW. When the loss or a gradient is not finite, throws TrainingDiverged
+    /// before the update (the weights stay as they were), naming the op and the layer where the first
+    /// NaN or infinity appeared. \return the batch's mean loss, before the update
     double step();
     /// \brief Mean cross-entropy per token on the validation windows, in eval mode (no dropout).
     ///
@@ -194,10 +193,14 @@ public:
     /// \brief Train until max_steps, evaluating every eval_every steps and at the last step.
     /// \param on_eval called after every evaluation (progress output); may be empty
     /// \param on_step called after every step with (step, loss); may be empty
+    /// \param guard when given: periodic checkpoints (RunGuard::after_step) and Ctrl-C / SIGTERM
+    /// ending the run after the current step, saved (see qkv/train/run_guard.hpp)
     /// \return the evaluations made by this call, in order (none if max_steps was already reached)
     std::vector<TextEvalPoint> run(const std::function<void(const TextEvalPoint&)>& on_eval = {},
-                                   const std::function<void(std::int64_t, double)>& on_step = {});
-    /// \brief The training curve of this trainer's run() calls (not saved in checkpoints).
+                                   const std::function<void(std::int64_t, double)>& on_step = {},
+                                   RunGuard* guard = nullptr);
+    /// \brief The training curve of the whole run: saved in checkpoints, so a resumed run's
+    /// curve continues the old one.
     /// \return the points in step order
     const std::vector<TextCurvePoint>& curve() const { return curve_; }
 
@@ -226,10 +229,13 @@ private:
     std::uint64_t text_hash_ = 0;
     std::int64_t text_bytes_ = 0;
     std::unique_ptr<nn::GPT> model_;
+    std::vector<NamedTensor> params_;  // the model's parameters with their names (for NaN reports)
     std::unique_ptr<optim::AdamW> opt_;
     io::TrainState state_;
     std::vector<TextCurvePoint> curve_;
     double step_seconds_ = 0;
+    MemoryEstimate memory_;            // what training this model needs, for out-of-memory messages
+    double step_unguarded();
 };
 
 }  // namespace qkv

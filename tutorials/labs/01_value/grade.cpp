@@ -42,7 +42,7 @@ std::pair<Tensor, Tensor> reference(const Expression<F>& e) {
 
 // Your answer: the same expression on Values.
 template <class F>
-std::pair<double, Tensor> yours(const Expression<F>& e, std::source_location where) {
+std::pair<double, Tensor> yours(const Expression<F>& e, lab::grading::SourceLocation where) {
     std::vector<Value> xs(e.inputs.begin(), e.inputs.end());
     const Value y = call("the operations in " + e.text, [&] { return e.f(xs); }, where);
     call("Value::backward", [&] { Value(y).backward(); }, where);
@@ -56,7 +56,7 @@ Tensor values(std::vector<double> v) { return qkv::from(v, {std::int64_t(v.size(
 // Check the value and the gradients of one expression; `mistakes` are wrong gradient vectors.
 template <class F>
 void check_expression(const Expression<F>& e, std::vector<Mistake> mistakes = {}, std::string hint = "",
-                      std::source_location where = std::source_location::current()) {
+                      lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     const auto [want_y, want_g] = reference(e);
     const auto [y, g] = yours(e, where);
     check(y, {.what = "the value of " + e.text, .expected = want_y}, where);

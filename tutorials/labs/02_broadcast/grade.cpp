@@ -62,7 +62,9 @@ const std::string kAccumulate =
 }  // namespace
 
 TEST_CASE("02.1 broadcast_shape") {
-    for (const auto& [a, b] : kPairs) {
+    for (const auto& pair : kPairs) {  // (named, not a structured binding: clang before 16 cannot capture bindings in lambdas)
+        const Shape& a = pair.first;
+        const Shape& b = pair.second;
         const Shape want = qkv::add(qkv::zeros(a), qkv::zeros(b)).shape();
         const Shape got = call("broadcast_shape", [&] { return lab::broadcast_shape(a, b); });
         require(got == want, "broadcast_shape(" + qkv::shape_str(a) + ", " + qkv::shape_str(b) + ") returned " + qkv::shape_str(got) + "; expected " +
@@ -87,7 +89,9 @@ TEST_CASE("02.1 broadcast_shape") {
 TEST_CASE("02.2 broadcast_source") {
     const std::vector<std::pair<Shape, Shape>> cases = {
         {{2, 3}, {3}}, {{4, 5, 3}, {4, 1, 3}}, {{4, 5, 3}, {5, 1}}, {{3, 4}, {3, 1}}, {{2, 2}, {}}};
-    for (const auto& [out, in] : cases) {
+    for (const auto& pair : cases) {  // (named, not a structured binding: clang before 16 cannot capture bindings in lambdas)
+        const Shape& out = pair.first;
+        const Shape& in = pair.second;
         Tensor got = qkv::empty(out, qkv::f64);
         for (std::int64_t i = 0; i < got.numel(); ++i)
             got.data<double>()[i] = double(call("broadcast_source", [&] { return lab::broadcast_source(out, in, i); }));
@@ -108,7 +112,9 @@ TEST_CASE("02.2 broadcast_source") {
 
 TEST_CASE("02.3 broadcast_mul forward") {
     std::uint64_t seed = 20;
-    for (const auto& [sa, sb] : kPairs) {
+    for (const auto& pair : kPairs) {  // (named, not a structured binding: clang before 16 cannot capture bindings in lambdas)
+        const Shape& sa = pair.first;
+        const Shape& sb = pair.second;
         const Tensor a = input(sa, seed++), b = input(sb, seed++);
         const Tensor y = call("broadcast_mul", [&] { return lab::broadcast_mul(a, b); });
         check(y, {.what = "broadcast_mul(a, b), " + pair_str(sa, sb), .expected = qkv::mul(a, b)});
@@ -117,7 +123,9 @@ TEST_CASE("02.3 broadcast_mul forward") {
 
 TEST_CASE("02.4 broadcast_mul backward") {
     std::uint64_t seed = 40;
-    for (const auto& [sa, sb] : kPairs) {
+    for (const auto& pair : kPairs) {  // (named, not a structured binding: clang before 16 cannot capture bindings in lambdas)
+        const Shape& sa = pair.first;
+        const Shape& sb = pair.second;
         Tensor a = input(sa, seed++).requires_grad_(), b = input(sb, seed++).requires_grad_();
         const Tensor dy = input(qkv::mul(a, b).shape(), seed++);
         qkv::mul(a, b).backward(dy);  // the answer key

@@ -56,7 +56,7 @@ std::string describe(const lab::GradientCheck& r) {
                        r.numeric, r.ratio);
 }
 
-void judge(const Case& c, std::source_location where = std::source_location::current()) {
+void judge(const Case& c, lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     const Tensor before = c.x.clone();
     const lab::GradientCheck r = call("check_gradient", [&] { return lab::check_gradient(c.loss, c.x); }, where);
     require(r.ok == c.correct,
@@ -83,7 +83,9 @@ TEST_CASE("03.1 numeric_gradient") {
         {"log Σ exp(x)", [](const Tensor& t) { return qkv::log(qkv::sum(qkv::exp(t))); }},
     };
     const double eps = 1e-5;
-    for (const auto& [text, fn] : functions) {
+    for (const auto& entry : functions) {  // (named, not a structured binding: clang before 16 cannot capture bindings in lambdas)
+        const std::string& text = entry.first;
+        const auto& fn = entry.second;
         Tensor xg = x.clone().requires_grad_();
         fn(xg).backward();  // the answer key: qkv's autograd
         const auto value = [&fn](const Tensor& t) {

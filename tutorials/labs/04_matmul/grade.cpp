@@ -87,7 +87,7 @@ std::string describe(const Problem& p, const std::string& fn) {
 }
 
 void grade(Fn fn, const std::string& name, const Problem& p, std::uint64_t seed, const std::string& hint,
-           std::source_location where = std::source_location::current()) {
+           lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     Operands o(p, qkv::Generator(seed));
     const Operands original = o;
     call(name, [&] {

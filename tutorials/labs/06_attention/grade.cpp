@@ -86,7 +86,7 @@ std::vector<Mistake> forward_mistakes(const Inputs& in, bool causal) {
 }
 
 void grade_forward(const Inputs& in, bool causal, const std::string& what,
-                   std::source_location where = std::source_location::current()) {
+                   lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     const Tensor out = call("attention_forward", [&] {
         qkv::NoGradGuard no_autograd;
         return lab::attention_forward(in.q, in.k, in.v, causal);
@@ -98,7 +98,7 @@ void grade_forward(const Inputs& in, bool causal, const std::string& what,
 }
 
 void grade_backward(const Inputs& in, bool causal, const std::string& shapes,
-                    std::source_location where = std::source_location::current()) {
+                    lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     const lab::AttentionGrads got = call("attention_backward", [&] {
         qkv::NoGradGuard no_autograd;
         return lab::attention_backward(in.q, in.k, in.v, causal, in.dout);

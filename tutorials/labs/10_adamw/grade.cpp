@@ -73,7 +73,7 @@ Tensor mistaken(Rule rule, const Tensor& p0, const std::vector<Tensor>& grads, c
 
 // Run your adamw_step over the gradients and check the parameter after every step.
 void grade_steps(const std::string& title, const Tensor& p0, const std::vector<Tensor>& grads, const std::vector<double>& lrs,
-                 lab::AdamWHyper h, std::source_location where = std::source_location::current()) {
+                 lab::AdamWHyper h, lab::grading::SourceLocation where = lab::grading::SourceLocation::current()) {
     const Trace want = reference(p0, grads, lrs, h);
     const Trace adam = reference(p0, grads, lrs, h, /*coupled=*/true);
     Tensor p = p0.clone();

@@ -61,14 +61,14 @@ std::string wrap(const std::string& message) {
 
 // Catch2's FAIL / SUCCEED, reported at the grader's line rather than at this file's: that is the
 // line a learner wants to read (which inputs, which check). This is what FAIL expands to in v2.13.
-void report(bool ok, const std::string& message, const std::source_location& where) {
+void report(bool ok, const std::string& message, const lab::grading::SourceLocation& where) {
     Catch::AssertionHandler handler(ok ? "SUCCEED" : "FAIL", Catch::SourceLineInfo(where.file_name(), where.line()),
                                     Catch::StringRef(), Catch::ResultDisposition::Normal);
     handler.handleMessage(ok ? Catch::ResultWas::Ok : Catch::ResultWas::ExplicitFailure, message);
     handler.complete();  // throws Catch's TestFailureException when !ok: the part stops here
 }
 
-[[noreturn]] void fail(const std::string& message, const std::source_location& where) {
+[[noreturn]] void fail(const std::string& message, const lab::grading::SourceLocation& where) {
     report(false, wrap(message), where);
     throw std::logic_error("unreachable: a failed assertion returned");  // report() always throws
 }
@@ -171,14 +171,14 @@ std::string generic_hint(const qkv::Tensor& expected, const std::vector<double>&
 
 qkv::Tensor number(double value) { return qkv::scalar(value, qkv::f64); }
 
-void require(bool ok, const std::string& message, std::source_location where) {
+void require(bool ok, const std::string& message, lab::grading::SourceLocation where) {
     if (!ok) fail(message, where);
     report(true, "", where);
 }
 
-void check(double actual, const Expect& e, std::source_location where) { check(number(actual), e, where); }
+void check(double actual, const Expect& e, lab::grading::SourceLocation where) { check(number(actual), e, where); }
 
-void check(const qkv::Tensor& actual, const Expect& e, std::source_location where) {
+void check(const qkv::Tensor& actual, const Expect& e, lab::grading::SourceLocation where) {
     const qkv::Tensor& x = e.expected;
     if (!actual.defined())
         fail(fmt::format("{}:\n  returned an undefined Tensor (did you forget to return the result?)", e.what), where);
@@ -236,7 +236,7 @@ void check(const qkv::Tensor& actual, const Expect& e, std::source_location wher
     fail(msg, where);
 }
 
-void learner_threw(const std::string& function, std::exception_ptr error, std::source_location where) {
+void learner_threw(const std::string& function, std::exception_ptr error, lab::grading::SourceLocation where) {
     std::string msg;
     try {
         std::rethrow_exception(error);

@@ -20,9 +20,9 @@
 /// factor, a transposed matrix.
 #pragma once
 
+#include <cstddef>
 #include <exception>
 #include <functional>
-#include <source_location>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +32,29 @@
 #include "support/lab.hpp"
 
 namespace lab::grading {
+
+/// \brief Where a check was called from, for the report: a file and a line.
+///
+/// What SourceLocation gives, built from the compiler's `__builtin_FILE()` and
+/// `__builtin_LINE()` (GCC and clang both have them), because the libc++ of clang 14 has no
+/// `<source_location>` yet. As a default argument, `SourceLocation where = SourceLocation::current()`
+/// records the line of the call, exactly like SourceLocation::current().
+class SourceLocation {
+public:
+    /// The location of the expression that calls current() (through the default arguments).
+    static constexpr SourceLocation current(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+        return SourceLocation(file, line);
+    }
+    /// The source file's name.
+    constexpr const char* file_name() const { return file_; }
+    /// The line number (1-based).
+    constexpr std::size_t line() const { return static_cast<std::size_t>(line_); }
+
+private:
+    constexpr SourceLocation(const char* file, int line) : file_(file), line_(line) {}
+    const char* file_;
+    int line_;
+};
 
 /// \brief Which lab a grader grades: `kLab`, defined below from the lab's qkv_lab() call in CMake.
 struct LabInfo {
@@ -69,19 +92,19 @@ struct Expect {
 /// \param actual the learner's output
 /// \param e what is expected and the hints
 /// \param where the check's line in grade.cpp (filled in by the compiler), shown with a failure
-void check(const qkv::Tensor& actual, const Expect& e, std::source_location where = std::source_location::current());
+void check(const qkv::Tensor& actual, const Expect& e, SourceLocation where = SourceLocation::current());
 
 /// \brief Compare one number (wrapped as a 0-d f64 tensor, so the same report and hints apply).
 /// \param actual the learner's value
 /// \param e what is expected (e.expected a one-element tensor) and the hints
 /// \param where the check's line in grade.cpp
-void check(double actual, const Expect& e, std::source_location where = std::source_location::current());
+void check(double actual, const Expect& e, SourceLocation where = SourceLocation::current());
 
 /// \brief FAIL unless \p ok; \p message says what was expected and, ideally, a hint.
 /// \param ok the condition
 /// \param message the report when it does not hold
 /// \param where the check's line in grade.cpp
-void require(bool ok, const std::string& message, std::source_location where = std::source_location::current());
+void require(bool ok, const std::string& message, SourceLocation where = SourceLocation::current());
 
 /// \brief Build an f64 0-d tensor (for Expect::expected and Mistake answers of scalar checks).
 /// \param value the value
@@ -92,7 +115,7 @@ qkv::Tensor number(double value);
 /// \param function the learner's function that was called
 /// \param error the exception it threw
 /// \param where the call's line in grade.cpp
-[[noreturn]] void learner_threw(const std::string& function, std::exception_ptr error, std::source_location where);
+[[noreturn]] void learner_threw(const std::string& function, std::exception_ptr error, SourceLocation where);
 
 /// \brief Run the learner's code; whatever it throws becomes a clear Catch2 failure (never a crash).
 /// \param function the name of the learner's function (for the report)
@@ -100,7 +123,7 @@ qkv::Tensor number(double value);
 /// \param where the call's line in grade.cpp
 /// \return what \p f returns
 template <class F>
-decltype(auto) call(const std::string& function, F&& f, std::source_location where = std::source_location::current()) {
+decltype(auto) call(const std::string& function, F&& f, SourceLocation where = SourceLocation::current()) {
     try {
         return std::forward<F>(f)();
     } catch (...) {

@@ -94,6 +94,13 @@ std::string target_of(const Lab& lab, const Options& o) {
     return "lab" + lab.number + (o.variant.empty() ? "" : "_" + o.variant);
 }
 
+// How to run one of this build's programs: directly, or through the emulator of a cross-compiled
+// build (QKV_LABS_RUNNER, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"; empty natively).
+std::string run_command(const std::string& exe) {
+    const std::string runner = QKV_LABS_RUNNER;
+    return runner.empty() ? quote(exe) : runner + " " + quote(exe);
+}
+
 std::string build_command(const std::string& target) {
     return fmt::format("{} --build {} --target {}", quote(QKV_CMAKE_COMMAND), quote(QKV_BUILD_ROOT), target);
 }
@@ -123,7 +130,7 @@ int detail(const Lab& lab, const Options& o) {
         return 1;
     }
     std::fflush(stdout);
-    const int status = exit_status(std::system(quote(exe).c_str()));
+    const int status = exit_status(std::system(run_command(exe).c_str()));
     if (status > 128) fmt::print("\nlab {}: the grader was killed by signal {} (a crash in lab.cpp?)\n", lab.number, status - 128);
     // The matmul lab also measures speed, once the kernels are right.
     const std::string speed = std::string(QKV_LABS_BIN) + "/lab" + lab.number + "_speed" +
@@ -131,7 +138,7 @@ int detail(const Lab& lab, const Options& o) {
     if (status == 0 && exists(speed)) {
         fmt::print("\n");
         std::fflush(stdout);
-        std::system(quote(speed).c_str());
+        std::system(run_command(speed).c_str());
     }
     return status == 0 ? 0 : 1;
 }
@@ -153,7 +160,7 @@ int scoreboard(const std::vector<Lab>& labs, const Options& o) {
             status = "not built";
             note = build_command(target);
         } else {
-            const Run r = capture(quote(exe));
+            const Run r = capture(run_command(exe));
             const std::string result = field(r.output, "LAB RESULT");
             const auto comma = result.find(", ");
             if (result.empty() || r.status > 128) {

@@ -92,7 +92,8 @@ TEST_CASE("a safetensors shape whose element count overflows is an error naming 
 
 TEST_CASE("memory that cannot be allocated is a qkv::OutOfMemory saying how much", "[limits]") {
     // 2^59 f32 elements are 2 EiB: a valid shape that no machine has memory for. (Under ASan this
-    // needs allocator_may_return_null=1, which the asan test preset sets.)
+    // needs allocator_may_return_null=1, which the asan test preset sets, and qkv's allocator asks
+    // with the nothrow `new`: ASan aborts on a failed throwing `new` whatever that option says.)
     const Shape shape{std::int64_t(1) << 59};
     CHECK_THROWS_AS(zeros(shape), OutOfMemory);
     CHECK_THROWS_WITH(zeros(shape), Contains("empty: out of memory: cannot allocate 2 EiB for a tensor of shape "

@@ -105,14 +105,19 @@ struct BlockCache {
                 return p;
             }
         }
-        try {
-            return ::operator new(size, std::align_val_t{64});
-        } catch (const std::bad_alloc&) {
+        // The nothrow form: a failed request comes back as nullptr, which we answer with
+        // std::bad_alloc ourselves (the caller turns it into qkv::OutOfMemory). The throwing form
+        // would do the same in a plain build, but under AddressSanitizer a failed throwing `new`
+        // aborts the process even with allocator_may_return_null=1, so the error could not be tested.
+        void* p = ::operator new(size, std::align_val_t{64}, std::nothrow);
+        if (p == nullptr) {
             // The idle blocks may be what is missing: a step's activations, cached, do not fit the
             // evaluation's tensors. Give them all back and ask once more before giving up.
             release_all();
-            return ::operator new(size, std::align_val_t{64});
+            p = ::operator new(size, std::align_val_t{64}, std::nothrow);
         }
+        if (p == nullptr) throw std::bad_alloc();
+        return p;
     }
     void release_all() {
         std::lock_guard<std::mutex> lock(mu);

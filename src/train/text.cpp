@@ -492,7 +492,11 @@ double TextTrainer::step_unguarded() {
     const auto t0 = std::chrono::steady_clock::now();
     const std::int64_t this_step = state_.step + 1;
     opt_->set_lr(lr_at(state_.step));
-    const auto [inputs, targets] = random_windows(data_.train, cfg_.batch, cfg_.context, state_.rng);
+    // Named tensors rather than a structured binding: the replay lambda below captures them, and
+    // clang 14 cannot capture a structured binding.
+    const std::pair<Tensor, Tensor> batch = random_windows(data_.train, cfg_.batch, cfg_.context, state_.rng);
+    const Tensor& inputs = batch.first;
+    const Tensor& targets = batch.second;
     // Each step's dropout masks depend on (seed, step) alone, so a resumed run draws the same ones.
     const std::uint64_t dropout_seed = mix64(cfg_.seed ^ mix64(std::uint64_t(state_.step) + 1));
     try {

@@ -2,14 +2,17 @@
 # the sort model (named in runs/last), say so, and `train` must print the --checkpoint to pass. In
 # an empty directory, without runs/last, they fail with a message saying what to do.
 #
-#   cmake -DQKV=<qkv binary> -DWORK=<empty scratch directory> -P last_run.cmake
+#   cmake -DQKV=<qkv binary> -DWORK=<empty scratch directory> [-DEMULATOR=<qemu ...>] -P last_run.cmake
 cmake_minimum_required(VERSION 3.25)
+
+# A cross-build's tests run the qkv binary through its emulator.
+separate_arguments(emulator UNIX_COMMAND "${EMULATOR}")
 
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK}/trained ${WORK}/empty)
 
 function(run expect_ok out_var)
-  execute_process(COMMAND ${QKV} ${ARGN} WORKING_DIRECTORY ${DIR} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+  execute_process(COMMAND ${emulator} ${QKV} ${ARGN} WORKING_DIRECTORY ${DIR} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                   ERROR_VARIABLE err)
   if(expect_ok STREQUAL "ok" AND NOT rc EQUAL 0)
     message(FATAL_ERROR "qkv ${ARGN} failed (${rc}):\n${out}${err}")

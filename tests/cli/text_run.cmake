@@ -3,15 +3,19 @@
 # threads with the same seed (the same text, past the context too), `eval` refused with a pointer
 # to sample, task-only flags refused, and `--resume` with a longer budget.
 #
-#   cmake -DQKV=<qkv binary> -DCORPUS=<data/corpus.txt> -DWORK=<scratch directory> -P text_run.cmake
+#   cmake -DQKV=<qkv binary> -DCORPUS=<data/corpus.txt> -DWORK=<scratch directory> [-DEMULATOR=<qemu ...>]
+#         -P text_run.cmake
 cmake_minimum_required(VERSION 3.25)
+
+# A cross-build's tests run the qkv binary through its emulator (qemu-aarch64 -L ...).
+separate_arguments(emulator UNIX_COMMAND "${EMULATOR}")
 
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
 # run(<ok|any> <out_var> args...): stdout in out_var, stderr in out_var_err, exit status in rc.
 function(run expect_ok out_var)
-  execute_process(COMMAND ${QKV} ${ARGN} WORKING_DIRECTORY ${WORK} RESULT_VARIABLE code OUTPUT_VARIABLE out
+  execute_process(COMMAND ${emulator} ${QKV} ${ARGN} WORKING_DIRECTORY ${WORK} RESULT_VARIABLE code OUTPUT_VARIABLE out
                   ERROR_VARIABLE err)
   if(expect_ok STREQUAL "ok" AND NOT code EQUAL 0)
     message(FATAL_ERROR "qkv ${ARGN} failed (${code}):\n${out}${err}")
@@ -73,7 +77,7 @@ endif()
 
 # An empty prompt is bad usage (leaving --prompt out starts from a newline).
 # (execute_process itself: an empty argument would vanish in run()'s ${ARGN})
-execute_process(COMMAND ${QKV} sample --prompt "" WORKING_DIRECTORY ${WORK} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+execute_process(COMMAND ${emulator} ${QKV} sample --prompt "" WORKING_DIRECTORY ${WORK} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                 ERROR_VARIABLE out_err)
 expect("${out_err}" "--prompt is empty: give some text, or leave --prompt out to start from a newline" "sample --prompt \"\"")
 if(NOT rc EQUAL 2)

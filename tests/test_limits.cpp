@@ -108,6 +108,25 @@ TEST_CASE("memory that cannot be allocated is a qkv::OutOfMemory saying how much
     CHECK(format_bytes(61.3 * 1024 * 1024 * 1024) == "61.3 GiB");
 }
 
+TEST_CASE("parse_double_prefix reads a number the same way on every toolchain and in any locale", "[limits]") {
+    double v = -1;
+    CHECK(parse_double_prefix("0.5", v) == 3);
+    CHECK(v == 0.5);
+    CHECK(parse_double_prefix("16G", v) == 2);  // a number, then a unit
+    CHECK(v == 16);
+    CHECK(parse_double_prefix("1e-3x", v) == 4);
+    CHECK(v == 1e-3);
+    // fmt's shortest form reads back to the same bits
+    const double third = 1.0 / 3;
+    CHECK(parse_double_prefix(fmt::format("{}", third), v) > 0);
+    CHECK(v == third);
+    v = 7;
+    CHECK(parse_double_prefix("", v) == 0);
+    CHECK(parse_double_prefix(" 1", v) == 0);  // no leading spaces
+    CHECK(parse_double_prefix("G16", v) == 0);
+    CHECK(v == 7);  // unchanged when there is no number
+}
+
 TEST_CASE("reading a safetensors header grows as n log n with its entries, not n squared", "[limits][checkpoint]") {
     // A guard on complexity, not a speed target: finding duplicate names by scanning every earlier
     // key was O(n²) (4.8 s for 40 000 entries in Release; the 100 MB header limit allowed hours);

@@ -7,7 +7,10 @@
 /// against the dtype; dtype-generic functions (to(), at(), full(), ...) dispatch once per call with
 /// detail::visit_all, not per element. Storage is 64-byte aligned, padded so SIMD loads may run one
 /// vector past the end, and recycled through a cache keyed by size, because fresh pages are slow.
+#include <cctype>
 #include <cstring>
+#include <locale>
+#include <sstream>
 #include <bit>
 #include <atomic>
 #include <mutex>
@@ -46,6 +49,18 @@ std::string format_bytes(double bytes) {
     std::size_t u = 0;
     while (bytes >= 1024 && u + 1 < std::size(kUnits)) bytes /= 1024, ++u;
     return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.3g} {}", bytes, kUnits[u]);
+}
+
+std::size_t parse_double_prefix(std::string_view s, double& value) {
+    if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return 0;
+    std::istringstream in{std::string(s)};
+    in.imbue(std::locale::classic());
+    double v = 0;
+    in >> std::noskipws >> v;
+    if (in.fail()) return 0;
+    value = v;
+    // At the end of the text the stream's position reads as -1 (eof): everything was used.
+    return in.eof() ? s.size() : static_cast<std::size_t>(in.tellg());
 }
 
 std::string shape_str(const Shape& shape) { return fmt::format("({})", fmt::join(shape, ",")); }

@@ -8,10 +8,8 @@
 #include <array>
 #include <charconv>
 #include <cstring>
-#include <locale>
 #include <map>
 #include <set>
-#include <sstream>
 #include <type_traits>
 
 #include "qkv/io/checkpoint.hpp"
@@ -38,20 +36,15 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 // fmt prints doubles in the shortest form that reads back to the same bits, and reading them back
 // rounds correctly, so hyper-parameters survive the trip through text unchanged.
 
-// The whole of s as a number of type T, or false. Integers through std::from_chars. Floating-point
-// std::from_chars is missing from the libc++ of clang 14 (and of older Xcodes), so doubles are read
-// by a stream in the classic "C" locale instead: it rounds correctly too (it is strtod underneath),
-// and ignores whatever locale the program chose, so "0.5" never depends on the decimal comma.
+// The whole of s as a number of type T, or false. Integers through std::from_chars; doubles through
+// qkv::parse_double_prefix (floating-point from_chars is missing from clang 14's libc++).
 template <class T>
 bool read_number(const std::string& s, T& value) {
     if constexpr (std::is_integral_v<T>) {
         const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
         return ec == std::errc() && end == s.data() + s.size();
     } else {
-        std::istringstream in(s);
-        in.imbue(std::locale::classic());
-        in >> std::noskipws >> value;
-        return !in.fail() && in.peek() == std::char_traits<char>::eof();
+        return !s.empty() && parse_double_prefix(s, value) == s.size();
     }
 }
 

@@ -61,9 +61,9 @@ namespace {
 // "16G", "512M", "1073741824": a byte count with an optional binary suffix; nothing for junk.
 std::optional<double> parse_size(const std::string& s) {
     double v = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || !(v >= 0) || !std::isfinite(v)) return std::nullopt;
-    const std::string unit(end, s.data() + s.size());
+    const std::size_t used = parse_double_prefix(s, v);
+    if (used == 0 || !(v >= 0) || !std::isfinite(v)) return std::nullopt;
+    const std::string unit = s.substr(used);
     const std::string units = "KMGT";
     if (unit.empty()) return v;
     const auto u = units.find(char(std::toupper(static_cast<unsigned char>(unit[0]))));

@@ -114,8 +114,8 @@ public:
     double real(const std::string& key) const {
         const std::string& s = str(key);
         double v = 0;
-        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v))
+        const bool whole = !s.empty() && parse_double_prefix(s, v) == s.size();
+        if (!whole || !std::isfinite(v))
             fail("{}: metadata '{}' is not a number: \"{}\"", ctx_, key, s.substr(0, 40));
         return v;
     }

@@ -107,9 +107,9 @@ public:
     double real(const char* key, double lo, bool lo_open) const {
         const std::string& s = text(key);
         double v = 0;
-        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        const bool whole = !s.empty() && parse_double_prefix(s, v) == s.size();
         const bool in_range = lo_open ? v > lo : v >= lo;
-        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v) || !in_range)
+        if (!whole || !std::isfinite(v) || !in_range)
             fail("{}: metadata '{}' must be a finite number {} {}, got '{}'", ctx_, key, lo_open ? ">" : ">=", lo, s);
         return v;
     }

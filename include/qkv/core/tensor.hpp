@@ -77,6 +77,17 @@ using Shape = std::vector<std::int64_t>;
 /// \return the size with a binary unit, three significant digits
 std::string format_bytes(double bytes);
 
+/// \brief Read a decimal number at the start of `s`, as `strtod` does in the classic "C" locale.
+///
+/// Checkpoint metadata, flags and limits hold numbers as text; this reads them the same way on every
+/// toolchain and whatever locale a program chose ("0.5" never depends on a decimal comma). It exists
+/// because `std::from_chars` for floating point is missing from the libc++ of clang 14 (and of older
+/// Xcodes); like it, it rounds correctly (fmt's shortest output reads back to the same bits).
+/// \param s the text; leading spaces are not skipped
+/// \param value set to the number read (unchanged when there is none)
+/// \return how many characters of `s` the number used: 0 when `s` does not start with one
+std::size_t parse_double_prefix(std::string_view s, double& value);
+
 /// \brief Format a shape as "(2,3)" (and "()" for a scalar) for messages.
 /// \param shape the shape
 /// \return the shape as text, for example "(2,3)"

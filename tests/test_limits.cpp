@@ -116,6 +116,10 @@ TEST_CASE("parse_double_prefix reads a number the same way on every toolchain an
     CHECK(v == 16);
     CHECK(parse_double_prefix("1e-3x", v) == 4);
     CHECK(v == 1e-3);
+    CHECK(parse_double_prefix("-.25e+1", v) == 7);
+    CHECK(v == -2.5);
+    CHECK(parse_double_prefix("2e", v) == 1);  // an exponent needs digits
+    CHECK(v == 2);
     // fmt's shortest form reads back to the same bits
     const double third = 1.0 / 3;
     CHECK(parse_double_prefix(fmt::format("{}", third), v) > 0);
@@ -124,6 +128,8 @@ TEST_CASE("parse_double_prefix reads a number the same way on every toolchain an
     CHECK(parse_double_prefix("", v) == 0);
     CHECK(parse_double_prefix(" 1", v) == 0);  // no leading spaces
     CHECK(parse_double_prefix("G16", v) == 0);
+    CHECK(parse_double_prefix("-.", v) == 0);
+    CHECK(parse_double_prefix("nan", v) == 0);
     CHECK(v == 7);  // unchanged when there is no number
 }
 

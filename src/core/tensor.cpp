@@ -52,15 +52,35 @@ std::string format_bytes(double bytes) {
 }
 
 std::size_t parse_double_prefix(std::string_view s, double& value) {
-    if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return 0;
-    std::istringstream in{std::string(s)};
+    // First find the number's extent ourselves — [sign] digits [. digits] [e [sign] digits], at
+    // least one digit before the exponent — then read exactly that much. (Streams disagree on where
+    // a number ends: libc++'s swallows a following 'x' and then fails.)
+    auto digits = [&](std::size_t i) {
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+        return i;
+    };
+    std::size_t i = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+    std::size_t end = digits(i);
+    std::size_t n_digits = end - i;
+    if (end < s.size() && s[end] == '.') {
+        const std::size_t frac_end = digits(end + 1);
+        n_digits += frac_end - end - 1;
+        end = frac_end;
+    }
+    if (n_digits == 0) return 0;  // no digit at all: "", "-", ".", "G16"
+    if (end < s.size() && (s[end] == 'e' || s[end] == 'E')) {
+        std::size_t e = end + 1;
+        if (e < s.size() && (s[e] == '+' || s[e] == '-')) ++e;
+        const std::size_t exp_end = digits(e);
+        if (exp_end > e) end = exp_end;  // "2e" without digits: the number is "2"
+    }
+    std::istringstream in{std::string(s.substr(0, end))};
     in.imbue(std::locale::classic());
     double v = 0;
     in >> std::noskipws >> v;
-    if (in.fail()) return 0;
+    if (in.fail()) return 0;  // out of the range of double
     value = v;
-    // At the end of the text the stream's position reads as -1 (eof): everything was used.
-    return in.eof() ? s.size() : static_cast<std::size_t>(in.tellg());
+    return end;
 }
 
 std::string shape_str(const Shape& shape) { return fmt::format("({})", fmt::join(shape, ",")); }

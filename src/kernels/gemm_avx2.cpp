@@ -21,7 +21,7 @@ namespace qkv::detail {
 namespace {
 
 /// AVX2 + FMA: 16 YMM registers of 8 floats, two FMA pipes on the cores qkv was tuned on.
-struct Avx2 {
+struct Avx2 : AvxPacking {  // packing: gemm_avx_pack.inl
     using Vec = __m256;
     using Mask = __m256i;  ///< AVX2 masks are vectors: lane j all-ones to load/store it
     static constexpr i64 kLanes = 8;
@@ -75,16 +75,6 @@ struct Avx2 {
     // vmaskmovps neither reads nor writes masked-off lanes, so it cannot fault past C's end.
     static Vec load_masked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
     static void store_masked(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
-
-    // Packing with 256-bit register transposes (gemm_avx_pack.inl): a transposed B panel 8 × 8 at a
-    // time; a full A panel 6 rows × 8 steps of k at a time; a transposed A one step (6 floats) at a
-    // time.
-    static constexpr i64 kTransposeBlock = 8;
-    template <i64 kLd>
-    static void transpose_block(const float* src, i64 ld, float* dst) { avx_transpose_8x8<kLd>(src, ld, dst); }
-    static constexpr i64 kPackAK = 8;
-    static void pack_a_block(const float* src, i64 ld, float* dst, bool last) { avx_pack_a_6x8(src, ld, dst, last); }
-    static void copy_a_step(float* dst, const float* src) { avx_copy_6(dst, src); }
 };
 
 }  // namespace

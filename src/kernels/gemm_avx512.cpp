@@ -26,7 +26,7 @@ namespace {
 
 /// AVX-512F: 32 ZMM registers of 16 floats, 8 mask registers, two 512-bit FMA pipes on
 /// server cores (one on some client cores, where this path still matches AVX2).
-struct Avx512 {
+struct Avx512 : AvxPacking {  // packing: gemm_avx_pack.inl
     using Vec = __m512;
     using Mask = __mmask16;  ///< bit j on: load/store lane j
     static constexpr i64 kLanes = 16;
@@ -85,16 +85,6 @@ struct Avx512 {
     // Masked-off lanes are neither read (they load as 0) nor written, and cannot fault.
     static Vec load_masked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
     static void store_masked(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
-
-    // Packing with 256-bit register transposes (gemm_avx_pack.inl): a transposed B panel 8 × 8 at a
-    // time; a full A panel 6 rows × 8 steps of k at a time; a transposed A one step (6 floats) at a
-    // time.
-    static constexpr i64 kTransposeBlock = 8;
-    template <i64 kLd>
-    static void transpose_block(const float* src, i64 ld, float* dst) { avx_transpose_8x8<kLd>(src, ld, dst); }
-    static constexpr i64 kPackAK = 8;
-    static void pack_a_block(const float* src, i64 ld, float* dst, bool last) { avx_pack_a_6x8(src, ld, dst, last); }
-    static void copy_a_step(float* dst, const float* src) { avx_copy_6(dst, src); }
 };
 
 }  // namespace

@@ -89,6 +89,18 @@ inline void avx_copy_6(float* dst, const float* src) {
     _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src + 4)));
 }
 
+// The packing members of the AVX2 and AVX-512 traits (both inherit them): 256-bit register
+// transposes for a transposed B panel, 8 × 8 at a time; a full A panel 6 rows × 8 steps of k at a
+// time; a transposed A one step (6 floats) at a time. See gemm_pack.inl for where they are used.
+struct AvxPacking {
+    static constexpr std::int64_t kTransposeBlock = 8;
+    template <std::int64_t kLd>
+    static void transpose_block(const float* src, std::int64_t ld, float* dst) { avx_transpose_8x8<kLd>(src, ld, dst); }
+    static constexpr std::int64_t kPackAK = 8;
+    static void pack_a_block(const float* src, std::int64_t ld, float* dst, bool last) { avx_pack_a_6x8(src, ld, dst, last); }
+    static void copy_a_step(float* dst, const float* src) { avx_copy_6(dst, src); }
+};
+
 }  // namespace
 }  // namespace qkv::detail
 // NOLINTEND(misc-definitions-in-headers)

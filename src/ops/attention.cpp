@@ -24,6 +24,7 @@
 /// function; AttentionOptions::kernel chooses (automatic: tiled for long keys when no weights are
 /// asked for). The materialising kernel below stays the readable reference the tiled one is tested
 /// against.
+#include <array>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -187,6 +188,17 @@ void backward_slice(const Layout& L, std::int64_t n, T scale, bool causal, const
     });
 }
 
+// Where the backward writes dq, dk and dv (nullptr for an input that needs no gradient). Packed:
+// one gradient buffer holds all three, at the same offsets as q, k and v in the packed input.
+template <class T>
+std::array<T*, 3> grad_pointers(BackwardContext& ctx, bool packed) {
+    Tensor* dq = ctx.grad(0);
+    Tensor* dk = packed ? dq : ctx.grad(1);
+    Tensor* dv = packed ? dq : ctx.grad(2);
+    auto ptr = [](Tensor* g) { return g ? g->data<T>() : nullptr; };
+    return {ptr(dq), ptr(dk), ptr(dv)};
+}
+
 // Slices are independent, so both passes run them in parallel; a grain of a few slices keeps
 // tiny problems on one thread.
 constexpr std::int64_t kSliceGrain = 4;
@@ -279,13 +291,11 @@ Tensor tiled_attention(const OpDef& op, const Tensor& q, const Tensor& k, const 
     return record(op, out, std::move(inputs),
                   [q, k, v, o = out.detach(), lse, L, dims, mask, weights_shape, packed](const Tensor& dy,
                                                                                           BackwardContext& ctx) {
-        Tensor* dq = ctx.grad(0);
-        Tensor* dk = packed ? dq : ctx.grad(1);
-        Tensor* dv = packed ? dq : ctx.grad(2);
         visit_float(dy.dtype(), "attention backward", [&]<class T>(T) {
-            T* pdq = dq ? dq->data<T>() : nullptr;
-            T* pdk = dk ? dk->data<T>() : nullptr;
-            T* pdv = dv ? dv->data<T>() : nullptr;
+            const std::array<T*, 3> grads = grad_pointers<T>(ctx, packed);  // named: lambdas capture them
+            T* const pdq = grads[0];
+            T* const pdk = grads[1];
+            T* const pdv = grads[2];
             parallel_for(0, L.N, 1, [&](std::int64_t lo, std::int64_t hi) {
                 for (std::int64_t n = lo; n < hi; ++n)
                     kernels::attention_tiled_backward(
@@ -336,14 +346,11 @@ Tensor fused_attention(const OpDef& op, const Tensor& q, const Tensor& k, const 
     std::vector<Tensor> inputs = packed ? std::vector<Tensor>{q} : std::vector<Tensor>{q, k, v};
     const bool causal = opt.causal;
     return record(op, out, std::move(inputs), [q, k, v, P, L, scale, packed, causal](const Tensor& dy, BackwardContext& ctx) {
-        // Packed: one gradient buffer holds dq, dk and dv at the same offsets as q, k and v.
-        Tensor* dq = ctx.grad(0);
-        Tensor* dk = packed ? dq : ctx.grad(1);
-        Tensor* dv = packed ? dq : ctx.grad(2);
         visit_float(dy.dtype(), "attention backward", [&]<class T>(T) {
-            T* pdq = dq ? dq->data<T>() : nullptr;
-            T* pdk = dk ? dk->data<T>() : nullptr;
-            T* pdv = dv ? dv->data<T>() : nullptr;
+            const std::array<T*, 3> grads = grad_pointers<T>(ctx, packed);  // named: lambdas capture them
+            T* const pdq = grads[0];
+            T* const pdk = grads[1];
+            T* const pdv = grads[2];
             parallel_for(0, L.N, kSliceGrain, [&](std::int64_t lo, std::int64_t hi) {
                 // Scratch for one slice's dS, as a tensor so that qkv::memory_stats() counts it.
                 Tensor dS = empty({L.Tq, L.Tk}, dy.dtype());

@@ -14,6 +14,7 @@
 
 #include "qkv/error.hpp"
 #include "qkv/io/file.hpp"
+#include "qkv/viz/plot.hpp"
 
 namespace qkv::viz {
 
@@ -32,19 +33,6 @@ void append_json_string(std::string& out, const std::string& s) {
         else out += ch;  // UTF-8 bytes pass through unchanged
     }
     out += '"';
-}
-
-// Text for an HTML element or attribute.
-std::string escape_html(const std::string& s) {
-    std::string out;
-    for (const char c : s) {
-        if (c == '<') out += "&lt;";
-        else if (c == '>') out += "&gt;";
-        else if (c == '&') out += "&amp;";
-        else if (c == '"') out += "&quot;";
-        else out += c;
-    }
-    return out;
 }
 
 // The checks of attention_page(): shapes agree with the tokens, and every example has the same
@@ -223,7 +211,7 @@ std::string attention_page(const std::string& title, const std::vector<Attention
     }
     json += "]}";
 
-    const std::string t = escape_html(title);
+    const std::string t = escape_markup(title);
     return fmt::format(R"(<!DOCTYPE html>
 <html lang="en">
 <head>

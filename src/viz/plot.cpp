@@ -22,17 +22,6 @@ namespace {
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
 const char* kNanColor = "rgb(150,150,150)";  // a neutral grey: the blue scale never reaches it
 
-std::string escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '<') out += "&lt;";
-        else if (c == '>') out += "&gt;";
-        else if (c == '&') out += "&amp;";
-        else if (c == '"') out += "&quot;";
-        else out += c;
-    }
-    return out;
-}
 
 // A colour from white (0) to dark blue (1); values outside [0, 1], infinities included, are clamped.
 // NaN has no place on the scale (and int(NaN) is undefined), so it gets a grey found nowhere on it.
@@ -71,6 +60,18 @@ Ticks nice_ticks(double lo, double hi) {
 
 }  // namespace
 
+std::string escape_markup(const std::string& s) {
+    std::string out;
+    for (const char c : s) {
+        if (c == '<') out += "&lt;";
+        else if (c == '>') out += "&gt;";
+        else if (c == '&') out += "&amp;";
+        else if (c == '"') out += "&quot;";
+        else out += c;
+    }
+    return out;
+}
+
 void write_line_chart(const std::string& path, const std::string& title, const std::vector<double>& x,
                       const std::vector<Series>& series, bool log_left) {
     if (x.empty()) fail("write_line_chart: no points to plot");
@@ -94,7 +95,7 @@ void write_line_chart(const std::string& path, const std::string& title, const s
     std::string svg = fmt::format(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n"
         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
-        W, H, W / 2, escape(title));
+        W, H, W / 2, escape_markup(title));
     svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n", L, T, W - L - R, H - T - B);
     for (int i = 0; i < xt.count; ++i) {  // x ticks: round values, distinct labels
         const double xv = xt.first + xt.step * i;
@@ -128,7 +129,7 @@ void write_line_chart(const std::string& path, const std::string& title, const s
             for (const auto& [px, py] : pts)
                 svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px, py, c);
         svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{}{}</text>\n", L + 10, T + 18 + 16 * double(k), c,
-                           escape(s.name), s.right_axis ? " (right axis)" : "");
+                           escape_markup(s.name), s.right_axis ? " (right axis)" : "");
     }
     io::write_text_file(path, svg + "</svg>\n", "plot");
 }
@@ -153,13 +154,13 @@ void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels,
     for (std::size_t k = 0; k < panels.size(); ++k) {
         const auto& p = panels[k];
         const double ox = pw * double(int(k) % per_row) + pad, oy = ph * double(int(k) / per_row) + pad;
-        svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\">{}</text>\n", ox, oy - 22, escape(p.title));
+        svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\">{}</text>\n", ox, oy - 22, escape_markup(p.title));
         const auto v = p.values.to_vector<double>();
         const std::int64_t R = p.values.size(0), C = p.values.size(1);
         for (std::int64_t i = 0; i < R; ++i) {
             if (std::size_t(i) < p.rows.size())
                 svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", ox - 4, oy + cell * double(i) + 13,
-                                   escape(p.rows[std::size_t(i)]));
+                                   escape_markup(p.rows[std::size_t(i)]));
             for (std::int64_t j = 0; j < C; ++j)
                 svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{:.3f}</title></rect>\n",
                                    ox + cell * double(j), oy + cell * double(i), cell, cell, heat_color(v[std::size_t(i * C + j)]),
@@ -167,7 +168,7 @@ void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels,
         }
         for (std::int64_t j = 0; j < C && std::size_t(j) < p.cols.size(); ++j)
             svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", ox + cell * (double(j) + 0.5), oy - 6,
-                               escape(p.cols[std::size_t(j)]));
+                               escape_markup(p.cols[std::size_t(j)]));
     }
     io::write_text_file(path, svg + "</svg>\n", "plot");
 }

@@ -52,4 +52,10 @@ void write_heatmaps(const std::string& path, const std::vector<Heatmap>& panels,
 /// in a newline
 std::string terminal_heatmap(const Heatmap& h, bool color = true);
 
+/// \brief Escape text for SVG or HTML: `<`, `>`, `&` and `"` become entities, so a title or a
+/// token that contains them is shown as written and cannot end an element or an attribute.
+/// \param s the text
+/// \return the text, safe inside an element or a double-quoted attribute
+std::string escape_markup(const std::string& s);
+
 }  // namespace qkv::viz

@@ -8,7 +8,9 @@
 /// comes from one place, main().
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,10 +18,9 @@
 #include <fmt/format.h>
 
 #include "qkv/error.hpp"
+#include "qkv/train/run_guard.hpp"
 
 namespace qkv {
-class TrainingDiverged;
-class RunGuard;
 }  // namespace qkv
 
 namespace qkv::cli {
@@ -104,5 +105,39 @@ Error diverged_error(const TrainingDiverged& e, const RunGuard& guard, const Div
 /// \return the exit status, 128 + the signal's number
 int report_interrupted(int signal, std::int64_t steps_done, double seconds, const std::string& save_path,
                        const std::string& curve_stem);
+
+/// \brief The training loop of `qkv train` and `qkv train --text`, as the command shows it: calls
+/// the trainer's run() with \p on_eval, redraws the progress line in place every 10 steps when
+/// \p live (a terminal; not on a step whose evaluation prints its own line), and when a step
+/// diverges, ends the line, writes the curve so far and throws diverged_error().
+/// \param trainer a TaskTrainer or TextTrainer
+/// \param on_eval called after every evaluation (prints its line)
+/// \param status the progress line for (step, loss, finished)
+/// \param live whether the progress line is redrawn in place
+/// \param eval_every the steps between evaluations
+/// \param guard the run's guard \param write_curve writes the curve's SVG and CSV
+/// \param context what diverged_error() needs to say where the run stands
+/// \return what run() returns: the evaluations made
+template <class Trainer, class OnEval>
+auto run_with_progress(Trainer& trainer, const OnEval& on_eval,
+                       const std::function<std::string(std::int64_t, double, bool)>& status, bool live,
+                       std::int64_t eval_every, RunGuard& guard, const std::function<void()>& write_curve,
+                       const DivergedContext& context) {
+    try {
+        return trainer.run(
+            on_eval,
+            [&](std::int64_t step, double loss) {
+                if (live && step % 10 == 0 && step % eval_every != 0) {
+                    say("\r{}", status(step, loss, false));
+                    std::fflush(stdout);
+                }
+            },
+            &guard);
+    } catch (const TrainingDiverged& e) {
+        if (live) say("\n");
+        write_curve();
+        throw diverged_error(e, guard, context);
+    }
+}
 
 }  // namespace qkv::cli

@@ -296,28 +296,16 @@ int train_text_command(const std::vector<std::string>& argv) {
                               steps, {{fmt::format("train loss (mean of {} steps)", c.log_every), train, false},
                                       {"validation loss", val, false}});
     };
-    std::vector<TextEvalPoint> history;
-    try {
-        history = trainer->run(
-            [&](const TextEvalPoint& p) {
-                last_val = p.validation_loss;
-                if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.train_loss, p.step >= c.max_steps));
-                std::fflush(stdout);
-            },
-            [&](std::int64_t step, double loss) {
-                if (live && step % 10 == 0 && step % c.eval_every != 0) {
-                    say("\r{}", status(step, loss, false));
-                    std::fflush(stdout);
-                }
-            },
-            &guard);
-    } catch (const TrainingDiverged& e) {
-        if (live) say("\n");
-        write_curve();
-        throw diverged_error(e, guard, {.save_path = save_path, .resumed = resume,
-                                        .resumed_in_place = resume && save_path == a.str("resume", ""),
-                                        .start_step = start_step, .max_steps = c.max_steps, .lr = c.lr});
-    }
+    const std::vector<TextEvalPoint> history = run_with_progress(
+        *trainer,
+        [&](const TextEvalPoint& p) {
+            last_val = p.validation_loss;
+            if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.train_loss, p.step >= c.max_steps));
+            std::fflush(stdout);
+        },
+        status, live, c.eval_every, guard, write_curve,
+        {.save_path = save_path, .resumed = resume, .resumed_in_place = resume && save_path == a.str("resume", ""),
+         .start_step = start_step, .max_steps = c.max_steps, .lr = c.lr});
     const double secs = elapsed();
     const int stop_signal = guard.stop_signal();
     if (guard.last_saved_step() != trainer->steps_done()) guard.save(trainer->steps_done());

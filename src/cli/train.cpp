@@ -239,29 +239,17 @@ int train_command(const std::vector<std::string>& argv) {
     };
     std::optional<Profiler> profile;  // --profile: every op of the run, training and evaluation
     if (a.has("profile")) profile.emplace();
-    std::vector<EvalPoint> history;
-    try {
-        history = trainer->run(
-            [&](const EvalPoint& p) {
-                last_acc = p.accuracy;
-                const bool finished = p.accuracy >= c.target_accuracy || p.step >= c.max_steps;
-                if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
-                std::fflush(stdout);
-            },
-            [&](std::int64_t step, double loss) {
-                if (live && step % 10 == 0) {
-                    say("\r{}", status(step, loss, false));
-                    std::fflush(stdout);
-                }
-            },
-            &guard);
-    } catch (const TrainingDiverged& e) {
-        if (live) say("\n");
-        write_curve();
-        throw diverged_error(e, guard, {.save_path = save_path, .resumed = resume,
-                                        .resumed_in_place = resume && save_path == a.str("resume", ""),
-                                        .start_step = start_step, .max_steps = c.max_steps, .lr = c.lr});
-    }
+    const std::vector<EvalPoint> history = run_with_progress(
+        *trainer,
+        [&](const EvalPoint& p) {
+            last_acc = p.accuracy;
+            const bool finished = p.accuracy >= c.target_accuracy || p.step >= c.max_steps;
+            if (!quiet) say("{}{}\n", live ? "\r" : "", status(p.step, p.loss, finished));
+            std::fflush(stdout);
+        },
+        status, live, c.eval_every, guard, write_curve,
+        {.save_path = save_path, .resumed = resume, .resumed_in_place = resume && save_path == a.str("resume", ""),
+         .start_step = start_step, .max_steps = c.max_steps, .lr = c.lr});
     const double secs = elapsed();
     if (profile) profile->stop();
     const int stop_signal = guard.stop_signal();

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <limits>
+#include <locale>
 
 #include "qkv/io/safetensors.hpp"
 #include "qkv/qkv.hpp"
@@ -131,6 +132,15 @@ TEST_CASE("parse_double_prefix reads a number the same way on every toolchain an
     CHECK(parse_double_prefix("-.", v) == 0);
     CHECK(parse_double_prefix("nan", v) == 0);
     CHECK(v == 7);  // unchanged when there is no number
+    // A program whose global locale writes a decimal comma: "0.5" still reads as one half.
+    struct CommaPunct : std::numpunct<char> {
+        char do_decimal_point() const override { return ','; }
+    };
+    const std::locale before = std::locale::global(std::locale(std::locale::classic(), new CommaPunct));
+    const std::size_t used = parse_double_prefix("0.5", v);
+    std::locale::global(before);
+    CHECK(used == 3);
+    CHECK(v == 0.5);
 }
 
 TEST_CASE("reading a safetensors header grows as n log n with its entries, not n squared", "[limits][checkpoint]") {

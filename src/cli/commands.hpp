@@ -20,9 +20,6 @@
 #include "qkv/error.hpp"
 #include "qkv/train/run_guard.hpp"
 
-namespace qkv {
-}  // namespace qkv
-
 namespace qkv::cli {
 
 /// \brief `qkv train`: train a GPT on a toy task until it is perfect on held-out data. \param argv flags

@@ -22,7 +22,6 @@ namespace {
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
 const char* kNanColor = "rgb(150,150,150)";  // a neutral grey: the blue scale never reaches it
 
-
 // A colour from white (0) to dark blue (1); values outside [0, 1], infinities included, are clamped.
 // NaN has no place on the scale (and int(NaN) is undefined), so it gets a grey found nowhere on it.
 std::string heat_color(double v) {

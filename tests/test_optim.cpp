@@ -157,6 +157,23 @@ TEST_CASE("f32 parameters follow the same rule as f64 ones", "[optim]") {
     CHECK(a32.state().tensors[0].second.dtype() == f32);
 }
 
+// The f32 update must be the f64 one rounded, not a different rule: 1 − β₂ once came out of a
+// float subtraction as 9.99987e-4, which made every f32 step 6.75e-6 relatively too large. Starting
+// from θ = 0, θ after each step is the sum of the steps, so f32 round-off alone stays near 1e-7.
+TEST_CASE("f32 AdamW steps equal the f64 steps to 1e-6 relative (1 - beta computed in double)", "[optim]") {
+    for (double g0 : {1.0, 0.01, 100.0}) {
+        Tensor w32 = from({0.0}, {1}, f32).requires_grad_();
+        optim::AdamW a32({{"w", w32}}, {});
+        optim::AdamW a64(param({0.0}), {});
+        for (double g : {g0, -0.5 * g0, 2.0 * g0}) {
+            const double x64 = step_with(a64, g);
+            const double x32 = step_with(a32, g);
+            INFO("gradient " << g << ": f64 " << x64 << ", f32 " << x32);
+            CHECK(std::abs(x32 - x64) <= 1e-6 * std::abs(x64));
+        }
+    }
+}
+
 TEST_CASE("a parameter without a gradient is skipped and its state does not advance", "[optim]") {
     Tensor a = from({1.0}, {1}, f64).requires_grad_();
     Tensor b = from({1.0}, {1}, f64).requires_grad_();

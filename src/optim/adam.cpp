@@ -32,6 +32,11 @@ void validate(const std::string& who, const AdamOptions& o) {
 template <class T>
 struct AdamCoeffs {
     T beta1, beta2;  // β₁, β₂
+    // 1 − β₁ and 1 − β₂, subtracted in double and then rounded. Subtracting in T from the already
+    // rounded β would be wrong in f32: float(0.999) is 0.999000013, so 1 − float(0.999) comes out
+    // as 9.99987e-4 instead of 1e-3 and every second-moment update 1.3e-5 too small (the step
+    // 6.75e-6 relatively too large).
+    T one_minus_beta1, one_minus_beta2;
     T step_size;     // η / (1 − β₁ᵗ)
     T inv_sqrt_bc2;  // 1 / √(1 − β₂ᵗ)
     T eps;           // ε
@@ -54,8 +59,8 @@ template <class T>
     for (std::size_t i = 0; i < n; ++i) {
         const T g = grad[i] + c.l2 * theta[i];
         theta[i] *= c.shrink;
-        m[i] = c.beta1 * m[i] + (T(1) - c.beta1) * g;
-        v[i] = c.beta2 * v[i] + (T(1) - c.beta2) * g * g;
+        m[i] = c.beta1 * m[i] + c.one_minus_beta1 * g;
+        v[i] = c.beta2 * v[i] + c.one_minus_beta2 * g * g;
         theta[i] -= c.step_size * m[i] / (std::sqrt(v[i]) * c.inv_sqrt_bc2 + c.eps);
     }
 }
@@ -69,7 +74,7 @@ QKV_CLONES void adam_kernel_f32(float* theta, const float* grad, float* m, float
 
 template <class T>
 void adam_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamCoeffs<double>& c) {
-    const AdamCoeffs<T> ct{T(c.beta1), T(c.beta2), T(c.step_size), T(c.inv_sqrt_bc2), T(c.eps), T(c.l2), T(c.shrink)};
+    const AdamCoeffs<T> ct{T(c.beta1), T(c.beta2), T(c.one_minus_beta1), T(c.one_minus_beta2), T(c.step_size), T(c.inv_sqrt_bc2), T(c.eps), T(c.l2), T(c.shrink)};
     T* pp = p.data<T>();
     const T* pg = g.data<T>();
     T* pm = m.data<T>();
@@ -111,8 +116,9 @@ void Adam::update(std::size_t i) {
     const double bc1 = 1.0 - std::pow(opt_.beta1, t);
     const double bc2 = 1.0 - std::pow(opt_.beta2, t);
     const double wd = opt_.weight_decay;
-    const AdamCoeffs<double> c{opt_.beta1,     opt_.beta2, lr_ / bc1, 1.0 / std::sqrt(bc2), opt_.eps,
-                               decoupled_ ? 0.0 : wd, decoupled_ ? 1.0 - lr_ * wd : 1.0};
+    const AdamCoeffs<double> c{opt_.beta1, opt_.beta2, 1.0 - opt_.beta1, 1.0 - opt_.beta2, lr_ / bc1,
+                               1.0 / std::sqrt(bc2), opt_.eps, decoupled_ ? 0.0 : wd,
+                               decoupled_ ? 1.0 - lr_ * wd : 1.0};
     if (p.dtype() == f32) adam_update<float>(p, g, m, v, c);
     else adam_update<double>(p, g, m, v, c);
 }

@@ -208,7 +208,8 @@ void fill_rows(i64 M, i64 N, const T* bias, T* C, i64 ldc) {
 }
 
 // The portable path, f32 and f64 alike: a bias becomes the old C (copied in, beta = 1), then
-// K = 0 / alpha = 0 only scale C, and anything else runs the reference loops.
+// K = 0 / alpha = 0 only scale C, and anything else runs the reference's sums, row-wise
+// (gemm_rowwise: the triple loop's bits, faster).
 template <class T>
 void gemm_portable(bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, const T* A, i64 lda, const T* B,
                    i64 ldb, T beta, T* C, i64 ldc, const T* bias) {
@@ -217,7 +218,7 @@ void gemm_portable(bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, const T* A, i
         beta = T(1);
     }
     if (K == 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
-    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_rowwise(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // Decides nothing about arithmetic: settles the corner cases, then hands over to a backend.

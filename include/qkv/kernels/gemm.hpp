@@ -16,7 +16,7 @@ namespace qkv::kernels {
 
 /// Which implementation `gemm` runs.
 enum class GemmBackend {
-    reference,  ///< the plain loops in gemm_reference.cpp: portable, readable, slow
+    reference,  ///< portable C++: the reference loops of gemm_reference.cpp, row-wise (gemm_rowwise)
     avx2,       ///< the packed, blocked, register-tiled AVX2/FMA kernel in gemm_avx2.cpp
     avx512,     ///< the same algorithm on 512-bit vectors (6×32 tiles, 12×16 for products at
                 ///< most 16 columns wide), in gemm_avx512.cpp
@@ -129,6 +129,30 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, 
 void gemm_reference(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                     double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
                     double beta, double* C, std::int64_t ldc);
+
+/// \brief gemm_reference()'s sums in its order, bit for bit, with the loops turned (i-k-j) so the
+/// innermost one walks rows: vectorisable, cache-friendly, and split over threads by rows of C.
+/// What float64 products and the `reference` backend run. Same contract as gemm().
+/// \param trans_a,trans_b use A, B transposed
+/// \param M,N,K op(A) is (M, K), op(B) is (K, N), C is (M, N)
+/// \param alpha,beta scales of the product and of the old C
+/// \param A,B the operands
+/// \param lda,ldb,ldc row strides of A, B and C as stored
+/// \param C result, (M, N)
+void gemm_rowwise(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                  float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+                  float beta, float* C, std::int64_t ldc);
+
+/// \brief gemm_rowwise() in float64. Same contract as gemm().
+/// \param trans_a,trans_b use A, B transposed
+/// \param M,N,K op(A) is (M, K), op(B) is (K, N), C is (M, N)
+/// \param alpha,beta scales of the product and of the old C
+/// \param A,B the operands
+/// \param lda,ldb,ldc row strides of A, B and C as stored
+/// \param C result, (M, N)
+void gemm_rowwise(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                  double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb,
+                  double beta, double* C, std::int64_t ldc);
 
 /// \brief The backend gemm() uses now. Chosen on first use, by CPU: on x86-64 `avx512` when the CPU
 /// has AVX-512F (and AVX2+FMA), else `avx2` when it has AVX2 and FMA; on AArch64 `neon` (always

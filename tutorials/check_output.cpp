@@ -10,6 +10,10 @@
 /// `check_output --first N README.md program [args...]` holds the program to the first N lines of
 /// the block only: for a documented shorter run of a tutorial (tutorial 16 with `--max-t 512`, as
 /// the suite under qemu runs it), whose output is the beginning of the full one.
+///
+/// `check_output --marker TEXT README.md program [args...]` uses the block after the line that
+/// starts with TEXT instead of "Expected output:": a README's second expected output, for another
+/// documented way to run the program (the training tutorials' `--steps 20`).
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -20,7 +24,7 @@
 
 namespace {
 
-std::vector<std::string> expected_block(const std::string& readme) {
+std::vector<std::string> expected_block(const std::string& readme, const std::string& marker) {
     std::ifstream in(readme);
     if (!in) throw std::runtime_error("cannot open " + readme);
     std::vector<std::string> lines;
@@ -28,7 +32,7 @@ std::vector<std::string> expected_block(const std::string& readme) {
     bool seen_marker = false, inside = false;
     while (std::getline(in, line)) {
         if (!seen_marker) {
-            seen_marker = line.rfind("Expected output:", 0) == 0;
+            seen_marker = line.rfind(marker, 0) == 0;
         } else if (!inside) {
             inside = line.rfind("```", 0) == 0;
         } else {
@@ -36,7 +40,7 @@ std::vector<std::string> expected_block(const std::string& readme) {
             lines.push_back(line);
         }
     }
-    throw std::runtime_error(readme + ": no 'Expected output:' block followed by a ``` fence");
+    throw std::runtime_error(readme + ": no '" + marker + "' line followed by a ``` fenced block");
 }
 
 std::vector<std::string> run(const std::vector<std::string>& argv) {
@@ -107,19 +111,26 @@ bool match_from(const std::vector<std::string>& exp, std::size_t e, const std::v
 
 int main(int argc, char** argv) {
     std::size_t first = 0;  // 0: the whole block
+    std::string marker = "Expected output:";
     int arg = 1;
-    if (argc > 2 && std::string(argv[1]) == "--first") {
-        char* end = nullptr;
-        first = std::strtoul(argv[2], &end, 10);
-        if (*end != '\0') first = 0;  // not a number: usage below
-        arg = 3;
+    bool usage_ok = true;
+    while (argc - arg >= 2 && (std::string(argv[arg]) == "--first" || std::string(argv[arg]) == "--marker")) {
+        if (std::string(argv[arg]) == "--first") {
+            char* end = nullptr;
+            first = std::strtoul(argv[arg + 1], &end, 10);
+            if (*end != '\0' || first == 0) usage_ok = false;  // not a positive number
+        } else {
+            marker = argv[arg + 1];
+            if (marker.empty()) usage_ok = false;
+        }
+        arg += 2;
     }
-    if (argc - arg < 2 || (arg == 3 && first == 0)) {
-        std::cerr << "usage: check_output [--first N] README.md program [args...]\n";
+    if (argc - arg < 2 || !usage_ok) {
+        std::cerr << "usage: check_output [--first N] [--marker TEXT] README.md program [args...]\n";
         return 2;
     }
     try {
-        auto exp = expected_block(argv[arg]);
+        auto exp = expected_block(argv[arg], marker);
         if (first > exp.size())
             throw std::runtime_error(std::string(argv[arg]) + ": --first " + std::to_string(first) +
                                      " but the expected block has " + std::to_string(exp.size()) + " lines");

@@ -9,6 +9,8 @@
 /// See README.md.
 #include <qkv/qkv.hpp>
 
+#include "../steps.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -83,6 +85,7 @@ double train(const data::TaskConfig& task_config, std::int64_t budget, std::uint
     // latest evaluation (0 before the first).
     std::vector<double> steps, losses, accuracies;
     double loss_sum = 0, loss_10 = 0, accuracy = 0;
+    std::int64_t since = 0;  // steps since the last evaluation
     const auto t0 = std::chrono::steady_clock::now();
     for (std::int64_t step = 1; step <= budget; ++step) {
         // 1. A batch of 32 fresh training problems. inputs (32, T-1) are tokens 0..T-2; targets
@@ -99,14 +102,17 @@ double train(const data::TaskConfig& task_config, std::int64_t budget, std::uint
         opt.step();
         loss_sum += loss.item();
         loss_10 += loss.item();
+        ++since;
 
-        // 5. Every 100 steps: how many held-out problems does the model solve exactly?
-        if (step % 100 == 0) {
+        // 5. Every 100 steps (and after the last): how many held-out problems does the model
+        //    solve exactly?
+        if (step % 100 == 0 || step == budget) {
             accuracy = evaluate(model, *task, heldout);
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            fmt::print("step {:>5}  loss {:.4f}  held-out exact match {:5.1f}%  ({:.1f} s)\n", step, loss_sum / 100,
-                       100 * accuracy, seconds);
+            fmt::print("step {:>5}  loss {:.4f}  held-out exact match {:5.1f}%  ({:.1f} s)\n", step,
+                       loss_sum / double(since), 100 * accuracy, seconds);
             loss_sum = 0;
+            since = 0;
         }
         if (step % 10 == 0) {
             steps.push_back(double(step));
@@ -119,6 +125,7 @@ double train(const data::TaskConfig& task_config, std::int64_t budget, std::uint
             break;
         }
     }
+    if (accuracy < 1.0) fmt::print("not at 100% after {} steps\n", budget);
 
     // The trained model on two held-out problems.
     model.eval();
@@ -183,16 +190,19 @@ void profile_steps() {
 
 }  // namespace
 
-int main(int, char** argv) {
+int main(int argc, char** argv) {
     try {
         // [run]
-        // The curves go next to this program (build/tutorials/ when you built with the presets).
+        // A budget of 3 000 steps per task (or N with --steps N). The curves go next to this
+        // program (build/tutorials/ when you built with the presets).
+        const std::int64_t budget = tutorial::training_steps(argc, argv, 3000);
         const std::filesystem::path dir = std::filesystem::path(argv[0]).parent_path();
-        const double reverse = train({"reverse", 16, true}, 3000, 0, (dir / "10_reverse_curve.svg").string());
-        const double sort = train({"sort", 6, true}, 3000, 0, (dir / "10_sort_curve.svg").string());
+        const double reverse = train({"reverse", 16, true}, budget, 0, (dir / "10_reverse_curve.svg").string());
+        const double sort = train({"sort", 6, true}, budget, 0, (dir / "10_sort_curve.svg").string());
         // [run]
         profile_steps();
-        return reverse == 1.0 && sort == 1.0 ? 0 : 1;
+        // The full run fails unless both tasks reached 100%; a run cut short by --steps does not.
+        return budget < 3000 || (reverse == 1.0 && sort == 1.0) ? 0 : 1;
     } catch (const Error& e) {
         fmt::print(stderr, "error: {}\n", e.what());
         return 1;

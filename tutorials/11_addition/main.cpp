@@ -8,6 +8,8 @@
 /// steps (what ctest runs); without it each run goes on to 100% or its budget. See README.md.
 #include <qkv/qkv.hpp>
 
+#include "../steps.hpp"
+
 #include <string>
 #include <vector>
 
@@ -97,12 +99,8 @@ std::int64_t train(bool reversed, std::int64_t budget, std::int64_t print_every)
 
 int main(int argc, char** argv) {
     try {
-        const std::string mode = argc > 1 ? argv[1] : "";
-        if (argc > 2 || (argc == 2 && mode != "--short")) {
-            fmt::print(stderr, "usage: 11_addition [--short]\n");
-            return 2;
-        }
-        const bool short_mode = mode == "--short";
+        // A budget of 20 000 steps per run, 600 with --short, N with --steps N.
+        const std::int64_t budget = tutorial::training_steps(argc, argv, 20000, 600);
 
         // [layout]
         // The same problem in the two layouts. Reversed, the ones digit comes first.
@@ -117,8 +115,7 @@ int main(int argc, char** argv) {
         // [layout]
 
         // [run]
-        const std::int64_t budget = short_mode ? 600 : 20000;
-        const std::int64_t print_every = short_mode ? 100 : 1000;
+        const std::int64_t print_every = budget == 20000 ? 1000 : 100;
         train(/*reversed=*/true, budget, print_every);
         train(/*reversed=*/false, budget, print_every);
         // [run]

@@ -8,6 +8,8 @@
 /// the answer needs next. See README.md.
 #include <qkv/qkv.hpp>
 
+#include "../steps.hpp"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,13 +18,15 @@
 
 using namespace qkv;
 
-int main(int, char** argv) {
+int main(int argc, char** argv) {
     try {
         // [train]
-        // The model of tutorial 10: reverse 16 digits, config S, seed 0, trained to 100%.
+        // The model of tutorial 10: reverse 16 digits, config S, seed 0, trained to 100% (or for
+        // N steps with --steps N).
         TaskTrainConfig c;
         c.task = {"reverse", 16, true};
         c.seed = 0;
+        c.max_steps = tutorial::training_steps(argc, argv, 3000);
         TaskTrainer trainer(c);
         const auto history = trainer.run();
         fmt::print("trained: reverse 16 digits, {:.1f}% held-out exact match at step {}\n\n",

@@ -9,6 +9,8 @@
 /// decoder's cross-attention looks. See README.md.
 #include <qkv/qkv.hpp>
 
+#include "../steps.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -83,8 +85,10 @@ double evaluate(nn::Transformer& model, const std::vector<std::string>& problems
 
 }  // namespace
 
-int main(int, char** argv) {
+int main(int argc, char** argv) {
     try {
+        const std::int64_t budget = tutorial::training_steps(argc, argv, 3000);  // or --steps N
+
         // [model]
         // Encoder 2 blocks, decoder 2 blocks, d_model 64, 4 heads: the sizes of config S.
         nn::Seq2SeqConfig mc;
@@ -117,7 +121,8 @@ int main(int, char** argv) {
         // The loop of tutorial 10, with the two inputs of an encoder-decoder.
         const auto t0 = std::chrono::steady_clock::now();
         double loss_sum = 0;
-        for (std::int64_t step = 1; step <= 3000; ++step) {
+        std::int64_t since = 0;  // steps since the last evaluation
+        for (std::int64_t step = 1; step <= budget; ++step) {
             std::vector<std::string> problems;
             for (int i = 0; i < 32; ++i) problems.push_back(draw(data::Split::train, gen));
             const Seq2SeqBatch b = make_batch(problems);
@@ -127,11 +132,14 @@ int main(int, char** argv) {
             loss.backward();
             opt.step();
             loss_sum += loss.item();
-            if (step % 100 == 0) {
+            ++since;
+            if (step % 100 == 0 || step == budget) {
                 const double acc = evaluate(model, heldout);
-                fmt::print("step {:>4}  loss {:.4f}  held-out exact match {:5.1f}%  ({:.1f} s)\n", step, loss_sum / 100,
-                           100 * acc, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                fmt::print("step {:>4}  loss {:.4f}  held-out exact match {:5.1f}%  ({:.1f} s)\n", step,
+                           loss_sum / double(since), 100 * acc,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
                 loss_sum = 0;
+                since = 0;
                 if (acc == 1.0) break;
             }
         }

@@ -10,6 +10,8 @@
 /// 200 steps instead of 1 000 (what ctest runs); `--steps N` for N. See README.md.
 #include <qkv/qkv.hpp>
 
+#include "../steps.hpp"
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -61,18 +63,7 @@ std::string one_line(const std::string& s) {
 int main(int argc, char** argv) {
     try {
         // Training steps: 1 000, or 200 with --short, or N with --steps N.
-        std::int64_t steps = 1000;
-        const std::vector<std::string> args(argv + 1, argv + argc);
-        if (args.size() == 1 && args[0] == "--short") {
-            steps = 200;
-        } else if (args.size() == 2 && args[0] == "--steps" && !args[1].empty() &&
-                   args[1].find_first_not_of("0123456789") == std::string::npos && args[1].size() < 7 &&
-                   std::stoll(args[1]) > 0) {
-            steps = std::stoll(args[1]);
-        } else if (!args.empty()) {
-            fmt::print(stderr, "usage: 14_generate_text [--short | --steps N]\n");
-            return 2;
-        }
+        const std::int64_t steps = tutorial::training_steps(argc, argv, 1000, 200);
 
         // [corpus]
         // Every distinct character of the text is a token; the first 90% is for training.
@@ -109,6 +100,7 @@ int main(int argc, char** argv) {
         Generator batches(7);
         const auto t0 = Clock::now();
         double loss_sum = 0;
+        std::int64_t since = 0;  // steps since the last report
         for (std::int64_t step = 1; step <= steps; ++step) {
             const data::Batch b = data::corpus_batch(corpus, 32, context, data::Split::train, batches);
             opt.zero_grad();
@@ -116,10 +108,12 @@ int main(int argc, char** argv) {
             loss.backward();
             opt.step();
             loss_sum += loss.item();
-            if (step % 100 == 0) {
-                fmt::print("step {:>4}  train loss {:.3f}  validation loss {:.3f}  ({:.0f} s)\n", step, loss_sum / 100,
-                           validation_loss(model, corpus, context), seconds_since(t0));
+            ++since;
+            if (step % 100 == 0 || step == steps) {
+                fmt::print("step {:>4}  train loss {:.3f}  validation loss {:.3f}  ({:.0f} s)\n", step,
+                           loss_sum / double(since), validation_loss(model, corpus, context), seconds_since(t0));
                 loss_sum = 0;
+                since = 0;
             }
         }
         fmt::print("\n");

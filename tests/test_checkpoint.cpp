@@ -2,10 +2,14 @@
 // file can be wrong (truncated, bit-flipped, mis-shaped) ending in a qkv::Error — never a crash.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
+#include <set>
 
 #include <unistd.h>
 
@@ -159,6 +163,94 @@ TEST_CASE("a file from another writer (no qkv metadata) loads", "[checkpoint]") 
     CHECK(st2.metadata.at("k\xc3\xa9y") == "a\"b\n");
     CHECK(st2.tensors[0].first == "x/y");
     CHECK(st2.tensors[0].second.at({0}) == 7.0);
+}
+
+// The value of a binary16 bit pattern straight from the format's definition (IEEE 754-2008,
+// 3.4): (-1)^s · 2^(e-15) · (1 + m/1024) for e = 1..30, (-1)^s · 2^-14 · m/1024 for e = 0. Written
+// with ldexp, not bit shuffling, so it checks half_to_float() from a different angle.
+double half_by_definition(std::uint16_t h) {
+    const int s = h >> 15, e = (h >> 10) & 0x1F, m = h & 0x3FF;
+    const double sign = s ? -1.0 : 1.0;
+    if (e == 0x1F) return m == 0 ? sign * std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
+    if (e == 0) return sign * std::ldexp(double(m), -24);
+    return sign * std::ldexp(1.0 + double(m) / 1024.0, e - 15);
+}
+
+TEST_CASE("F16 to float: all 65 536 bit patterns equal the format's definition", "[checkpoint]") {
+    int checked = 0;
+    for (std::uint32_t h = 0; h <= 0xFFFF; ++h) {
+        const float got = io::half_to_float(std::uint16_t(h));
+        const double want = half_by_definition(std::uint16_t(h));
+        INFO("F16 bits 0x" << std::hex << h);
+        if (std::isnan(want)) {
+            CHECK(std::isnan(got));
+        } else {
+            CHECK(double(got) == want);
+            CHECK(std::signbit(got) == ((h >> 15) != 0));  // -0 stays -0
+        }
+        ++checked;
+    }
+    CHECK(checked == 65536);
+    // A few by name: 1, -2, the largest finite (65504), the smallest subnormal (2^-24) and normal (2^-14).
+    CHECK(io::half_to_float(0x3C00) == 1.0f);
+    CHECK(io::half_to_float(0xC000) == -2.0f);
+    CHECK(io::half_to_float(0x7BFF) == 65504.0f);
+    CHECK(io::half_to_float(0x0001) == std::ldexp(1.0f, -24));
+    CHECK(io::half_to_float(0x0400) == std::ldexp(1.0f, -14));
+}
+
+TEST_CASE("BF16 to float: the upper half of the float's bits", "[checkpoint]") {
+    CHECK(io::bfloat16_to_float(0x3F80) == 1.0f);
+    CHECK(io::bfloat16_to_float(0xC049) == -3.140625f);  // π rounded down to 8 significant bits
+    CHECK(io::bfloat16_to_float(0x0001) == std::ldexp(1.0f, -133));  // smallest subnormal
+    CHECK(std::isinf(io::bfloat16_to_float(0x7F80)));
+    CHECK(std::isnan(io::bfloat16_to_float(0x7FC0)));
+    for (const float x : {0.5f, -1.75f, 3.0e38f, 1.0e-40f, -0.0f}) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, &x, 4);
+        const auto upper = std::uint16_t(bits >> 16);
+        if ((bits & 0xFFFF) == 0) CHECK(io::bfloat16_to_float(upper) == x);  // exactly a bfloat16
+    }
+}
+
+TEST_CASE("F16, BF16, I64 and U8 tensors load as f32 and i32, and an I64 beyond int32 is an error", "[checkpoint]") {
+    auto le = [](std::uint64_t v, int n) {
+        std::string out;
+        for (int i = 0; i < n; ++i) out.push_back(char((v >> (8 * i)) & 0xFF));
+        return out;
+    };
+    // As torch.save_file writes {"h": F16 [1, -2, 65504], "b": BF16 [1, -3.140625], "i": I64 [-7,
+    // 2^31 - 1, -2^31], "u": U8 [0, 255]}: widest first, each at an offset its size divides.
+    const std::string data = le(std::uint64_t(-7), 8) + le(0x7FFFFFFF, 8) + le(0xFFFFFFFF80000000ull, 8) +
+                             le(0x3C00, 2) + le(0xC000, 2) + le(0x7BFF, 2) + le(0x3F80, 2) + le(0xC049, 2) +
+                             le(0, 1) + le(255, 1);
+    const std::string header = R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[24,30]},)"
+                               R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[30,34]},)"
+                               R"("i":{"dtype":"I64","shape":[3],"data_offsets":[0,24]},)"
+                               R"("u":{"dtype":"U8","shape":[1,2],"data_offsets":[34,36]}})";
+    const auto st = parse_exact(make_file(header, data));
+    REQUIRE(st.tensors.size() == 4);
+    const Tensor& h = st.tensors[0].second;
+    const Tensor& b = st.tensors[1].second;
+    const Tensor& i = st.tensors[2].second;
+    const Tensor& u = st.tensors[3].second;
+    CHECK((h.dtype() == f32 && b.dtype() == f32 && i.dtype() == i32 && u.dtype() == i32));
+    CHECK(h.shape() == Shape{3});
+    CHECK(u.shape() == Shape{1, 2});
+    CHECK((h.at({0}) == 1.0 && h.at({1}) == -2.0 && h.at({2}) == 65504.0));
+    CHECK((b.at({0}) == 1.0 && b.at({1}) == -3.140625));
+    CHECK((i.at({0}) == -7.0 && i.at({1}) == 2147483647.0 && i.at({2}) == -2147483648.0));
+    CHECK((u.at({0, 0}) == 0.0 && u.at({0, 1}) == 255.0));
+
+    // One past int32's range either way: the tensor, the element and the value are named.
+    const std::string one = R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})";
+    CHECK_THROWS_WITH(parse_exact(make_file(one, le(5, 8) + le(0x80000000ull, 8))),
+                      Contains("tensor 'ids': I64 element 1 is 2147483648, outside the range of int32"));
+    CHECK_THROWS_WITH(parse_exact(make_file(one, le(0xFFFFFFFF7FFFFFFFull, 8) + le(0, 8))),
+                      Contains("tensor 'ids': I64 element 0 is -2147483649, outside the range of int32"));
+    // The byte count is checked with the file's element size, not qkv's.
+    CHECK_THROWS_WITH(parse_exact(make_file(R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,12]}})", std::string(12, '\0'))),
+                      Contains("tensor 'h': shape (3) of F16 needs 6 bytes, but data_offsets [0, 12] hold 12"));
 }
 
 TEST_CASE("safetensors round trip: f32, f64, i32, bool, scalars, empty tensors, metadata", "[checkpoint]") {
@@ -402,8 +494,8 @@ TEST_CASE("malformed headers: each problem is named", "[checkpoint]") {
     CHECK_THROWS_WITH(bad(R"({"a":true})")(), Contains("expected an object, array, string or non-negative integer"));
     CHECK_THROWS_WITH(bad(std::string(40, '[') + std::string(40, ']'))(), Contains("nested too deeply"));
     // Fields.
-    CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})")(),
-                      Contains("tensor 'a': unsupported dtype 'F16' (qkv reads F32, F64, I32, BOOL)"));
+    CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F8_E5M2","shape":[4],"data_offsets":[0,4]}})")(),
+                      Contains("tensor 'a': unsupported dtype 'F8_E5M2' (qkv reads F32, F64, F16, BF16, I64, I32, U8, BOOL)"));
     CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1]}})")(), Contains("tensor 'a': missing \"data_offsets\""));
     CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})")(),
                       Contains("tensor 'a': unexpected field \"x\""));
@@ -467,4 +559,134 @@ TEST_CASE("a failed save leaves the previous file intact and no temporary file b
     CHECK_THROWS_WITH(io::save_safetensors(dir / "adir", {{"w", ones({1})}}), Contains("is not a regular file"));
     CHECK(dir.files() == std::vector<std::string>{"adir", "model.safetensors"});
     CHECK(fs::is_empty(dir.path / "adir"));
+}
+
+// ---- loading by name (io/state_dict.hpp) -----------------------------------------------------------
+
+namespace {
+
+// Two blocks, so that the renaming rules meet more than one block index.
+nn::GPTConfig small_gpt(std::uint64_t seed) {
+    return {.vocab = 11, .block_size = 8, .dim = 16, .heads = 2, .layers = 2, .seed = seed};
+}
+
+// The model's parameters under the file names a map's reverse gives (as PyTorch would save them).
+io::SafeTensors as_file(const nn::Module& m, const io::NameMap& to_file) {
+    io::SafeTensors f;
+    for (const auto& [name, p] : m.named_parameters()) f.tensors.emplace_back(io::map_name(to_file, name), p.clone());
+    return f;
+}
+
+bool same_parameters(const nn::Module& a, const nn::Module& b) {
+    const auto pa = a.named_parameters(), pb = b.named_parameters();
+    if (pa.size() != pb.size()) return false;
+    for (std::size_t i = 0; i < pa.size(); ++i)
+        if (pa[i].first != pb[i].first || !same_bits(pa[i].second, pb[i].second)) return false;
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("name rules: '*' matches within one dotted segment, the first matching rule applies", "[checkpoint]") {
+    const io::NameMap m = io::pytorch_gpt_names();
+    CHECK(io::map_name(m, "tok.weight") == "tok_emb.weight");
+    CHECK(io::map_name(m, "blocks.12.attn.qkv.bias") == "blocks.12.attn.qkv_proj.bias");
+    CHECK(io::map_name(m, "blocks.0.attn.proj.weight") == "blocks.0.attn.out_proj.weight");
+    CHECK(io::map_name(m, "blocks.3.fc2.weight") == "blocks.3.mlp.fc2.weight");
+    CHECK(io::map_name(m, "head.weight") == "lm_head.weight");
+    CHECK(io::map_name(m, "ln_f.bias") == "ln_f.bias");                    // no rule: unchanged
+    CHECK(io::map_name(m, "blocks.0.1.fc1.weight") == "blocks.0.1.fc1.weight");  // '*' spans no '.'
+    CHECK(io::map_name(m, "blocks..fc1.weight") == "blocks..fc1.weight");    // '*' is never empty
+    const io::NameMap user = {{"enc.*_w", "encoder.*.weight"}, {"enc.*", "first.*"}, {"enc.*", "second.*"}};
+    CHECK(io::map_name(user, "enc.l0_w") == "encoder.l0.weight");
+    CHECK(io::map_name(user, "enc.l0") == "first.l0");
+    CHECK(io::map_name(io::reversed(m), "blocks.1.mlp.fc1.bias") == "blocks.1.fc1.bias");
+    CHECK_THROWS_WITH(io::map_name({{"a.*", "b"}}, "a.x"), Contains("rule 'a.*' -> 'b' has 1 '*' on the left but 0 on the right"));
+}
+
+TEST_CASE("load_state_dict: PyTorch's names through the built-in map load every parameter", "[checkpoint]") {
+    nn::GPT a(small_gpt(1)), b(small_gpt(2));
+    REQUIRE_FALSE(same_parameters(a, b));
+    const io::SafeTensors file = as_file(a, io::reversed(io::pytorch_gpt_names()));
+    std::set<std::string> names;
+    for (const auto& [n, t] : file.tensors) names.insert(n);
+    // The names bench_train_torch.py's model has (its state_dict()).
+    for (const char* n : {"tok.weight", "pos.weight", "blocks.0.ln1.weight", "blocks.0.attn.qkv.weight",
+                          "blocks.0.attn.proj.bias", "blocks.1.fc1.weight", "blocks.1.fc2.bias", "ln_f.weight", "head.weight"})
+        CHECK(names.count(n) == 1);
+    const io::LoadReport r = io::load_state_dict(file, "torch.safetensors", b, io::pytorch_gpt_names());
+    CHECK(r.loaded.size() == a.named_parameters().size());
+    CHECK(r.missing.empty());
+    CHECK(r.unexpected.empty());
+    CHECK(same_parameters(a, b));
+}
+
+TEST_CASE("load_state_dict: non-strict loading reports missing and unexpected names, strict loading refuses them", "[checkpoint]") {
+    nn::GPT a(small_gpt(1));
+    // PyTorch's names without the map: only the layer norms' names agree (the trap of issue 15,
+    // where 14 of 41 tensors loaded and nothing was said about the other 27).
+    {
+        nn::GPT b(small_gpt(2));
+        const io::SafeTensors file = as_file(a, io::reversed(io::pytorch_gpt_names()));
+        const io::LoadReport r = io::load_state_dict(file, "f", b, {}, false);
+        CHECK(r.loaded.size() == 10);  // 2 blocks x 2 norms x (weight, bias) + ln_f's 2
+        CHECK(r.missing.size() == a.named_parameters().size() - 10);
+        CHECK(r.unexpected.size() == r.missing.size());
+        CHECK(std::find(r.missing.begin(), r.missing.end(), "tok_emb.weight") != r.missing.end());
+        CHECK(std::find(r.unexpected.begin(), r.unexpected.end(), "tok.weight") != r.unexpected.end());
+        CHECK_THROWS_WITH(io::load_state_dict(file, "f", b), Contains("load_state_dict: 'f': missing tensor 'tok_emb.weight'") &&
+                                                                 Contains("and 18 more"));
+    }
+    // One tensor dropped, one added.
+    io::SafeTensors file = as_file(a, {});
+    const std::string dropped = file.tensors[3].first;
+    file.tensors.erase(file.tensors.begin() + 3);
+    file.tensors.emplace_back("extra.scale", ones({2}));
+    nn::GPT b(small_gpt(2));
+    const Tensor before = b.named_parameters()[3].second.clone();
+    CHECK_THROWS_WITH(io::load_state_dict(file, "f", b), Contains("missing tensor '" + dropped + "'"));
+    file.tensors.emplace_back(dropped, a.named_parameters()[3].second.clone());
+    CHECK_THROWS_WITH(io::load_state_dict(file, "f", b), Contains("unexpected tensor 'extra.scale'"));
+    file.tensors.pop_back();
+    REQUIRE_FALSE(same_parameters(a, b));  // the refused loads changed nothing
+    const io::LoadReport r = io::load_state_dict(file, "f", b, {}, false);
+    CHECK(r.missing == std::vector<std::string>{dropped});
+    CHECK(r.unexpected == std::vector<std::string>{"extra.scale"});
+    CHECK(r.loaded.size() == a.named_parameters().size() - 1);
+    CHECK(same_bits(b.named_parameters()[3].second, before));  // the missing one kept its value
+    CHECK(same_bits(b.named_parameters()[0].second, a.named_parameters()[0].second));
+}
+
+TEST_CASE("load_state_dict: nothing matching, a wrong shape or dtype, two names for one parameter: errors, nothing changed",
+          "[checkpoint]") {
+    nn::GPT a(small_gpt(1)), b(small_gpt(2));
+    const auto pb = b.named_parameters();
+    std::vector<Tensor> before;
+    for (const auto& [n, p] : pb) before.push_back(p.clone());
+    auto unchanged = [&] {
+        for (std::size_t i = 0; i < pb.size(); ++i)
+            if (!same_bits(pb[i].second, before[i])) return false;
+        return true;
+    };
+    io::SafeTensors unrelated;
+    unrelated.tensors.emplace_back("conv.weight", zeros({3, 3}));
+    CHECK_THROWS_WITH(io::load_state_dict(unrelated, "u", b, {}, false),
+                      Contains("none of the file's 1 tensors matches a parameter of the model") && Contains("'conv.weight'"));
+
+    io::SafeTensors file = as_file(a, io::reversed(io::pytorch_gpt_names()));
+    for (auto& [n, t] : file.tensors)
+        if (n == "blocks.1.fc1.weight") t = zeros({3, 16});
+    CHECK_THROWS_WITH(io::load_state_dict(file, "g", b, io::pytorch_gpt_names(), false),
+                      Contains("tensor 'blocks.1.fc1.weight' (the model's 'blocks.1.mlp.fc1.weight') has shape (3,16) in "
+                               "the file, but the model expects (64,16)"));
+    file = as_file(a, io::reversed(io::pytorch_gpt_names()));
+    for (auto& [n, t] : file.tensors)
+        if (n == "ln_f.bias") t = zeros({16}, f64);
+    CHECK_THROWS_WITH(io::load_state_dict(file, "g", b, io::pytorch_gpt_names()),
+                      Contains("tensor 'ln_f.bias' is f64 in the file, but the model expects f32"));
+    file = as_file(a, {});
+    file.tensors.emplace_back("head.weight", a.named_parameters().back().second.clone());
+    CHECK_THROWS_WITH(io::load_state_dict(file, "g", b, io::pytorch_gpt_names()),
+                      Contains("tensors 'lm_head.weight' and 'head.weight' both map to 'lm_head.weight'"));
+    CHECK(unchanged());
 }

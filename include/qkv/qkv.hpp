@@ -17,6 +17,7 @@
 #include "qkv/core/profiler.hpp"
 #include "qkv/io/checkpoint.hpp"
 #include "qkv/io/safetensors.hpp"
+#include "qkv/io/state_dict.hpp"
 #include "qkv/kernels/gemm.hpp"
 #include "qkv/nn/attention.hpp"
 #include "qkv/nn/layers.hpp"

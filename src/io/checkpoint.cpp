@@ -12,6 +12,7 @@
 #include <set>
 #include <type_traits>
 
+#include "io_detail.hpp"
 #include "qkv/io/checkpoint.hpp"
 
 namespace qkv::io {
@@ -153,12 +154,7 @@ Metadata load_checkpoint(const SafeTensors& file, const std::string& source, nn:
             if (strict) fail("{}: missing tensor '{}' (the model has it, the file does not)", ctx, name);
             continue;
         }
-        if (src->shape() != p.shape())
-            fail("{}: tensor '{}' has shape {} in the file, but the model expects {}", ctx, name, shape_str(src->shape()),
-                 shape_str(p.shape()));
-        if (src->dtype() != p.dtype())
-            fail("{}: tensor '{}' is {} in the file, but the model expects {}", ctx, name, dtype_name(src->dtype()),
-                 dtype_name(p.dtype()));
+        detail::check_loadable(ctx, fmt::format("'{}'", name), *src, p);
         copies.emplace_back(p, src);
     }
     if (strict)

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "qkv/core/tensor.hpp"
+
 namespace qkv::io::detail {
 
 // ---- JSON ---------------------------------------------------------------------------------------
@@ -76,5 +78,13 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
 /// Test hook (see io::detail::set_write_fault in safetensors.hpp): bytes to write before a
 /// simulated failure, or −1 for none.
 extern std::int64_t g_write_fault_after;
+
+/// \brief Throws, naming \p shown, unless \p in_file has \p param's shape and dtype: the check
+/// load_checkpoint() and load_state_dict() make for every tensor before they copy any.
+/// \param ctx the operation and file, for the message
+/// \param shown how to name the tensor (quoted name, and the model's name when it differs)
+/// \param in_file the tensor read from the file
+/// \param param the model's parameter it would be copied into
+void check_loadable(std::string_view ctx, std::string_view shown, const Tensor& in_file, const Tensor& param);
 
 }  // namespace qkv::io::detail

@@ -30,7 +30,25 @@ struct DTypeName {
     DType dtype;
     std::string_view name;
 };
+// What qkv writes: each of its dtypes under its safetensors name.
 constexpr DTypeName kDTypes[] = {{f32, "F32"}, {f64, "F64"}, {i32, "I32"}, {b8, "BOOL"}};
+
+// What qkv reads: also the element types PyTorch writes for these models, converted on reading
+// to the qkv dtype that holds every value exactly (F16 and BF16 to f32: both are f32 with fewer
+// exponent or mantissa bits) or to i32 with a range check (I64: PyTorch's default integer type,
+// whose token ids fit in 32 bits unless the file is wrong).
+enum class Stored : std::uint8_t { f32, f64, i32, b8, f16, bf16, i64, u8 };
+struct StoredType {
+    Stored stored;
+    std::string_view name;
+    std::uint64_t size;  // bytes per element in the file
+    DType dtype;         // what it becomes in qkv
+};
+constexpr StoredType kStored[] = {
+    {Stored::f32, "F32", 4, f32},  {Stored::f64, "F64", 8, f64},   {Stored::i32, "I32", 4, i32},
+    {Stored::b8, "BOOL", 1, b8},   {Stored::f16, "F16", 2, f32},   {Stored::bf16, "BF16", 2, f32},
+    {Stored::i64, "I64", 8, i32},  {Stored::u8, "U8", 1, i32},
+};
 
 std::string hex8(std::uint32_t v) { return fmt::format("{:08x}", v); }
 
@@ -83,7 +101,7 @@ std::string header_json(const std::vector<NamedTensor>& tensors, const std::vect
 // One tensor entry of a header, checked for form but not yet against the data section.
 struct Entry {
     std::string name;
-    DType dtype = f32;
+    const StoredType* type = nullptr;  // the element type in the file (and the qkv dtype it becomes)
     Shape shape;
     std::uint64_t begin = 0, end = 0;
 };
@@ -164,10 +182,11 @@ private:
         Entry e;
         e.name = name;
         const std::string& dt = field(name, v, "dtype", Kind::string).text;
-        bool known = false;
-        for (const auto& d : kDTypes)
-            if (d.name == dt) e.dtype = d.dtype, known = true;
-        if (!known) fail("{}: tensor '{}': unsupported dtype '{}' (qkv reads F32, F64, I32, BOOL)", ctx_, name, dt);
+        for (const auto& t : kStored)
+            if (t.name == dt) e.type = &t;
+        if (e.type == nullptr)
+            fail("{}: tensor '{}': unsupported dtype '{}' (qkv reads F32, F64, F16, BF16, I64, I32, U8, BOOL)", ctx_,
+                 name, dt);
         for (const auto& dim : field(name, v, "shape", Kind::array).items) {
             if (dim.kind != Kind::integer || dim.number > std::uint64_t(INT64_MAX))
                 fail("{}: tensor '{}': shape entries must be non-negative integers", ctx_, name);
@@ -186,7 +205,7 @@ private:
         if (numel < 0)
             fail("{}: tensor '{}': shape {} has more than 2^60 elements (the most a tensor can hold)", ctx_, name,
                  shape_str(e.shape));
-        const std::uint64_t need = std::uint64_t(numel) * dtype_size(e.dtype);  // ≤ 2^63: no overflow
+        const std::uint64_t need = std::uint64_t(numel) * e.type->size;  // ≤ 2^63: no overflow
         if (need != e.end - e.begin)
             fail("{}: tensor '{}': shape {} of {} needs {} bytes, but data_offsets [{}, {}] hold {}", ctx_, name,
                  shape_str(e.shape), dt, need, e.begin, e.end, e.end - e.begin);
@@ -241,19 +260,95 @@ private:
     }
 
     Tensor make_tensor(const Entry& e) const {
-        Tensor t = empty(e.shape, e.dtype);
-        const std::size_t n = std::size_t(e.end - e.begin);
-        if (n > 0) std::memcpy(t.raw_data(), data_.data() + e.begin, n);
-        if (e.dtype == b8) {
-            const auto* p = static_cast<const std::uint8_t*>(t.raw_data());
-            for (std::size_t i = 0; i < n; ++i)
-                if (p[i] > 1) fail("{}: tensor '{}': BOOL element {} is {}, not 0 or 1", ctx_, e.name, i, p[i]);
+        Tensor t = empty(e.shape, e.type->dtype);
+        const std::size_t nbytes = std::size_t(e.end - e.begin);
+        const std::size_t n = std::size_t(t.numel());
+        const char* src = data_.data() + e.begin;
+        // Element i of the file, as a little-endian unsigned integer of `size` bytes (memcpy: the
+        // data section gives no alignment guarantee for a file another program wrote).
+        auto bits = [&](std::size_t i, auto zero) {
+            decltype(zero) v;
+            std::memcpy(&v, src + i * sizeof v, sizeof v);
+            return v;
+        };
+        switch (e.type->stored) {
+            case Stored::f32:
+            case Stored::f64:
+            case Stored::i32:
+                if (nbytes > 0) std::memcpy(t.raw_data(), src, nbytes);
+                break;
+            case Stored::b8: {
+                if (nbytes > 0) std::memcpy(t.raw_data(), src, nbytes);
+                const auto* p = static_cast<const std::uint8_t*>(t.raw_data());
+                for (std::size_t i = 0; i < n; ++i)
+                    if (p[i] > 1) fail("{}: tensor '{}': BOOL element {} is {}, not 0 or 1", ctx_, e.name, i, p[i]);
+                break;
+            }
+            case Stored::f16: {
+                float* out = t.data<float>();
+                for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(bits(i, std::uint16_t{}));
+                break;
+            }
+            case Stored::bf16: {
+                float* out = t.data<float>();
+                for (std::size_t i = 0; i < n; ++i) out[i] = bfloat16_to_float(bits(i, std::uint16_t{}));
+                break;
+            }
+            case Stored::i64: {
+                std::int32_t* out = t.data<std::int32_t>();
+                for (std::size_t i = 0; i < n; ++i) {
+                    const auto v = std::int64_t(bits(i, std::uint64_t{}));
+                    if (v < INT32_MIN || v > INT32_MAX)
+                        fail("{}: tensor '{}': I64 element {} is {}, outside the range of int32 that qkv's integer "
+                             "tensors hold",
+                             ctx_, e.name, i, v);
+                    out[i] = std::int32_t(v);
+                }
+                break;
+            }
+            case Stored::u8: {
+                std::int32_t* out = t.data<std::int32_t>();
+                for (std::size_t i = 0; i < n; ++i) out[i] = bits(i, std::uint8_t{});
+                break;
+            }
         }
         return t;
     }
 };
 
 }  // namespace
+
+float half_to_float(std::uint16_t h) {
+    // IEEE 754 binary16: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits. Every value is
+    // exactly representable in binary32 (8 exponent bits, bias 127, 23 mantissa bits), so this is
+    // a re-arrangement of bits, never a rounding.
+    const std::uint32_t sign = std::uint32_t(h >> 15) << 31;
+    const std::uint32_t exponent = (h >> 10) & 0x1F;
+    std::uint32_t mantissa = h & 0x3FF;
+    std::uint32_t f = 0;
+    if (exponent == 0x1F) {
+        f = sign | 0x7F800000u | (mantissa << 13);  // infinity (mantissa 0) or NaN (payload kept)
+    } else if (exponent != 0) {
+        f = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);  // normal: rebias the exponent
+    } else if (mantissa == 0) {
+        f = sign;  // ±0
+    } else {
+        // Subnormal: mantissa · 2^-24. Shift the leading 1 up to the implicit bit's place
+        // (bit 10), lowering the exponent by one per shift; in binary32 the value is normal.
+        int e = -14;
+        while ((mantissa & 0x400) == 0) {
+            mantissa <<= 1;
+            --e;
+        }
+        f = sign | (std::uint32_t(e + 127) << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    return std::bit_cast<float>(f);
+}
+
+float bfloat16_to_float(std::uint16_t b) {
+    // bfloat16 is the upper half of a binary32: the same sign and 8-bit exponent, 7 mantissa bits.
+    return std::bit_cast<float>(std::uint32_t(b) << 16);
+}
 
 std::string_view safetensors_dtype(DType dtype) {
     for (const auto& d : kDTypes)

@@ -72,6 +72,13 @@ int main(int argc, char** argv) {
                       R"("m":{"dtype":"BOOL","shape":[3],"data_offsets":[8,11]}})",
                       std::string("\0\0\x80?\0\0\0@\1\0\1", 11)));
     write_all(dir + "/safetensors/empty.safetensors", foreign("{}", ""));
+    // The element types PyTorch writes that qkv converts on reading: I64 [-7, 2^31 - 1], F16 [1, -2],
+    // BF16 [1], U8 [255].
+    write_all(dir + "/safetensors/torch_dtypes.safetensors",
+              foreign(R"({"i":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},"h":{"dtype":"F16","shape":[2],)"
+                      R"("data_offsets":[16,20]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[20,22]},)"
+                      R"("u":{"dtype":"U8","shape":[1],"data_offsets":[22,23]}})",
+                      std::string("\xf9\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f\0\0\0\0\0\x3c\0\xc0\x80\x3f\xff", 23)));
 
     // Training checkpoints: a tiny run, fresh and after three steps (optimizer state and curve).
     TaskTrainConfig c;

@@ -50,6 +50,20 @@ struct SafeTensors {
 /// \return the dtype string of the header, e.g. "F32"
 std::string_view safetensors_dtype(DType dtype);
 
+/// \brief The float32 value of an IEEE 754 half-precision (F16) number, given its 16 bits.
+///
+/// Exact for every input: binary32 holds every binary16 value, subnormals included; infinities
+/// stay infinities and NaNs stay NaNs. This is how load_safetensors() reads F16 tensors.
+/// \param h the 16 bits (sign, 5 exponent bits, 10 mantissa bits)
+/// \return the same number as a float
+float half_to_float(std::uint16_t h);
+
+/// \brief The float32 value of a bfloat16 (BF16) number, given its 16 bits: they are the upper
+/// half of the float's 32, so the conversion is exact. This is how load_safetensors() reads BF16.
+/// \param b the 16 bits (sign, 8 exponent bits, 7 mantissa bits)
+/// \return the same number as a float
+float bfloat16_to_float(std::uint16_t b);
+
 /// \brief Write \p tensors (and \p metadata) to \p path in the safetensors format, atomically:
 /// the bytes go to a temporary file in the same directory, which is flushed to disk and renamed
 /// over \p path only when complete. If anything fails, \p path keeps its previous content, no
@@ -65,6 +79,13 @@ std::string_view safetensors_dtype(DType dtype);
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors, const Metadata& metadata = {});
 
 /// \brief Read a safetensors file written by qkv, PyTorch or any other conforming writer.
+///
+/// Element types: F32, F64, I32 and BOOL load as they are; the other types PyTorch writes for
+/// these models are converted to the qkv dtype that holds them exactly: F16 and BF16 to f32, U8
+/// to i32, and I64 (PyTorch's default integer type) to i32, where a value outside the range of
+/// int32 is an error naming the tensor, the element and the value, not a silent wrap-around.
+/// (Saving always writes qkv's own dtypes: F32, F64, I32, BOOL.)
+///
 /// Validates everything before trusting it; throws qkv::Error naming the file, the tensor and the
 /// problem for: a file shorter than 8 bytes, a header length beyond the file, malformed JSON, a
 /// missing or unexpected field, an unknown dtype, a shape that does not match its byte range,

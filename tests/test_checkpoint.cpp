@@ -690,3 +690,30 @@ TEST_CASE("load_state_dict: nothing matching, a wrong shape or dtype, two names 
                       Contains("tensors 'lm_head.weight' and 'head.weight' both map to 'lm_head.weight'"));
     CHECK(unchanged());
 }
+
+TEST_CASE("export_weights: a checkpoint's weights under PyTorch's names, without the training state, load back",
+          "[checkpoint]") {
+    TempDir dir;
+    nn::GPT a(small_gpt(1)), b(small_gpt(2));
+    optim::AdamW opt(a.named_parameters());
+    io::TrainState state;
+    state.step = 7;
+    io::save_checkpoint(dir / "run.safetensors", a, &opt, &state, {{"run.dim", "16"}});
+    const auto names = io::export_weights(dir / "run.safetensors", dir / "torch.safetensors",
+                                          io::reversed(io::pytorch_gpt_names()));
+    CHECK(names.size() == a.named_parameters().size());
+    const io::SafeTensors out = io::load_safetensors(dir / "torch.safetensors");
+    CHECK(out.tensors.front().first == "tok.weight");
+    CHECK(out.tensors.back().first == "head.weight");
+    for (const auto& [n, t] : out.tensors) CHECK(n.rfind("optimizer.", 0) == std::string::npos);
+    CHECK(out.metadata.at("run.dim") == "16");
+    CHECK(out.metadata.at("format") == "pt");
+    CHECK(out.metadata.count("train.step") == 0);
+    const io::LoadReport r = io::load_state_dict(out, "torch", b, io::pytorch_gpt_names());
+    CHECK(r.loaded.size() == names.size());
+    CHECK(same_parameters(a, b));
+    // Two weights onto one name: refused, and nothing written.
+    CHECK_THROWS_WITH(io::export_weights(dir / "run.safetensors", dir / "bad.safetensors", {{"blocks.*.ln1.*", "ln.*.*"}, {"blocks.*.ln2.*", "ln.*.*"}}),
+                      Contains("'blocks.0.ln1.weight' and 'blocks.0.ln2.weight' would both be written as 'ln.0.weight'"));
+    CHECK_FALSE(fs::exists(dir / "bad.safetensors"));
+}

@@ -35,6 +35,9 @@ int sample_command(const std::vector<std::string>& argv);
 /// \brief `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
 /// \return the exit status, 0 (errors are thrown)
 int attention_command(const std::vector<std::string>& argv);
+/// \brief `qkv export`: a checkpoint's weights under PyTorch's names (export.cpp). \param argv flags
+/// \return the exit status, 0 (errors are thrown)
+int export_command(const std::vector<std::string>& argv);
 
 /// \brief `qkv train --text FILE`: train a GPT language model on a text (text.cpp). \param argv flags
 /// \return the exit status: 0 when the run finished (errors are thrown)

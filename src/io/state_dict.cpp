@@ -129,4 +129,26 @@ LoadReport load_state_dict(const SafeTensors& file, const std::string& source, n
     return report;
 }
 
+std::vector<std::string> export_weights(const std::string& checkpoint, const std::string& out, const NameMap& to_names) {
+    const SafeTensors file = load_safetensors(checkpoint);
+    std::vector<NamedTensor> weights;
+    std::vector<std::string> names;
+    std::map<std::string, std::string> seen;  // new name -> old name
+    for (const auto& [name, t] : file.tensors) {
+        if (starts_with(name, "optimizer.") || name == "train.curve") continue;
+        std::string renamed = map_name(to_names, name);
+        const auto [it, fresh] = seen.emplace(renamed, name);
+        if (!fresh) fail("export_weights: '{}' and '{}' would both be written as '{}'", it->second, name, renamed);
+        weights.emplace_back(renamed, t);
+        names.push_back(std::move(renamed));
+    }
+    if (weights.empty()) fail("export_weights: '{}' holds no weights", checkpoint);
+    Metadata meta;
+    for (const auto& [key, value] : file.metadata)
+        if (!starts_with(key, "optimizer.") && !starts_with(key, "train.")) meta[key] = value;
+    meta["format"] = "pt";
+    save_safetensors(out, weights, meta);
+    return names;
+}
+
 }  // namespace qkv::io

@@ -81,4 +81,18 @@ struct LoadReport {
 LoadReport load_state_dict(const SafeTensors& file, const std::string& source, nn::Module& model,
                            const NameMap& map = {}, bool strict = true);
 
+/// \brief Write the weights of a qkv checkpoint under another framework's names: the bridge out.
+///
+/// Reads \p checkpoint (any file qkv saved, task or text model), leaves out the training state
+/// (the `optimizer.…` tensors, `train.curve` and the `optimizer.`/`train.` metadata), renames
+/// every weight with \p to_names (e.g. reversed(pytorch_gpt_names())), and writes them to \p out
+/// (atomically), with the rest of the metadata — the model's configuration (`run.…`) and, for a
+/// text model, its tokenizer — and `"format": "pt"`, as PyTorch's safetensors writer marks its
+/// files. Two weights that would get the same name are an error, and \p out is not written.
+/// \param checkpoint the qkv checkpoint to read
+/// \param out the file to write
+/// \param to_names the renaming rules from qkv's names to the other framework's
+/// \return the names written, in the checkpoint's order
+std::vector<std::string> export_weights(const std::string& checkpoint, const std::string& out, const NameMap& to_names);
+
 }  // namespace qkv::io

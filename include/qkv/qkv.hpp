@@ -5,7 +5,8 @@
 /// ops.hpp (the differentiable functions), gradcheck.hpp (how we know they are right), and
 /// kernels/gemm.hpp (the matrix multiply everything runs on); then nn/ (layers, attention, the
 /// transformer), optim.hpp, io/ (checkpoints), data/tasks.hpp and train.hpp (the toy-task loop),
-/// data/tokenizer.hpp and train/text.hpp (language models on a text of your own).
+/// data/tokenizer.hpp and train/text.hpp (language models on a text of your own), io/state_dict.hpp
+/// and train/import.hpp (the bridge to PyTorch: weights by name, both ways).
 #pragma once
 
 #include "qkv/core/autograd.hpp"
@@ -28,6 +29,7 @@
 #include "qkv/kernels/parallel.hpp"
 #include "qkv/kernels/peak.hpp"
 #include "qkv/core/tensor.hpp"
+#include "qkv/train/import.hpp"
 #include "qkv/train/text.hpp"
 #include "qkv/train/train.hpp"
 #include "qkv/viz/dot.hpp"

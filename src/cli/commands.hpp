@@ -35,9 +35,12 @@ int sample_command(const std::vector<std::string>& argv);
 /// \brief `qkv attention`: attention heatmaps of a trained model on one input. \param argv flags
 /// \return the exit status, 0 (errors are thrown)
 int attention_command(const std::vector<std::string>& argv);
-/// \brief `qkv export`: a checkpoint's weights under PyTorch's names (export.cpp). \param argv flags
+/// \brief `qkv export`: a checkpoint's weights under PyTorch's names (bridge.cpp). \param argv flags
 /// \return the exit status, 0 (errors are thrown)
 int export_command(const std::vector<std::string>& argv);
+/// \brief `qkv import`: a checkpoint from a GPT saved by PyTorch (bridge.cpp). \param argv flags
+/// \return the exit status, 0 (errors are thrown)
+int import_command(const std::vector<std::string>& argv);
 
 /// \brief `qkv train --text FILE`: train a GPT language model on a text (text.cpp). \param argv flags
 /// \return the exit status: 0 when the run finished (errors are thrown)

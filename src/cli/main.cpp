@@ -31,6 +31,7 @@ commands:
   sample     show a saved model's answers to prompts, or stream text from a text model
   attention  show a saved model's attention weights (terminal heatmaps and an SVG file)
   export     write a saved model's weights under PyTorch's names
+  import     make a checkpoint of a GPT saved by PyTorch
   help       show this message
 
 Run 'qkv <command> --help' for the options of a command.
@@ -52,6 +53,7 @@ int run(const std::string& cmd, const std::vector<std::string>& rest) {
         if (cmd == "sample") return qkv::cli::sample_command(rest);
         if (cmd == "attention") return qkv::cli::attention_command(rest);
         if (cmd == "export") return qkv::cli::export_command(rest);
+        if (cmd == "import") return qkv::cli::import_command(rest);
         fmt::print(stderr, "qkv: unknown command '{}'\n\n{}", cmd, kUsage);
         return 2;
     } catch (const qkv::cli::UsageError& e) {

@@ -19,8 +19,11 @@
 
 #include "qkv/core/autograd.hpp"
 #include "qkv/io/safetensors.hpp"
+#include "meta_reader.hpp"
 
 namespace qkv {
+
+using detail::MetaReader;
 
 namespace {
 
@@ -81,49 +84,6 @@ nn::GPTConfig gpt_config(const TextTrainConfig& c, std::int64_t vocab) {
     g.seed = c.seed;
     return g;
 }
-
-// ---- metadata: strings in, checked numbers out ----------------------------------------------------
-// Doubles are written in fmt's shortest round-trip form and read back with from_chars, so settings
-// survive the trip through text bit for bit.
-
-class MetaReader {
-public:
-    MetaReader(const io::Metadata& m, std::string ctx) : m_(m), ctx_(std::move(ctx)) {}
-    const std::string& str(const std::string& key) const {
-        const auto it = m_.find(key);
-        if (it == m_.end()) fail("{}: metadata '{}' is missing", ctx_, key);
-        return it->second;
-    }
-    std::int64_t integer(const std::string& key, std::int64_t lo, std::int64_t hi) const {
-        const std::string& s = str(key);
-        std::int64_t v = 0;
-        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (s.empty() || ec != std::errc() || end != s.data() + s.size())
-            fail("{}: metadata '{}' is not an integer: \"{}\"", ctx_, key, s.substr(0, 40));
-        if (v < lo || v > hi) fail("{}: metadata '{}' is {}, outside [{}, {}]", ctx_, key, v, lo, hi);
-        return v;
-    }
-    std::uint64_t unsigned_integer(const std::string& key) const {
-        const std::string& s = str(key);
-        std::uint64_t v = 0;
-        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (s.empty() || ec != std::errc() || end != s.data() + s.size())
-            fail("{}: metadata '{}' is not an integer: \"{}\"", ctx_, key, s.substr(0, 40));
-        return v;
-    }
-    double real(const std::string& key) const {
-        const std::string& s = str(key);
-        double v = 0;
-        const bool whole = !s.empty() && parse_double_prefix(s, v) == s.size();
-        if (!whole || !std::isfinite(v))
-            fail("{}: metadata '{}' is not a number: \"{}\"", ctx_, key, s.substr(0, 40));
-        return v;
-    }
-
-private:
-    const io::Metadata& m_;
-    std::string ctx_;
-};
 
 io::Metadata config_metadata(const TextTrainConfig& c) {
     auto num = [](double v) { return fmt::format("{}", v); };
@@ -288,9 +248,8 @@ TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& c, std
 
 // ---- checkpoints ------------------------------------------------------------------------------------
 
-io::Metadata text_metadata(const nn::GPTConfig& g, const data::Tokenizer& tokenizer) {
-    return {{"tokenizer", tokenizer.serialize()},
-            {"model.vocab", std::to_string(g.vocab)},
+io::Metadata gpt_metadata(const nn::GPTConfig& g) {
+    return {{"model.vocab", std::to_string(g.vocab)},
             {"model.block_size", std::to_string(g.block_size)},
             {"model.dim", std::to_string(g.dim)},
             {"model.heads", std::to_string(g.heads)},
@@ -298,6 +257,12 @@ io::Metadata text_metadata(const nn::GPTConfig& g, const data::Tokenizer& tokeni
             {"model.hidden", std::to_string(g.hidden)},
             {"model.dropout", fmt::format("{}", g.dropout)},
             {"model.seed", std::to_string(g.seed)}};
+}
+
+io::Metadata text_metadata(const nn::GPTConfig& g, const data::Tokenizer& tokenizer) {
+    io::Metadata m = gpt_metadata(g);
+    m["tokenizer"] = tokenizer.serialize();
+    return m;
 }
 
 bool is_text_checkpoint(const io::Metadata& metadata) { return metadata.count("tokenizer") != 0; }

@@ -15,9 +15,9 @@ backward, optimizer step; the median over the timed steps is printed in ms.
 """
 import argparse
 import ctypes
-import math
 import os
 import statistics
+import sys
 import time
 
 # PyTorch's OpenMP threads spin while OpenBLAS's own threads multiply: on 2 cores the two pools then
@@ -36,57 +36,22 @@ CONFIGS = {  # name: (vocab, d_model, heads, layers, T, batch), as in bench_trai
 }
 
 
-class Attention(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        H, D = self.heads, C // self.heads
-        q, k, v = self.qkv(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))
-        s = (q @ k.transpose(-2, -1)) / math.sqrt(D)
-        mask = torch.ones(T, T, dtype=torch.bool).triu(1)
-        p = F.softmax(s.masked_fill(mask, float("-inf")), dim=-1)
-        o = (p @ v).transpose(1, 2).reshape(B, T, C)
-        return self.proj(o)
+# The model itself is tests/pytorch/qkv_gpt.py's, the PyTorch side of qkv's bridge (the parity
+# tests check it against qkv to 1e-10 in f64); here it gets the initialisation both frameworks use.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pytorch"))
+from qkv_gpt import GPT as _GPT, Attention  # noqa: E402
 
 
-class Block(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
-        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+class GPT(_GPT):
+    """qkv_gpt.GPT with weights N(0, 0.02) and zero biases (qkv's nn::GPT initialisation)."""
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
-
-
-class GPT(nn.Module):
     def __init__(self, vocab, dim, heads, layers, T):
-        super().__init__()
-        self.tok = nn.Embedding(vocab, dim)
-        self.pos = nn.Embedding(T, dim)
-        self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, vocab, bias=False)
+        super().__init__(vocab, T, dim, heads, layers)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, 0.0, 0.02)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-
-    def forward(self, ids):
-        T = ids.shape[1]
-        h = self.tok(ids) + self.pos(torch.arange(T))
-        for b in self.blocks:
-            h = b(h)
-        return self.head(self.ln_f(h))
 
 
 def blas_thread_setter():

@@ -125,16 +125,19 @@ TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& config
 /// \param path the file \return its content
 std::string read_file_bytes(const std::string& path);
 
-/// \brief The GPT configuration and tokenizer of a text model, as checkpoint metadata: `tokenizer`
-/// (data::Tokenizer::serialize()) and `model.vocab`, `model.block_size`, `model.dim`, `model.heads`,
-/// `model.layers`, `model.hidden`, `model.dropout`, `model.seed`.
+/// \brief A GPT configuration as checkpoint metadata: `model.vocab`, `model.block_size`, `model.dim`,
+/// `model.heads`, `model.layers`, `model.hidden`, `model.dropout`, `model.seed`.
+/// \param model the model's configuration \return the metadata entries
+io::Metadata gpt_metadata(const nn::GPTConfig& model);
+
+/// \brief The GPT configuration and tokenizer of a text model, as checkpoint metadata: gpt_metadata()
+/// and `tokenizer` (data::Tokenizer::serialize()).
 /// \param model the model's configuration \param tokenizer its tokenizer \return the metadata entries
 io::Metadata text_metadata(const nn::GPTConfig& model, const data::Tokenizer& tokenizer);
 
 /// \brief True when \p metadata describes a text model (it has a `tokenizer` entry).
 /// \param metadata a checkpoint's metadata \return whether it carries a tokenizer
 bool is_text_checkpoint(const io::Metadata& metadata);
-
 
 /// A text model loaded for generation.
 struct TextModel {

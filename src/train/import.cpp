@@ -1,0 +1,115 @@
+/// \file
+/// \brief import_gpt(): a GPT's weights from another framework's file into a qkv checkpoint.
+#include "qkv/train/import.hpp"
+
+#include <fmt/core.h>
+
+#include <limits>
+#include <map>
+#include <string_view>
+#include <memory>
+
+#include "meta_reader.hpp"
+#include "qkv/data/tokenizer.hpp"
+#include "qkv/io/checkpoint.hpp"
+#include "qkv/train/text.hpp"
+
+namespace qkv {
+
+namespace {
+
+// The file's tensors under qkv's names (through the map), for looking up shapes.
+std::map<std::string, const Tensor*> by_model_name(const io::SafeTensors& file, const io::NameMap& map) {
+    std::map<std::string, const Tensor*> out;
+    for (const auto& [name, t] : file.tensors) out[io::map_name(map, name)] = &t;
+    return out;
+}
+
+const Tensor& need(const std::map<std::string, const Tensor*>& tensors, const std::string& name,
+                   const std::string& source, std::int64_t dims) {
+    const auto it = tensors.find(name);
+    if (it == tensors.end())
+        fail("{}: no tensor maps to '{}': not a GPT of this layout (wrong --from, or another model)", source, name);
+    if (it->second->dim() != dims)
+        fail("{}: '{}' should have {} dimensions, has shape {}", source, name, dims, shape_str(it->second->shape()));
+    return *it->second;
+}
+
+}  // namespace
+
+nn::GPTConfig infer_gpt_config(const io::SafeTensors& file, const std::string& source, const io::NameMap& map,
+                               std::int64_t heads) {
+    const std::string ctx = fmt::format("'{}'", source);
+    const auto tensors = by_model_name(file, map);
+    nn::GPTConfig g;
+    const Tensor& tok = need(tensors, "tok_emb.weight", ctx, 2);
+    g.vocab = tok.size(0);
+    g.dim = tok.size(1);
+    const Tensor& pos = need(tensors, "pos_emb.weight", ctx, 2);
+    g.block_size = pos.size(0);
+    if (pos.size(1) != g.dim)
+        fail("{}: the position embedding is {} but the token embedding {}: their widths must agree", ctx,
+             shape_str(pos.shape()), shape_str(tok.shape()));
+    g.layers = 0;
+    while (tensors.count(fmt::format("blocks.{}.mlp.fc1.weight", g.layers))) ++g.layers;
+    if (g.layers == 0) fail("{}: no blocks (no tensor maps to 'blocks.0.mlp.fc1.weight')", ctx);
+    g.hidden = need(tensors, "blocks.0.mlp.fc1.weight", ctx, 2).size(0);
+    g.seed = 0;
+
+    // The metadata may state the configuration too (a text model's model.*): it must agree.
+    const detail::MetaReader meta(file.metadata, ctx);
+    const auto agree = [&](const char* key, std::int64_t from_tensors, const char* what) {
+        if (!file.metadata.count(key)) return;
+        std::int64_t stated = meta.integer(key, 0, std::numeric_limits<std::int64_t>::max());
+        if (stated == 0 && std::string_view(key) == "model.hidden") stated = 4 * g.dim;  // GPTConfig: 0 means 4·C
+        if (stated != from_tensors)
+            fail("{}: metadata '{}' says {}, but the tensors have {} = {}", ctx, key, stated, what, from_tensors);
+    };
+    agree("model.vocab", g.vocab, "vocab (rows of the token embedding)");
+    agree("model.block_size", g.block_size, "block_size (rows of the position embedding)");
+    agree("model.dim", g.dim, "dim (columns of the token embedding)");
+    agree("model.layers", g.layers, "layers (blocks present)");
+    agree("model.hidden", g.hidden, "hidden (rows of blocks.0's first MLP layer)");
+
+    if (heads > 0) {
+        g.heads = heads;
+    } else if (file.metadata.count("model.heads")) {
+        g.heads = meta.integer("model.heads", 1, 1 << 16);
+    } else if (file.metadata.count("run.heads")) {
+        g.heads = meta.integer("run.heads", 1, 1 << 16);
+    } else {
+        fail("{}: the number of heads is not in the file's metadata (model.heads or run.heads) and cannot be seen "
+             "in the weights' shapes: give it (--heads H)",
+             ctx);
+    }
+    if (g.dim % g.heads != 0) fail("{}: {} heads do not divide dim {}", ctx, g.heads, g.dim);
+    return g;
+}
+
+ImportResult import_gpt(const std::string& in, const std::string& out, const ImportOptions& options) {
+    const io::SafeTensors file = io::load_safetensors(in);
+    ImportResult r;
+    r.config = infer_gpt_config(file, in, options.map, options.heads);
+    for (const auto& [name, t] : file.tensors)
+        if (io::map_name(options.map, name) == "tok_emb.weight") r.dtype = t.dtype() == f64 ? f64 : f32;
+
+    std::unique_ptr<data::Tokenizer> tokenizer;
+    if (!options.tokenizer.empty())
+        tokenizer = data::Tokenizer::load(options.tokenizer);
+    else if (const auto it = file.metadata.find("tokenizer"); it != file.metadata.end())
+        tokenizer = data::Tokenizer::parse(it->second, fmt::format("'{}' metadata", in));
+    if (tokenizer && tokenizer->vocab_size() != r.config.vocab)
+        fail("'{}': the tokenizer has {} tokens, the model's embedding {} rows", options.tokenizer.empty() ? in : options.tokenizer,
+             tokenizer->vocab_size(), r.config.vocab);
+
+    nn::GPT model(r.config);
+    model.to(r.dtype);
+    r.report = io::load_state_dict(file, in, model, options.map, options.strict);
+    io::Metadata meta = tokenizer ? text_metadata(r.config, *tokenizer) : gpt_metadata(r.config);
+    r.has_tokenizer = tokenizer != nullptr;
+    meta["model.imported_from"] = in;
+    io::save_checkpoint(out, model, nullptr, nullptr, meta);
+    return r;
+}
+
+}  // namespace qkv

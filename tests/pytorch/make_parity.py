@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Write the PyTorch reference files of qkv's parity tests (tests/parity/*.safetensors).
+
+For each small GPT configuration below, in f32 and in f64, PyTorch computes from one set of random
+weights and one batch: the logits, the loss, the gradient of every parameter, every layer's
+attention weights, and every parameter after one AdamW step. Each file holds all of it:
+
+    tok.weight, pos.weight, blocks.N.…, ln_f.*, head.weight   the weights, under PyTorch's names
+    ref.ids, ref.targets                                    the batch (I64, PyTorch's integer type;
+                                                            targets of -100 are ignored by the loss)
+    ref.logits (B, T, V), ref.loss ()                       the forward pass
+    ref.grad.<name>                                         d loss / d <name>
+    ref.attn.N (B, H, T, T)                                 block N's attention weights
+    ref.adamw.<name>                                        <name> after one AdamW step
+    metadata: model.* (the configuration), adamw.* (lr, betas, eps, weight_decay), torch's version
+
+tests/test_parity.cpp loads each file into qkv's GPT (through the PyTorch name map, as a user's file
+would be), runs the same computation, and compares. The files are committed, so those tests need no
+PyTorch; CI, which has Debian's python3-torch, runs this script again (ctest parity.regenerate) and
+requires the same bytes.
+
+Same bytes on another machine: the weights and batches come from PyTorch's CPU generator (a
+Mersenne Twister, the same everywhere); the computed tensors would differ in their last bits where
+PyTorch or OpenBLAS pick kernels by CPU (AVX2, AVX-512). So the script pins both to their generic
+code before PyTorch loads: ATEN_CPU_CAPABILITY=default, OPENBLAS_CORETYPE=Prescott (SSE3, present on
+every x86-64), one thread. It re-executes itself with those variables when they are not set.
+
+Usage (Debian's /usr/bin/python3 has torch):  make_parity.py OUT_DIR
+"""
+import os
+import sys
+
+PINNED = {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "OMP_NUM_THREADS": "1",
+          "OPENBLAS_NUM_THREADS": "1"}
+if any(os.environ.get(k) != v for k, v in PINNED.items()):
+    os.environ.update(PINNED)
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import torch  # noqa: E402  (after the environment it reads at load time)
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qkv_gpt  # noqa: E402
+
+# name: (vocab, block, dim, heads, layers, hidden, batch, T, seed). "small" fills its context and has
+# two layers; "odd" has a sequence shorter than its context, 3 heads of 4 and a hidden width that is
+# not 4·C, so a transposed or mis-sized tensor cannot pass by luck.
+CONFIGS = {
+    "small": (11, 8, 16, 2, 2, 64, 3, 8, 1),
+    "odd": (7, 12, 12, 3, 1, 20, 2, 5, 2),
+}
+ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)  # torch.optim.AdamW's defaults
+
+
+def reference(name, dtype):
+    vocab, block, dim, heads, layers, hidden, batch, T, seed = CONFIGS[name]
+    model = qkv_gpt.GPT(vocab, block, dim, heads, layers, hidden).to(dtype)
+    qkv_gpt.randomize(model, seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    ids = torch.randint(vocab, (batch, T), generator=g)
+    targets = torch.randint(vocab, (batch, T), generator=g)
+    targets[0, 1] = targets[-1, -1] = -100  # two positions the loss must skip
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    model.record_attention()
+    logits = model(ids)
+    loss = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=-100)
+    loss.backward()
+    out = dict(weights)
+    out["ref.ids"], out["ref.targets"] = ids, targets
+    out["ref.logits"], out["ref.loss"] = logits.detach(), loss.detach()
+    for i, b in enumerate(model.blocks):
+        out[f"ref.attn.{i}"] = b.attn.weights.detach()
+    for k, p in model.named_parameters():
+        out[f"ref.grad.{k}"] = p.grad.detach().clone()
+    torch.optim.AdamW(model.parameters(), **ADAMW).step()
+    for k, p in model.named_parameters():
+        out[f"ref.adamw.{k}"] = p.detach().clone()
+
+    meta = {f"model.{k}": v for k, v in model.config.items()}
+    meta.update({"adamw.lr": ADAMW["lr"], "adamw.beta1": ADAMW["betas"][0], "adamw.beta2": ADAMW["betas"][1],
+                 "adamw.eps": ADAMW["eps"], "adamw.weight_decay": ADAMW["weight_decay"],
+                 "made_by": "tests/pytorch/make_parity.py", "torch": torch.__version__})
+    return out, meta
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__.split("\n\n")[-1].strip())
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    torch.set_num_threads(1)
+    for name in CONFIGS:
+        for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
+            tensors, meta = reference(name, dtype)
+            path = os.path.join(out_dir, f"gpt_{name}_{tag}.safetensors")
+            qkv_gpt.write_safetensors(path, tensors, meta)
+            print(f"{path}: {len(tensors)} tensors, loss {tensors['ref.loss'].item():.6f}")
+
+
+if __name__ == "__main__":
+    main()

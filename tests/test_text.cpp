@@ -207,6 +207,52 @@ TEST_CASE("text training resumes exactly: 10 + save + load + 10 steps = 20 steps
     std::filesystem::remove(path);
 }
 
+TEST_CASE("fine-tuning starts from the checkpoint's weights, shape and tokenizer, and trains on the new text", "[text]") {
+    TextTrainConfig c = tiny();
+    c.tokenizer = "bpe";
+    c.vocab_size = 300;
+    c.hidden = 40;  // not 4·dim: the shape must come from the checkpoint, MLP included
+    const std::string text = corpus();
+    TextTrainer base(c, text, "corpus");
+    for (int i = 0; i < 5; ++i) base.step();
+    const std::string path = temp_path("qkv_text_base.safetensors");
+    base.save(path);
+
+    TextTrainConfig other = tiny();  // other training settings; its shape fields are replaced
+    other.layers = 3;
+    other.dim = 8;
+    other.lr = 5e-4;
+    other.max_steps = 4;
+    const std::string new_text = text.substr(text.size() / 2);
+    auto tuned = TextTrainer::fine_tune(path, other, new_text, "half");
+    CHECK(tuned->steps_done() == 0);
+    CHECK(tuned->config().layers == c.layers);
+    CHECK(tuned->config().dim == c.dim);
+    CHECK(tuned->config().hidden == 40);
+    CHECK(tuned->config().lr == 5e-4);
+    CHECK(tuned->tokenizer().serialize() == base.tokenizer().serialize());  // not learned again
+    CHECK(flat_parameters(tuned->model()) == flat_parameters(base.model()));  // the weights, bit for bit
+    tuned->run();
+    CHECK(tuned->steps_done() == 4);
+    CHECK(flat_parameters(tuned->model()) != flat_parameters(base.model()));
+    // Its checkpoint names where it started and resumes like any run.
+    const std::string tuned_path = temp_path("qkv_text_tuned.safetensors");
+    tuned->save(tuned_path);
+    CHECK(io::load_safetensors(tuned_path).metadata.at("text.init") == path);
+    CHECK(TextTrainer::load(tuned_path, new_text, "half")->config().hidden == 40);
+
+    // A character model cannot read characters it never saw; a file without a tokenizer is refused.
+    TextTrainConfig chars = tiny();
+    TextTrainer char_base(chars, text, "corpus");
+    char_base.save(path);
+    CHECK_THROWS_WITH(TextTrainer::fine_tune(path, tiny(), text + "\u2603", "snow"), Contains("U+2603"));
+    nn::GPT bare(nn::GPTConfig{});
+    io::save_checkpoint(path, bare);
+    CHECK_THROWS_WITH(TextTrainer::fine_tune(path, tiny(), text, "x"), Contains("has no tokenizer"));
+    std::filesystem::remove(path);
+    std::filesystem::remove(tuned_path);
+}
+
 TEST_CASE("text checkpoints carry their tokenizer: load_text_model rebuilds the model from the file alone", "[text]") {
     TextTrainConfig c = tiny();
     c.max_steps = 10;

@@ -75,6 +75,10 @@ training:
                         context 64, batch 12, 2000 steps, lr 1e-3 to 1e-4, warm-up 100, no
                         dropout (other flags still apply on top, e.g. --seed)
   --threads N           threads (default: all cores)
+  --init PATH           fine-tune: start from the weights of a text model (saved by 'qkv train
+                        --text', or made by 'qkv import') instead of random ones. Its shape and
+                        tokenizer are kept (so --layers, --heads, --dim, --context, --tokenizer,
+                        --vocab-size and --recipe do not apply); the training flags above do
 output:
   --out DIR             where the checkpoint and curve go (default runs); DIR/last records the
                         checkpoint's path, which 'qkv sample' opens by default
@@ -95,7 +99,7 @@ const std::vector<Flag> kTrainFlags{
     {"dropout"}, {"steps"},   {"batch"},      {"lr"},     {"min-lr"},     {"warmup"},      {"schedule"},
     {"wd"},    {"beta2"},     {"clip"},       {"seed"},   {"eval-every"}, {"eval-tokens"}, {"recipe"},
     {"threads"}, {"out"},     {"save"},       {"resume"}, {"quiet", false}, {"checkpoint-every"},
-    {"detect-anomaly", false}};
+    {"detect-anomaly", false}, {"init"}};
 
 TextTrainConfig config_from(const Args& a) {
     TextTrainConfig c;
@@ -204,9 +208,15 @@ int train_text_command(const std::vector<std::string>& argv) {
         save_path = a.str("save", a.str("resume", ""));
     } else {
         if (text_path.empty()) throw UsageError("--text needs a file");
+        if (a.has("init"))
+            for (const char* shape : {"layers", "heads", "dim", "context", "tokenizer", "vocab-size", "recipe", "resume"})
+                if (a.has(shape))
+                    throw UsageError(fmt::format("--{} cannot go with --init: the model's shape and tokenizer are the "
+                                                 "checkpoint's (and --resume continues a run, --init starts one)",
+                                                 shape));
         fresh = config_from(a);
-        save_path = a.str("save", fmt::format("{}/{}-{}-seed{}.safetensors", out_dir, stem_of(text_path), fresh.tokenizer,
-                                              fresh.seed));
+        const std::string kind = a.has("init") ? "from-" + stem_of(a.str("init", "")) : fresh.tokenizer;
+        save_path = a.str("save", fmt::format("{}/{}-{}-seed{}.safetensors", out_dir, stem_of(text_path), kind, fresh.seed));
     }
     // Where the run will be saved is checked before any work (BPE training included).
     RunGuard guard({save_path, a.integer("checkpoint-every", kDefaultCheckpointEvery, 0, 1'000'000'000'000), true},
@@ -230,7 +240,10 @@ int train_text_command(const std::vector<std::string>& argv) {
     } else {
         const std::string text = read_file_bytes(text_path);
         try {
-            trainer = std::make_unique<TextTrainer>(fresh, text, text_path);
+            if (a.has("init"))
+                trainer = TextTrainer::fine_tune(a.str("init", ""), fresh, text, text_path);
+            else
+                trainer = std::make_unique<TextTrainer>(fresh, text, text_path);
         } catch (const VocabSizeError& e) {
             throw UsageError(fmt::format("--vocab-size: {}", e.what()));  // the flag asks too much of the file
         }
@@ -239,7 +252,8 @@ int train_text_command(const std::vector<std::string>& argv) {
     if (a.has("detect-anomaly")) anomaly.emplace(true);
     const TextTrainConfig& c = trainer->config();
     const TokenizedText& data = trainer->text();
-    const std::string stem = fmt::format("{}/{}-{}-seed{}", out_dir, stem_of(text_path), c.tokenizer, c.seed);
+    const std::string kind = a.has("init") ? "from-" + stem_of(a.str("init", "")) : c.tokenizer;  // as the save path
+    const std::string stem = fmt::format("{}/{}-{}-seed{}", out_dir, stem_of(text_path), kind, c.seed);
     std::filesystem::create_directories(out_dir);
     for (const std::string& path : {stem + ".csv", stem + ".svg", last_run_file(out_dir)})
         io::check_writable(path, "train --text");
@@ -251,8 +265,9 @@ int train_text_command(const std::vector<std::string>& argv) {
     say("data: {} tokens for training, {} for validation (the last 10%, {:.2f} bytes per token)\n",
                data.train.size(), data.validation.size(),
                double(data.train_bytes + data.validation_bytes) / double(data.train.size() + data.validation.size()));
-    say("model: GPT, {} layers x {} heads, d_model {}, context {}, {} parameters\n", c.layers, c.heads, c.dim,
-               c.context, trainer->model().num_parameters());
+    say("model: GPT, {} layers x {} heads, d_model {}, context {}, {} parameters{}\n", c.layers, c.heads, c.dim,
+               c.context, trainer->model().num_parameters(),
+               a.has("init") ? fmt::format(", starting from the weights of '{}'", a.str("init", "")) : "");
     say("training: {} steps of {} x {} tokens, AdamW lr {} ({}) wd {} beta2 {}, dropout {}, clip {}, seed {}, "
                "{} thread{}{}\n",
                c.max_steps, c.batch, c.context, c.lr,

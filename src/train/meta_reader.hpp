@@ -23,6 +23,8 @@ class MetaReader {
 public:
     /// \param m the metadata \param ctx the file, for messages (e.g. "'run.safetensors'")
     MetaReader(const io::Metadata& m, std::string ctx) : m_(m), ctx_(std::move(ctx)) {}
+    /// \param key the entry \return whether the metadata has it
+    bool has(const std::string& key) const { return m_.count(key) != 0; }
     /// \param key the entry \return its text
     const std::string& str(const std::string& key) const {
         const auto it = m_.find(key);

@@ -53,6 +53,7 @@ void validate(const TextTrainConfig& c) {
     if (c.tokenizer != "char" && c.tokenizer != "bpe")
         fail("train --text: tokenizer must be 'char' or 'bpe', got '{}'", c.tokenizer);
     if (c.tokenizer == "bpe") in_range("vocab_size", c.vocab_size, 256, data::kMaxBpeVocab);
+    in_range("hidden", c.hidden, 0, 1 << 18);
     in_range("layers", c.layers, 1, 256);
     in_range("heads", c.heads, 1, 256);
     in_range("dim", c.dim, 1, 16384);
@@ -80,6 +81,7 @@ nn::GPTConfig gpt_config(const TextTrainConfig& c, std::int64_t vocab) {
     g.dim = c.dim;
     g.heads = c.heads;
     g.layers = c.layers;
+    g.hidden = c.hidden;
     g.dropout = c.dropout;
     g.seed = c.seed;
     return g;
@@ -92,6 +94,7 @@ io::Metadata config_metadata(const TextTrainConfig& c) {
             {"text.layers", std::to_string(c.layers)},
             {"text.heads", std::to_string(c.heads)},
             {"text.dim", std::to_string(c.dim)},
+            {"text.hidden", std::to_string(c.hidden)},
             {"text.context", std::to_string(c.context)},
             {"text.batch", std::to_string(c.batch)},
             {"text.max_steps", std::to_string(c.max_steps)},
@@ -115,6 +118,7 @@ TextTrainConfig config_from(const MetaReader& m) {
     c.layers = m.integer("text.layers", 1, 256);
     c.heads = m.integer("text.heads", 1, 256);
     c.dim = m.integer("text.dim", 1, 16384);
+    c.hidden = m.has("text.hidden") ? m.integer("text.hidden", 0, 1 << 18) : 0;  // (older checkpoints: 4·dim)
     c.context = m.integer("text.context", 1, 65536);
     c.batch = m.integer("text.batch", 1, 1 << 20);
     c.max_steps = m.integer("text.max_steps", 1, 1'000'000'000);
@@ -346,9 +350,13 @@ std::vector<TextCurvePoint> curve_points(const Tensor& table, std::int64_t steps
 }  // namespace
 
 TextTrainer::TextTrainer(const TextTrainConfig& config, std::string_view text, std::string source)
+    : TextTrainer(config, text, std::move(source), nullptr) {}
+
+TextTrainer::TextTrainer(const TextTrainConfig& config, std::string_view text, std::string source,
+                         std::unique_ptr<data::Tokenizer> tokenizer)
     : cfg_(config), source_(std::move(source)) {
     validate(cfg_);
-    data_ = tokenize_text(text, cfg_, source_);
+    data_ = tokenize_text(text, cfg_, source_, std::move(tokenizer));
     text_hash_ = fnv1a64(text);
     text_bytes_ = std::int64_t(text.size());
     // Will it fit? Asked before the first allocation (see TaskTrainer's constructor). The text's ids
@@ -390,6 +398,7 @@ std::unique_ptr<TextTrainer> TextTrainer::load(const std::string& path, std::str
     t->data_ = tokenize_text(text, c, t->source_, data::Tokenizer::parse(m.str("tokenizer"), ctx + " metadata"));
     t->text_hash_ = hash;
     t->text_bytes_ = bytes;
+    if (m.has("text.init")) t->init_ = m.str("text.init");
     t->model_ = std::make_unique<nn::GPT>(gpt_config(c, t->data_.tokenizer->vocab_size()));
     optim::AdamWOptions o;
     o.lr = c.lr;
@@ -405,6 +414,32 @@ std::unique_ptr<TextTrainer> TextTrainer::load(const std::string& path, std::str
 
 TextTrainer::TextTrainer(const TextTrainConfig& config, std::string source) : cfg_(config), source_(std::move(source)) {}
 
+std::unique_ptr<TextTrainer> TextTrainer::fine_tune(const std::string& init, TextTrainConfig config,
+                                                    std::string_view text, std::string source) {
+    TextModel start = load_text_model(init);  // checks that it is a text model, its sizes and tensors
+    const nn::GPTConfig& g = start.model->config();
+    config.layers = g.layers;
+    config.heads = g.heads;
+    config.dim = g.dim;
+    config.hidden = g.hidden;
+    config.context = g.block_size;
+    config.tokenizer = std::string(start.tokenizer->kind());
+    if (config.tokenizer == "bpe") config.vocab_size = g.vocab - 1;  // 256 + merges; the end-of-text token on top
+    auto t = std::unique_ptr<TextTrainer>(new TextTrainer(config, text, std::move(source), std::move(start.tokenizer)));
+    // The checkpoint's weights replace the random ones (as f32: training runs in f32).
+    const auto from = start.model->named_parameters();
+    for (std::size_t i = 0; i < t->params_.size(); ++i) {
+        auto& [name, p] = t->params_[i];
+        if (from[i].first != name || from[i].second.shape() != p.shape())
+            fail("'{}': parameter {} is '{}' {}, the new model's '{}' {}", init, i, from[i].first,
+                 shape_str(from[i].second.shape()), name, shape_str(p.shape()));
+        const Tensor w = from[i].second.to(f32);
+        std::copy_n(w.data<float>(), w.numel(), p.data<float>());
+    }
+    t->init_ = init;
+    return t;
+}
+
 void TextTrainer::set_max_steps(std::int64_t steps) {
     if (steps < 1 || steps > 1'000'000'000) fail("train --text: steps must be in [1, 1000000000], got {}", steps);
     cfg_.max_steps = steps;
@@ -414,6 +449,7 @@ void TextTrainer::save(const std::string& path) const {
     io::Metadata meta = config_metadata(cfg_);
     for (auto& [k, v] : text_metadata(model_->config(), *data_.tokenizer)) meta[k] = v;
     meta["text.source"] = source_;
+    if (!init_.empty()) meta["text.init"] = init_;
     meta["text.bytes"] = std::to_string(text_bytes_);
     meta["text.fnv1a64"] = std::to_string(text_hash_);
     // Never save a broken state over a good file: checked first, so the file keeps what it had.

@@ -46,6 +46,7 @@ struct TextTrainConfig {
     std::int64_t heads = 4;          ///< attention heads
     std::int64_t dim = 96;           ///< d_model
     std::int64_t context = 64;       ///< tokens per window (the model's block size)
+    std::int64_t hidden = 0;         ///< MLP width (0: 4·dim); set from the model by TextTrainer::fine_tune()
     std::int64_t batch = 16;         ///< windows per step
     std::int64_t max_steps = 1500;   ///< steps
     double lr = 2e-3;                ///< peak learning rate (AdamW)
@@ -168,6 +169,18 @@ public:
     /// \param source its name, for messages
     /// \return the restored trainer (never null), ready to continue at steps_done()
     static std::unique_ptr<TextTrainer> load(const std::string& path, std::string_view text, std::string source);
+    /// \brief Fine-tune: a new run on \p text that starts from the weights of the text model in
+    /// \p init (a checkpoint of `qkv train --text`, or one `qkv import` made) instead of random ones.
+    /// The model's shape (layers, heads, dim, MLP width, context) and the tokenizer are the
+    /// checkpoint's — the tokenizer is not learned again, so the ids mean what they meant —; the
+    /// training settings (steps, learning rate and schedule, dropout, batch, ...) are \p config's, and
+    /// the optimizer starts fresh. Throws qkv::Error when \p init is not a text model, or the text
+    /// cannot be encoded with its tokenizer (a character the character tokenizer never saw).
+    /// \param init the checkpoint to start from \param config the run's training settings (its model
+    /// and tokenizer fields are replaced by the checkpoint's) \param text the whole text
+    /// \param source its name, for messages \return the trainer (never null), at step 0
+    static std::unique_ptr<TextTrainer> fine_tune(const std::string& init, TextTrainConfig config, std::string_view text,
+                                                  std::string source);
     /// \brief A new step budget, e.g. to train a resumed run for longer. The cosine schedule then ends
     /// at the new budget (the steps already done keep the rates they had). Throws qkv::Error unless
     /// \p steps is in [1, 10⁹]. \param steps the new max_steps
@@ -226,9 +239,12 @@ public:
 
 private:
     TextTrainer(const TextTrainConfig& config, std::string source);  // for load(): members filled in there
+    TextTrainer(const TextTrainConfig& config, std::string_view text, std::string source,
+                std::unique_ptr<data::Tokenizer> tokenizer);  // null: learn one from the text
     TextTrainConfig cfg_;
     TokenizedText data_;
     std::string source_;
+    std::string init_;  // the checkpoint fine_tune() started from ("" for a fresh run)
     std::uint64_t text_hash_ = 0;
     std::int64_t text_bytes_ = 0;
     std::unique_ptr<nn::GPT> model_;

@@ -22,6 +22,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -237,4 +240,110 @@ TEST_CASE("A text model exported for PyTorch and imported back is the same model
     const Tensor ids = from(tok.encode("the dog sat"), {1, 11});
     const NoGradGuard no_grad;
     CHECK(rel_err(back.model->forward(ids), model(ids)) == 0);  // the same floats, bit for bit
+}
+
+// ---- GPT-2's layout (io/gpt2.hpp): a small random model PyTorch saved as a GPT-2 directory -----------
+
+namespace {
+const std::string kGpt2Dir = kDir + "gpt2";
+}  // namespace
+
+TEST_CASE("GPT-2 layout: qkv reads PyTorch's GPT-2 files and gives its tokens, logits and greedy continuation", "[gpt2]") {
+    const TextModel m = load_gpt2(kGpt2Dir);
+    const nn::GPTConfig& g = m.model->config();
+    CHECK(g.tie_weights);
+    CHECK(g.tanh_gelu);
+    CHECK(g.ln_eps == 1e-5);
+    CHECK(g.block_size == 16);
+    const io::SafeTensors ref = io::load_safetensors(kGpt2Dir + "/reference.safetensors");
+    const std::string prompt = ref.metadata.at("prompt");
+    const std::int64_t steps = std::stoll(ref.metadata.at("steps"));
+
+    // The tokenizer: GPT-2's ids (bytes renumbered), and the exact bytes back.
+    const std::vector<std::int32_t> ids = m.tokenizer->encode(prompt);
+    CHECK(ids == find(ref, "ref.prompt_ids").to_vector<std::int32_t>());
+    CHECK(m.tokenizer->decode(ids) == prompt);
+    const std::string odd = "caf\xC3\xA9 \xF0\x9F\x99\x82 \xFF\x00 12345";  // bytes the training text never had
+    CHECK(m.tokenizer->decode(m.tokenizer->encode(odd)) == odd);
+
+    const Tensor x = from(ids, {1, std::int64_t(ids.size())});
+    const NoGradGuard no_grad;
+    CHECK(rel_err(m.model->forward(x), find(ref, "ref.logits")) <= 1e-5);
+
+    // Greedy, with and without the key/value cache; 13 + 12 tokens run past the context of 16.
+    Generator gen(0);
+    const std::vector<std::int32_t> want = find(ref, "ref.generated").to_vector<std::int32_t>();
+    for (const bool cache : {true, false}) {
+        CAPTURE(cache);
+        const auto all = m.model->generate(x, steps, nn::SampleOptions{}, gen, cache).to_vector<std::int32_t>();
+        CHECK(std::vector<std::int32_t>(all.end() - steps, all.end()) == want);
+    }
+}
+
+TEST_CASE("GPT-2 layout: imported as a checkpoint it samples the same, and bad files get errors naming them", "[gpt2]") {
+    qkv::test::TempDir dir("gpt2");
+    const ImportResult r = import_gpt2(kGpt2Dir, dir / "gpt2.safetensors");
+    CHECK(r.report.missing.empty());
+    CHECK(r.report.unexpected.empty());  // mask buffers dropped, head tied
+    const TextModel direct = load_gpt2(kGpt2Dir), saved = load_text_model(dir / "gpt2.safetensors");
+    CHECK(saved.model->config().tie_weights);
+    CHECK(saved.model->config().tanh_gelu);
+    CHECK(saved.tokenizer->serialize() == direct.tokenizer->serialize());  // GPT-2's ids survive the trip
+    const std::vector<std::int32_t> few = direct.tokenizer->encode("the cat sat");
+    const Tensor x = from(few, {1, std::int64_t(few.size())});
+    {
+        const NoGradGuard no_grad;
+        CHECK(rel_err(saved.model->forward(x), direct.model->forward(x)) == 0);
+    }
+
+    // Copies of the directory with one thing wrong.
+    const auto copy_with = [&](const std::string& name, const std::string& file, const std::string& content) {
+        const std::string d = dir / name;
+        std::filesystem::create_directories(d);
+        for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"})
+            std::filesystem::copy_file(kGpt2Dir + "/" + f, d + "/" + f);
+        qkv::test::write_bytes(d + "/" + file, content);
+        return d;
+    };
+    std::string config = qkv::test::read_bytes(kGpt2Dir + "/config.json");
+    const auto replace = [](std::string s, const std::string& from, const std::string& to) {
+        s.replace(s.find(from), from.size(), to);
+        return s;
+    };
+    CHECK_THROWS_WITH(load_gpt2(copy_with("wide", "config.json", replace(config, "\"n_embd\": 24", "\"n_embd\": 48"))),
+                      Catch::Contains("h.0.attn.c_attn.weight' is (24,72), but a Conv1D of this configuration is (in, "
+                                      "out) = (48, 144)"));
+    CHECK_THROWS_WITH(load_gpt2(copy_with("relu", "config.json", replace(config, "gelu_new", "relu"))),
+                      Catch::Contains("activation_function \"relu\" is not one qkv has"));
+    CHECK_THROWS_WITH(load_gpt2(copy_with("vocab", "config.json", replace(config, "\"vocab_size\": 308", "\"vocab_size\": 309"))),
+                      Catch::Contains("vocab_size is 309, but vocab.json has 308 tokens"));
+    const std::string merges = qkv::test::read_bytes(kGpt2Dir + "/merges.txt");
+    CHECK_THROWS_WITH(load_gpt2(copy_with("merges", "merges.txt", merges + "z z\n")),
+                      Catch::Contains("line 53: \"z z\" makes a token that") && Catch::Contains("vocab.json' does not have"));
+    CHECK_THROWS_WITH(load_gpt2(copy_with("joins", "merges.txt", merges + "zz q\n")),
+                      Catch::Contains("line 53: \"zz q\" joins a token that neither a byte nor an earlier merge makes"));
+    const std::string weights = qkv::test::read_bytes(kGpt2Dir + "/model.safetensors");
+    CHECK_THROWS_WITH(load_gpt2(copy_with("cut", "model.safetensors", weights.substr(0, weights.size() / 2))),
+                      Catch::Contains("model.safetensors"));
+    CHECK_THROWS_WITH(load_gpt2(dir / "nowhere"), Catch::Contains("cannot open") && Catch::Contains("config.json"));
+}
+
+TEST_CASE("GPT-2's real files, when QKV_GPT2_DIR names a directory of them", "[gpt2]") {
+    const char* real = std::getenv("QKV_GPT2_DIR");
+    if (!real || !*real) {
+        std::puts("SKIPPED: set QKV_GPT2_DIR to a directory with GPT-2's config.json, model.safetensors, vocab.json "
+                  "and merges.txt to run this test");
+        return;
+    }
+    const TextModel m = load_gpt2(real);
+    // Published facts about GPT-2's tokenizer: "Hello world" is [15496, 995], <|endoftext|> is 50256.
+    CHECK(m.tokenizer->encode("Hello world") == std::vector<std::int32_t>{15496, 995});
+    CHECK(m.tokenizer->end_of_text() == 50256);
+    CHECK(m.model->config().vocab == 50257);
+    Generator gen(0);
+    const NoGradGuard no_grad;
+    const std::vector<std::int32_t> prompt = m.tokenizer->encode("The capital of France is");
+    const auto out = m.model->generate(from(prompt, {1, std::int64_t(prompt.size())}), 5, nn::SampleOptions{}, gen, true);
+    std::printf("GPT-2 continues 'The capital of France is' with '%s'\n",
+                m.tokenizer->decode(out.to_vector<std::int32_t>()).c_str());
 }

@@ -53,7 +53,8 @@ std::string joined(const std::vector<std::string>& names) {
 
 int import_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        say("usage: qkv import --from pytorch --in FILE --out CHECKPOINT [--heads H] [--tokenizer FILE] [--partial]\n\n"
+        say("usage: qkv import --from pytorch --in FILE --out CHECKPOINT [--heads H] [--tokenizer FILE] [--partial]\n"
+            "       qkv import --from gpt2 --in DIR --out CHECKPOINT\n\n"
             "Make a qkv checkpoint of a GPT saved by PyTorch (safetensors; F32, F64, F16 or BF16 weights) under the\n"
             "names of tests/pytorch/qkv_gpt.py (what 'qkv export --to pytorch' writes, and qkv_gpt.save()).\n"
             "The configuration comes from the tensors' shapes; the number of heads, which no shape shows, from\n"
@@ -61,22 +62,28 @@ int import_command(const std::vector<std::string>& argv) {
             "'tokenizer', as a qkv text model exported carries it) or --tokenizer FILE; with one, 'qkv sample\n"
             "--checkpoint CHECKPOINT' writes text with the model.\n"
             "Every parameter must be in the file and every tensor of the file must be used, unless --partial:\n"
-            "then the missing parameters keep their initial values and the unused tensors are listed.\n");
+            "then the missing parameters keep their initial values and the unused tensors are listed.\n\n"
+            "--from gpt2: GPT-2 from the directory of its files (config.json, model.safetensors, vocab.json,\n"
+            "merges.txt): its Conv1D weights transposed, its head tied, tanh GELU, its tokenizer with GPT-2's ids.\n");
         return 0;
     }
     const Args a("import", argv, {{"from"}, {"in"}, {"out"}, {"heads"}, {"tokenizer"}, {"partial", false}});
     const std::string from = a.str("from", "");
-    if (from != "pytorch")
-        throw UsageError(fmt::format("--from: expected 'pytorch' (the one layout qkv imports), got '{}'", from));
+    if (from != "pytorch" && from != "gpt2")
+        throw UsageError(fmt::format("--from: expected 'pytorch' or 'gpt2' (the layouts qkv imports), got '{}'", from));
     const std::string in = a.str("in", ""), out = a.str("out", "");
-    if (in.empty()) throw UsageError("--in FILE is required: the PyTorch file to import");
+    if (in.empty()) throw UsageError("--in is required: the PyTorch file (or GPT-2 directory) to import");
     if (out.empty()) throw UsageError("--out CHECKPOINT is required: where to write the qkv checkpoint");
+    if (from == "gpt2")
+        for (const char* pytorch_only : {"heads", "tokenizer", "partial"})
+            if (a.has(pytorch_only))
+                throw UsageError(fmt::format("--{} is for --from pytorch: GPT-2's directory says everything", pytorch_only));
     ImportOptions o;
     o.heads = a.integer("heads", 0, 1, 65536);
     o.tokenizer = a.str("tokenizer", "");
     o.strict = !a.has("partial");
     io::check_writable(out, "import");
-    const ImportResult r = import_gpt(in, out, o);
+    const ImportResult r = from == "gpt2" ? import_gpt2(in, out) : import_gpt(in, out, o);
     const nn::GPTConfig& g = r.config;
     say("imported {} of {} parameters of '{}' into '{}': GPT of vocab {}, context {}, dim {}, heads {}, layers {}, "
         "MLP {}, {}\n",

@@ -51,9 +51,10 @@ bool is_text_run(const std::vector<std::string>& argv);
 
 class Args;
 /// \brief `qkv sample` on a text model: stream --tokens tokens after --prompt (text.cpp).
-/// \param a sample's parsed flags \param path the checkpoint (a text model)
+/// \param a sample's parsed flags \param path the checkpoint (a text model), or a directory of
+/// GPT-2's files \param gpt2_dir whether \p path is such a directory (`--model DIR`)
 /// \return the exit status, 0 (errors are thrown)
-int sample_text(const Args& a, const std::string& path);
+int sample_text(const Args& a, const std::string& path, bool gpt2_dir = false);
 
 /// The directory `qkv train` writes to by default, where the other commands look for the last run.
 inline constexpr const char* kRunsDir = "runs";

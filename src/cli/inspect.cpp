@@ -74,7 +74,7 @@ int eval_command(const std::vector<std::string>& argv) {
 
 int sample_command(const std::vector<std::string>& argv) {
     if (wants_help(argv)) {
-        say("usage: qkv sample [--checkpoint PATH] [--prompt TEXT] [--threads N]\n"
+        say("usage: qkv sample [--checkpoint PATH | --model DIR] [--prompt TEXT] [--threads N]\n"
                    "                  text models: [--tokens N] [--temperature X] [--top-k N] [--top-p X] [--greedy]\n"
                    "                               [--seed N] [--no-cache] [--quiet]\n"
                    "                  task models: [--count N]\n\n"
@@ -86,6 +86,8 @@ int sample_command(const std::vector<std::string>& argv) {
                    "number of threads. The key/value cache makes each token one position's work; past the model's\n"
                    "context the window slides (the last context tokens, recomputed for each new one). Generation\n"
                    "stops early if the model writes <|endoftext|>. A line on stderr gives tokens/s (not with --quiet).\n\n"
+                   "--model DIR: GPT-2, from the directory of its files (config.json, model.safetensors, vocab.json,\n"
+                   "merges.txt, as Hugging Face distributes them); sampled like a text model.\n\n"
                    "A task model (saved by 'qkv train'): print its answer (greedy) to --prompt, or to N random\n"
                    "held-out prompts, with the correct answer.\n{}",
                    kCheckpointHelp);
@@ -93,8 +95,12 @@ int sample_command(const std::vector<std::string>& argv) {
     }
     const Args a("sample", argv,
                  {{"checkpoint"}, {"prompt"}, {"count"}, {"threads"}, {"tokens"}, {"temperature"}, {"top-k"}, {"top-p"},
-                  {"seed"}, {"greedy", false}, {"no-cache", false}, {"quiet", false}});
+                  {"seed"}, {"greedy", false}, {"no-cache", false}, {"quiet", false}, {"model"}});
     if (a.has("threads")) set_num_threads(int(a.integer("threads", 1, 1, 1024)));
+    if (a.has("model")) {  // a directory of GPT-2's files
+        if (a.has("checkpoint")) throw UsageError("--model and --checkpoint: give one (a GPT-2 directory, or a qkv checkpoint)");
+        return sample_text(a, a.str("model", ""), true);
+    }
     const std::string path = checkpoint_to_open(a.str("checkpoint", ""));
     const io::Metadata meta = io::load_safetensors(path).metadata;
     if (is_text_checkpoint(meta)) return sample_text(a, path);

@@ -27,6 +27,7 @@
 #include "qkv/io/file.hpp"
 #include "qkv/io/safetensors.hpp"
 #include "qkv/kernels/parallel.hpp"
+#include "qkv/train/import.hpp"
 #include "qkv/train/text.hpp"
 #include "qkv/viz/plot.hpp"
 
@@ -348,11 +349,11 @@ int train_text_command(const std::vector<std::string>& argv) {
 
 // ---- sampling -------------------------------------------------------------------------------------
 
-int sample_text(const Args& a, const std::string& path) {
+int sample_text(const Args& a, const std::string& path, bool gpt2_dir) {
     for (const char* task_only : {"count"})
         if (a.has(task_only))
             throw UsageError(fmt::format("--{} is for task models; '{}' is a text model (use --tokens)", task_only, path));
-    const TextModel m = load_text_model(path);
+    const TextModel m = gpt2_dir ? load_gpt2(path) : load_text_model(path);
     const data::Tokenizer& tok = *m.tokenizer;
     nn::SampleOptions o;
     o.greedy = a.has("greedy");

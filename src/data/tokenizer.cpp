@@ -357,7 +357,8 @@ std::int32_t right_of(std::uint64_t pair) { return std::int32_t(pair & 0xFFFFFFF
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(std::vector<BpeMerge> merges, PreSplit split) : merges_(std::move(merges)), split_(split) {
+BpeTokenizer::BpeTokenizer(std::vector<BpeMerge> merges, PreSplit split, std::vector<std::int32_t> ids)
+    : merges_(std::move(merges)), split_(split), ids_(std::move(ids)) {
     if (std::int64_t(merges_.size()) > kMaxBpeVocab - 256)
         fail("BpeTokenizer: {} merges, more than the limit of {}", merges_.size(), kMaxBpeVocab - 256);
     vocab_.reserve(256 + merges_.size() + 1);
@@ -372,22 +373,44 @@ BpeTokenizer::BpeTokenizer(std::vector<BpeMerge> merges, PreSplit split) : merge
         if (!ranks_.emplace(pack(l, r), next).second) fail("BpeTokenizer: merge {} ({} {}) repeats an earlier merge", i, l, r);
         // Training merges inside chunks only, so no token is longer than a chunk; a longer one means
         // a forged file (merges that double a token's length each time would need 2^n bytes).
+        // (A renumbered tokenizer comes from another program's files, whose tokens may be longer —
+        // GPT-2 merged without a cap — but are each spelled out in those files: no doubling trick.)
         const std::size_t length = vocab_[std::size_t(l)].size() + vocab_[std::size_t(r)].size();
-        if (length > kMaxChunkBytes)
+        if (ids_.empty() && length > kMaxChunkBytes)
             fail("BpeTokenizer: merge {} ({} {}) makes a token of {} bytes, longer than a chunk ({} bytes)", i, l, r,
                  length, kMaxChunkBytes);
+        if (length > kMaxImportedTokenBytes)
+            fail("BpeTokenizer: merge {} ({} {}) makes a token of {} bytes, longer than {} bytes", i, l, r, length,
+                 kMaxImportedTokenBytes);
         vocab_.push_back(vocab_[std::size_t(l)] + vocab_[std::size_t(r)]);
     }
     vocab_.emplace_back(kEndOfText);  // the special token: its id follows the merges
+    if (!ids_.empty()) {
+        if (ids_.size() != vocab_.size())
+            fail("BpeTokenizer: {} ids for {} tokens (256 bytes, {} merges, end of text)", ids_.size(), vocab_.size(),
+                 merges_.size());
+        inside_.assign(vocab_.size(), -1);
+        for (std::size_t t = 0; t < ids_.size(); ++t) {
+            const std::int32_t id = ids_[t];
+            if (id < 0 || std::size_t(id) >= vocab_.size())
+                fail("BpeTokenizer: id {} of token {} is outside [0, {})", id, t, vocab_.size());
+            if (inside_[std::size_t(id)] >= 0)
+                fail("BpeTokenizer: id {} is given to two tokens ({} and {})", id, inside_[std::size_t(id)], t);
+            inside_[std::size_t(id)] = std::int32_t(t);
+        }
+    }
 }
 
-std::string BpeTokenizer::token_bytes(std::int32_t id) const {
+std::int32_t BpeTokenizer::inside(std::int32_t id) const {
     if (id < 0 || id >= vocab_size()) fail("bpe tokenizer: token id {} is outside [0, {})", id, vocab_size());
-    return vocab_[std::size_t(id)];
+    return ids_.empty() ? id : inside_[std::size_t(id)];
 }
+
+std::string BpeTokenizer::token_bytes(std::int32_t id) const { return vocab_[std::size_t(inside(id))]; }
 
 std::vector<std::pair<std::string, std::int32_t>> BpeTokenizer::specials() const {
-    return {{std::string(kEndOfText), std::int32_t(vocab_.size() - 1)}};
+    const auto last = std::int32_t(vocab_.size() - 1);
+    return {{std::string(kEndOfText), ids_.empty() ? last : ids_[std::size_t(last)]}};
 }
 
 // Apply the merges to one chunk, earliest merge first: find the adjacent pair whose merge was learned
@@ -434,6 +457,8 @@ std::vector<std::int32_t> BpeTokenizer::encode(std::string_view text) const {
         encode_chunk(chunk, out);
         seen.emplace(chunk, std::make_pair(at, out.size() - at));
     }
+    if (!ids_.empty())
+        for (auto& id : out) id = ids_[std::size_t(id)];  // the outside world's numbering
     return out;
 }
 
@@ -441,6 +466,10 @@ std::string BpeTokenizer::serialize() const {
     std::string s = fmt::format("qkv-tokenizer 1\nkind bpe\nsplit {}\nmerges {}\n", pre_split_name(split_), merges_.size());
     for (const auto& m : merges_) s += fmt::format("{} {}\n", m.left, m.right);
     s += fmt::format("special {}\n", kEndOfText);
+    if (!ids_.empty()) {
+        s += fmt::format("ids {}\n", ids_.size());
+        for (const auto id : ids_) s += fmt::format("{}\n", id);
+    }
     return s;
 }
 
@@ -656,6 +685,8 @@ public:
         return v;
     }
     bool at_end() const { return pos_ >= text_.size(); }
+    // Whether the next line starts with `prefix` (nothing is consumed).
+    bool next_starts_with(std::string_view prefix) const { return text_.substr(pos_, prefix.size()) == prefix; }
     std::size_t remaining() const { return text_.size() - pos_; }
 
     // At most 40 characters of a line, non-printable bytes as \xNN: safe to put in a message.
@@ -711,8 +742,16 @@ std::unique_ptr<Tokenizer> Tokenizer::parse(std::string_view text, std::string_v
             merges.push_back({std::int32_t(a), std::int32_t(b)});
         }
         in.expect(fmt::format("special {}", kEndOfText));
+        std::vector<std::int32_t> ids;  // optional renumbering
+        if (in.next_starts_with("ids ")) {
+            const auto count = in.number(in.field("ids"), 1, kMaxBpeVocab);
+            if (count != n + 257) in.error(fmt::format("{} ids for {} tokens", count, n + 257));
+            if (std::size_t(count) > in.remaining() / 2 + 1) in.error(fmt::format("{} ids announced, but the text is too short", count));
+            ids.reserve(std::size_t(count));
+            for (std::int64_t i = 0; i < count; ++i) ids.push_back(std::int32_t(in.number(in.line(), 0, count - 1)));
+        }
         try {
-            result = std::make_unique<BpeTokenizer>(std::move(merges), split);
+            result = std::make_unique<BpeTokenizer>(std::move(merges), split, std::move(ids));
         } catch (const Error& e) {
             in.error(e.what());
         }

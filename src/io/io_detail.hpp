@@ -19,9 +19,10 @@ namespace qkv::io::detail {
 
 struct JsonMember;
 
-/// \brief A parsed JSON value — only the kinds a safetensors header uses: objects, arrays,
-/// strings and non-negative integers. (true/false/null, negative numbers and fractions are
-/// rejected as malformed: a header never contains them.)
+/// \brief A parsed JSON value. A safetensors header uses only objects, arrays, strings and
+/// non-negative integers, and parse_json() rejects anything else there; a configuration file
+/// (parse_json() with \p any_json) may also hold other numbers (kind number, kept as text) and
+/// true, false and null (kind literal).
 ///
 /// A value holds values: `items` and `members` are vectors of a type that is still incomplete
 /// where they are declared, which the standard allows for std::vector (since C++17) as long as the
@@ -30,9 +31,9 @@ struct JsonMember;
 /// member happened to compile with libstdc++ but not with clang and libc++. Hence JsonMember, a
 /// plain struct completed right below.
 struct JsonValue {
-    enum class Kind { object, array, string, integer };
+    enum class Kind { object, array, string, integer, number, literal };
     Kind kind = Kind::object;                              ///< which kind of value
-    std::string text;                                      ///< the decoded string (kind string)
+    std::string text;                                      ///< the decoded string (kind string), the source text (number, literal)
     std::uint64_t number = 0;                              ///< the value (kind integer)
     std::vector<JsonValue> items;                          ///< the elements (kind array)
     std::vector<JsonMember> members;                       ///< key/value pairs in file order (kind object)
@@ -50,10 +51,13 @@ const char* json_kind_name(JsonValue::Kind kind);
 
 /// \brief Parse \p text as one JSON value followed only by whitespace. Strict: duplicate keys,
 /// invalid UTF-8, control characters in strings, lone surrogates and nesting deeper than 16 levels
-/// are errors. Throws qkv::Error "<context>: malformed JSON header: <what> at byte <n>".
+/// are errors. Throws qkv::Error "<context>: malformed JSON header: <what> at byte <n>" (without
+/// "header" when \p any_json).
 /// \param text the JSON text
 /// \param context prefix for error messages (function and file)
-JsonValue parse_json(std::string_view text, std::string_view context);
+/// \param any_json accept all of JSON (numbers of any form, true, false, null), as a configuration
+/// file needs; false: only what a safetensors header holds
+JsonValue parse_json(std::string_view text, std::string_view context, bool any_json = false);
 
 /// \brief Append \p s to \p out as a JSON string literal (quotes, escapes for `"`, `\` and control
 /// characters; other bytes, UTF-8 included, are copied as they are).

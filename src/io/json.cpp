@@ -19,6 +19,8 @@ const char* json_kind_name(JsonValue::Kind kind) {
         case JsonValue::Kind::array: return "an array";
         case JsonValue::Kind::string: return "a string";
         case JsonValue::Kind::integer: return "an integer";
+        case JsonValue::Kind::number: return "a number";
+        case JsonValue::Kind::literal: return "true, false or null";
     }
     return "?";
 }
@@ -29,7 +31,8 @@ constexpr int kMaxDepth = 16;  // a header needs 3 levels: {name: {shape: [..]}}
 
 class Parser {
 public:
-    Parser(std::string_view text, std::string_view context) : s_(text), context_(context) {}
+    Parser(std::string_view text, std::string_view context, bool any_json)
+        : s_(text), context_(context), any_(any_json) {}
 
     JsonValue document() {
         JsonValue v = value(0);
@@ -41,10 +44,11 @@ public:
 private:
     std::string_view s_;
     std::string_view context_;
+    bool any_ = false;  // all of JSON (config files), or only what a safetensors header holds
     std::size_t pos_ = 0;
 
     [[noreturn]] void error(std::string_view what) const {
-        fail("{}: malformed JSON header: {} at byte {}", context_, what, pos_);
+        fail("{}: malformed JSON{}: {} at byte {}", context_, any_ ? "" : " header", what, pos_);
     }
     JsonValue make(JsonValue::Kind kind) const {
         JsonValue v;
@@ -82,8 +86,68 @@ private:
             v.text = string();
             return v;
         }
-        if (c >= '0' && c <= '9') return integer();
-        error("expected an object, array, string or non-negative integer");
+        if (c >= '0' && c <= '9') {
+            if (!any_) return integer();
+            // A plain non-negative integer stays an integer; anything else (sign, fraction, exponent)
+            // is a number kept as its text, checked against JSON's grammar here.
+            const std::size_t start = pos_;
+            JsonValue v = integer_or_number();
+            if (v.kind == JsonValue::Kind::number) v.text = std::string(s_.substr(start, pos_ - start));
+            return v;
+        }
+        if (any_ && c == '-') {
+            const std::size_t start = pos_++;
+            if (at_end() || s_[pos_] < '0' || s_[pos_] > '9') error("expected a digit after '-'");
+            JsonValue v = integer_or_number();
+            v.kind = JsonValue::Kind::number;
+            v.offset = start;
+            v.text = std::string(s_.substr(start, pos_ - start));
+            return v;
+        }
+        if (any_)
+            for (const std::string_view word : {"true", "false", "null"})
+                if (s_.substr(pos_, word.size()) == word) {
+                    JsonValue v = make(JsonValue::Kind::literal);
+                    v.text = std::string(word);
+                    pos_ += word.size();
+                    return v;
+                }
+        error(any_ ? "expected a JSON value" : "expected an object, array, string or non-negative integer");
+    }
+
+    // Digits, then optionally a fraction and an exponent (JSON's grammar): an integer when there
+    // are neither and it fits in 64 bits, else a number (the caller keeps its text).
+    JsonValue integer_or_number() {
+        const std::size_t start = pos_;
+        if (peek() == '0' && pos_ + 1 < s_.size() && s_[pos_ + 1] >= '0' && s_[pos_ + 1] <= '9')
+            error("leading zero in a number");
+        const auto digits = [&] {
+            if (at_end() || s_[pos_] < '0' || s_[pos_] > '9') error("expected a digit");
+            while (!at_end() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+        };
+        digits();
+        bool plain = pos_ - start <= 19;  // fits in 64 bits for sure
+        if (!at_end() && s_[pos_] == '.') {
+            ++pos_;
+            digits();
+            plain = false;
+        }
+        if (!at_end() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
+            ++pos_;
+            if (!at_end() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
+            digits();
+            plain = false;
+        }
+        if (plain) {
+            const std::size_t end = pos_;
+            pos_ = start;
+            JsonValue v = integer();
+            pos_ = end;
+            return v;
+        }
+        JsonValue v = make(JsonValue::Kind::number);
+        v.offset = start;
+        return v;
     }
 
     JsonValue object(int depth) {
@@ -239,7 +303,9 @@ private:
 
 }  // namespace
 
-JsonValue parse_json(std::string_view text, std::string_view context) { return Parser(text, context).document(); }
+JsonValue parse_json(std::string_view text, std::string_view context, bool any_json) {
+    return Parser(text, context, any_json).document();
+}
 
 void append_json_string(std::string& out, std::string_view s) {
     out += '"';

@@ -37,12 +37,13 @@ std::int64_t hidden_of(std::int64_t hidden, std::int64_t dim) {
 }  // namespace
 
 TransformerBlock::TransformerBlock(const BlockConfig& c, Generator& gen)
-    : ln1(c.dim), attn(attn_config(c, true), gen), ln2(c.dim), mlp(c.dim, hidden_of(c.hidden, c.dim), gen, c.bias),
+    : ln1(c.dim, c.ln_eps), attn(attn_config(c, true), gen), ln2(c.dim, c.ln_eps),
+      mlp(c.dim, hidden_of(c.hidden, c.dim), gen, c.bias, c.tanh_gelu),
       drop(c.dropout, c.seed), pre_ln_(c.pre_ln) {
     register_module("ln1", ln1);
     register_module("attn", attn);
     if (c.cross_attention) {
-        ln_cross = std::make_unique<LayerNorm>(c.dim);
+        ln_cross = std::make_unique<LayerNorm>(c.dim, c.ln_eps);
         cross = std::make_unique<MultiHeadAttention>(attn_config(c, false), gen);
         register_module("ln_cross", *ln_cross);
         register_module("cross", *cross);
@@ -157,6 +158,7 @@ const GPTConfig& validated(const GPTConfig& c) {
     check_at_least_1("GPT", "layers", c.layers);
     check_hidden("GPT", c.hidden);
     if (c.dim % c.heads != 0) fail("GPT: heads ({}) must divide dim ({})", c.heads, c.dim);
+    if (!(c.ln_eps > 0 && std::isfinite(c.ln_eps))) fail("GPT: ln_eps must be finite and > 0, got {}", c.ln_eps);
     return c;
 }
 const Seq2SeqConfig& validated(const Seq2SeqConfig& c) {
@@ -175,7 +177,7 @@ const Seq2SeqConfig& validated(const Seq2SeqConfig& c) {
 
 GPT::GPT(const GPTConfig& c)
     : cfg_(validated(c)), init_gen_(c.seed), tok_emb(c.vocab, c.dim, init_gen_), pos_emb(c.block_size, c.dim, init_gen_),
-      ln_f(c.dim), drop_(c.dropout, c.seed + 1) {
+      ln_f(c.dim, c.ln_eps), drop_(c.dropout, c.seed + 1) {
     register_module("tok_emb", tok_emb);
     register_module("pos_emb", pos_emb);
     register_module("drop", drop_);  // (no parameters; registered so that eval() turns it off)
@@ -186,6 +188,8 @@ GPT::GPT(const GPTConfig& c)
     bc.pre_ln = c.pre_ln;
     bc.fused_qkv = true;
     bc.fused = c.fused;
+    bc.tanh_gelu = c.tanh_gelu;
+    bc.ln_eps = c.ln_eps;
     bc.dropout = c.dropout;
     for (std::int64_t l = 0; l < c.layers; ++l) {
         bc.seed = c.seed + 100 + std::uint64_t(l);

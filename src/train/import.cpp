@@ -12,7 +12,7 @@
 #include "meta_reader.hpp"
 #include "qkv/data/tokenizer.hpp"
 #include "qkv/io/checkpoint.hpp"
-#include "qkv/train/text.hpp"
+#include "qkv/io/gpt2.hpp"
 
 namespace qkv {
 
@@ -83,6 +83,10 @@ nn::GPTConfig infer_gpt_config(const io::SafeTensors& file, const std::string& s
              ctx);
     }
     if (g.dim % g.heads != 0) fail("{}: {} heads do not divide dim {}", ctx, g.heads, g.dim);
+    g.tanh_gelu = meta.has("model.tanh_gelu") && meta.integer("model.tanh_gelu", 0, 1) == 1;
+    g.ln_eps = meta.has("model.ln_eps") ? meta.real("model.ln_eps") : 1e-5;
+    if (!(g.ln_eps > 0 && g.ln_eps < 1)) fail("{}: metadata 'model.ln_eps' must be in (0, 1), got {}", ctx, g.ln_eps);
+    g.tie_weights = meta.has("model.tie_weights") && meta.integer("model.tie_weights", 0, 1) == 1;
     return g;
 }
 
@@ -109,6 +113,42 @@ ImportResult import_gpt(const std::string& in, const std::string& out, const Imp
     r.has_tokenizer = tokenizer != nullptr;
     meta["model.imported_from"] = in;
     io::save_checkpoint(out, model, nullptr, nullptr, meta);
+    return r;
+}
+
+namespace {
+
+// The model of a GPT-2 directory, and what loading it matched.
+TextModel read_gpt2(const std::string& dir, io::LoadReport* report) {
+    const std::string config = dir + "/config.json", weights = dir + "/model.safetensors";
+    const nn::GPTConfig g = io::read_gpt2_config(config);
+    TextModel out;
+    out.tokenizer = std::make_unique<data::BpeTokenizer>(io::read_gpt2_tokenizer(dir + "/vocab.json", dir + "/merges.txt"));
+    if (out.tokenizer->vocab_size() != g.vocab)
+        fail("'{}': vocab_size is {}, but vocab.json has {} tokens", config, g.vocab, out.tokenizer->vocab_size());
+    const io::SafeTensors file = io::gpt2_to_qkv(io::load_safetensors(weights), weights, g);
+    out.model = std::make_unique<nn::GPT>(g);
+    for (const auto& [name, t] : file.tensors)
+        if (name == "tok_emb.weight" && t.dtype() == f64) out.model->to(f64);
+    const io::LoadReport r = io::load_state_dict(file, weights, *out.model, {}, true);
+    if (report) *report = r;
+    out.model->eval();
+    return out;
+}
+
+}  // namespace
+
+TextModel load_gpt2(const std::string& dir) { return read_gpt2(dir, nullptr); }
+
+ImportResult import_gpt2(const std::string& dir, const std::string& out) {
+    ImportResult r;
+    const TextModel m = read_gpt2(dir, &r.report);
+    r.config = m.model->config();
+    r.dtype = m.model->named_parameters().front().second.dtype();
+    r.has_tokenizer = true;
+    io::Metadata meta = text_metadata(r.config, *m.tokenizer);
+    meta["model.imported_from"] = dir;
+    io::save_checkpoint(out, *m.model, nullptr, nullptr, meta);
     return r;
 }
 

@@ -82,6 +82,9 @@ nn::GPTConfig gpt_config(const TextTrainConfig& c, std::int64_t vocab) {
     g.heads = c.heads;
     g.layers = c.layers;
     g.hidden = c.hidden;
+    g.tanh_gelu = c.tanh_gelu;
+    g.ln_eps = c.ln_eps;
+    g.tie_weights = c.tie_weights;
     g.dropout = c.dropout;
     g.seed = c.seed;
     return g;
@@ -89,7 +92,11 @@ nn::GPTConfig gpt_config(const TextTrainConfig& c, std::int64_t vocab) {
 
 io::Metadata config_metadata(const TextTrainConfig& c) {
     auto num = [](double v) { return fmt::format("{}", v); };
-    return {{"text.tokenizer", c.tokenizer},
+    io::Metadata shape;  // GPT-2's options, written only when set (older files lack them)
+    if (c.tanh_gelu) shape["text.tanh_gelu"] = "1";
+    if (c.ln_eps != 1e-5) shape["text.ln_eps"] = num(c.ln_eps);
+    if (c.tie_weights) shape["text.tie_weights"] = "1";
+    io::Metadata m{{"text.tokenizer", c.tokenizer},
             {"text.vocab_size", std::to_string(c.vocab_size)},
             {"text.layers", std::to_string(c.layers)},
             {"text.heads", std::to_string(c.heads)},
@@ -109,6 +116,8 @@ io::Metadata config_metadata(const TextTrainConfig& c) {
             {"text.seed", std::to_string(c.seed)},
             {"text.eval_every", std::to_string(c.eval_every)},
             {"text.eval_tokens", std::to_string(c.eval_tokens)}};
+    m.merge(shape);
+    return m;
 }
 
 TextTrainConfig config_from(const MetaReader& m) {
@@ -119,6 +128,9 @@ TextTrainConfig config_from(const MetaReader& m) {
     c.heads = m.integer("text.heads", 1, 256);
     c.dim = m.integer("text.dim", 1, 16384);
     c.hidden = m.has("text.hidden") ? m.integer("text.hidden", 0, 1 << 18) : 0;  // (older checkpoints: 4·dim)
+    c.tanh_gelu = m.has("text.tanh_gelu") && m.integer("text.tanh_gelu", 0, 1) == 1;
+    c.ln_eps = m.has("text.ln_eps") ? m.real("text.ln_eps") : 1e-5;
+    c.tie_weights = m.has("text.tie_weights") && m.integer("text.tie_weights", 0, 1) == 1;
     c.context = m.integer("text.context", 1, 65536);
     c.batch = m.integer("text.batch", 1, 1 << 20);
     c.max_steps = m.integer("text.max_steps", 1, 1'000'000'000);
@@ -253,7 +265,7 @@ TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& c, std
 // ---- checkpoints ------------------------------------------------------------------------------------
 
 io::Metadata gpt_metadata(const nn::GPTConfig& g) {
-    return {{"model.vocab", std::to_string(g.vocab)},
+    io::Metadata m{{"model.vocab", std::to_string(g.vocab)},
             {"model.block_size", std::to_string(g.block_size)},
             {"model.dim", std::to_string(g.dim)},
             {"model.heads", std::to_string(g.heads)},
@@ -261,6 +273,11 @@ io::Metadata gpt_metadata(const nn::GPTConfig& g) {
             {"model.hidden", std::to_string(g.hidden)},
             {"model.dropout", fmt::format("{}", g.dropout)},
             {"model.seed", std::to_string(g.seed)}};
+    // GPT-2's options, only when set, so that other checkpoints stay as they were.
+    if (g.tanh_gelu) m["model.tanh_gelu"] = "1";
+    if (g.ln_eps != 1e-5) m["model.ln_eps"] = fmt::format("{}", g.ln_eps);
+    if (g.tie_weights) m["model.tie_weights"] = "1";
+    return m;
 }
 
 io::Metadata text_metadata(const nn::GPTConfig& g, const data::Tokenizer& tokenizer) {
@@ -292,6 +309,10 @@ TextModel load_text_model(const std::string& path) {
     g.layers = m.integer("model.layers", 1, 256);
     g.hidden = m.integer("model.hidden", 0, 1 << 18);
     g.seed = m.unsigned_integer("model.seed");
+    g.tanh_gelu = m.has("model.tanh_gelu") && m.integer("model.tanh_gelu", 0, 1) == 1;
+    g.ln_eps = m.has("model.ln_eps") ? m.real("model.ln_eps") : 1e-5;
+    if (!(g.ln_eps > 0 && g.ln_eps < 1)) fail("{}: metadata: model.ln_eps must be in (0, 1), got {}", ctx, g.ln_eps);
+    g.tie_weights = m.has("model.tie_weights") && m.integer("model.tie_weights", 0, 1) == 1;
     if (g.dim % g.heads != 0) fail("{}: metadata: heads ({}) must divide dim ({})", ctx, g.heads, g.dim);
     if (g.vocab != out.tokenizer->vocab_size())
         fail("{}: metadata: the model has {} tokens, its tokenizer {}", ctx, g.vocab, out.tokenizer->vocab_size());
@@ -422,6 +443,9 @@ std::unique_ptr<TextTrainer> TextTrainer::fine_tune(const std::string& init, Tex
     config.heads = g.heads;
     config.dim = g.dim;
     config.hidden = g.hidden;
+    config.tanh_gelu = g.tanh_gelu;
+    config.ln_eps = g.ln_eps;
+    config.tie_weights = g.tie_weights;
     config.context = g.block_size;
     config.tokenizer = std::string(start.tokenizer->kind());
     if (config.tokenizer == "bpe") config.vocab_size = g.vocab - 1;  // 256 + merges; the end-of-text token on top

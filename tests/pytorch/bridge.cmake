@@ -2,7 +2,7 @@
 # python3-torch); without one the test prints "SKIPPED: ..." and ctest reports it skipped.
 #
 #   MODE=regenerate  tests/pytorch/make_parity.py writes the parity references again: they must be
-#                    the committed tests/parity/*.safetensors, byte for byte.
+#                    the committed files of tests/parity (and tests/parity/gpt2), byte for byte.
 #   MODE=export      torch_bridge trains a small qkv GPT; `qkv export --to pytorch` writes it under
 #                    PyTorch's names; qkv_gpt.py rebuilds it in PyTorch from that file alone: its
 #                    logits must equal qkv's (f32: 1e-5 of the largest).
@@ -37,8 +37,10 @@ endfunction()
 
 if(MODE STREQUAL "regenerate")
   step(${PYTHON} ${SOURCE}/tests/pytorch/make_parity.py ${WORK})
-  file(GLOB committed RELATIVE ${SOURCE}/tests/parity ${SOURCE}/tests/parity/*.safetensors)
-  file(GLOB made RELATIVE ${WORK} ${WORK}/*.safetensors)
+  file(GLOB_RECURSE committed RELATIVE ${SOURCE}/tests/parity ${SOURCE}/tests/parity/*)
+  file(GLOB_RECURSE made RELATIVE ${WORK} ${WORK}/*)
+  list(SORT committed)
+  list(SORT made)
   if(NOT committed STREQUAL made)
     message(FATAL_ERROR "the script wrote [${made}], the repository has [${committed}]")
   endif()

@@ -14,6 +14,9 @@ attention weights, and every parameter after one AdamW step. Each file holds all
     ref.adamw.<name>                                        <name> after one AdamW step
     metadata: model.* (the configuration), adamw.* (lr, betas, eps, weight_decay), torch's version
 
+and, in gpt2/, a small random model in GPT-2's layout with its tokenizer files, the ids of a prompt,
+PyTorch's logits for it and a greedy continuation (see gpt2_reference()).
+
 tests/test_parity.cpp loads each file into qkv's GPT (through the PyTorch name map, as a user's file
 would be), runs the same computation, and compares. The files are committed, so those tests need no
 PyTorch; CI, which has Debian's python3-torch, runs this script again (ctest parity.regenerate) and
@@ -84,6 +87,51 @@ def reference(name, dtype):
     return out, meta
 
 
+# GPT-2's layout: a small random model saved as a GPT-2 directory (config.json, model.safetensors with
+# GPT-2's names, Conv1D shapes and mask buffers; vocab.json and merges.txt of a BPE trained on the text
+# below), and PyTorch's answers: the prompt's ids, its logits, and a greedy continuation that runs past
+# the context (so the window slides).
+GPT2_TEXT = """the cat sat on the mat. the dog sat on the log, and the cat's dog ate 12 apples.
+then the dog said: "that cat is mine!" and they sat on the mat again, 3 times.
+"""
+GPT2_PROMPT = "the dog's cat sat on 12 mats, and then"
+GPT2_STEPS = 12
+
+
+def gpt2_reference(out_dir):
+    directory = os.path.join(out_dir, "gpt2")
+    vocab, rules = qkv_gpt.train_gpt2_bpe(GPT2_TEXT, 60)
+    model = qkv_gpt.Gpt2(len(vocab), 16, 24, 3, 2)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+            elif "ln" in name and name.endswith("weight"):
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.02 * torch.randn(p.shape, generator=g))
+    model.eval()
+    model.save(directory)
+    qkv_gpt.write_gpt2_tokenizer(directory, vocab, rules)
+    ids = qkv_gpt.gpt2_encode(GPT2_PROMPT, vocab, rules)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids]))
+    generated, margins = model.generate_greedy(ids, GPT2_STEPS)
+    # A greedy choice that two logits nearly tie for could go either way on another machine's
+    # round-off: the reference is only useful if every choice is clear.
+    assert min(margins) > 1e-3, f"a greedy step is nearly tied (margin {min(margins):.2g}): pick another seed"
+    assert len(ids) + GPT2_STEPS > 16, "the continuation must run past the context"
+    assert len(set(generated)) >= 4, f"a continuation of {len(set(generated))} distinct tokens tests little: pick another seed"
+    qkv_gpt.write_safetensors(os.path.join(directory, "reference.safetensors"),
+                              {"ref.prompt_ids": torch.tensor([ids]), "ref.logits": logits,
+                               "ref.generated": torch.tensor([generated])},
+                              {"prompt": GPT2_PROMPT, "steps": GPT2_STEPS, "made_by": "tests/pytorch/make_parity.py",
+                               "torch": torch.__version__})
+    print(f"{directory}: GPT-2 layout, {len(vocab)} tokens, prompt of {len(ids)} tokens, "
+          f"{GPT2_STEPS} greedy steps (smallest margin {min(margins):.3f})")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__.split("\n\n")[-1].strip())
@@ -96,6 +144,7 @@ def main():
             path = os.path.join(out_dir, f"gpt_{name}_{tag}.safetensors")
             qkv_gpt.write_safetensors(path, tensors, meta)
             print(f"{path}: {len(tensors)} tensors, loss {tensors['ref.loss'].item():.6f}")
+    gpt2_reference(out_dir)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ Command line (run with Debian's /usr/bin/python3, which has torch):
 import argparse
 import json
 import math
+import re
 import struct
 import sys
 
@@ -199,6 +200,188 @@ def randomize(model, seed):
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g, dtype=torch.float64))
             else:
                 p.copy_(0.02 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+
+
+# ---- GPT-2's layout -----------------------------------------------------------------------------------
+# The same model as GPT above, laid out as GPT-2's checkpoints are (the names and shapes a user's
+# model.safetensors has): projections are "Conv1D", weight (in, out) and y = x W + b; the head is the
+# token embedding (tied); GELU by its tanh approximation; each attention layer keeps its causal mask as
+# a buffer "bias" (1, 1, n_ctx, n_ctx), which is saved with the weights.
+
+class Conv1D(nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class Gpt2Attention(nn.Module):
+    def __init__(self, dim, heads, n_ctx):
+        super().__init__()
+        self.heads = heads
+        self.c_attn, self.c_proj = Conv1D(dim, 3 * dim), Conv1D(dim, dim)
+        self.register_buffer("bias", torch.tril(torch.ones(n_ctx, n_ctx)).view(1, 1, n_ctx, n_ctx))
+
+    def forward(self, x, cache=None):
+        """x (B, T, C). With `cache` (a dict, filled on the first call): attend also to the cached keys
+        and values, and append x's — generation one token at a time."""
+        B, T, C = x.shape
+        H, D = self.heads, C // self.heads
+        q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        S = k.shape[2]  # keys: the cached positions, then these T
+        s = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+        allowed = self.bias[:, :, S - T:S, :S].bool()
+        p = F.softmax(s.masked_fill(~allowed, float("-inf")), dim=-1)
+        return self.c_proj((p @ v).transpose(1, 2).reshape(B, T, C))
+
+
+class Gpt2Block(nn.Module):
+    def __init__(self, dim, heads, n_ctx, eps):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
+        self.attn = Gpt2Attention(dim, heads, n_ctx)
+        self.mlp = nn.Module()
+        self.mlp.c_fc, self.mlp.c_proj = Conv1D(dim, 4 * dim), Conv1D(4 * dim, dim)
+
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class Gpt2(nn.Module):
+    """GPT-2 (Radford et al. 2019) under its own names: wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj,
+    ln_2, mlp.c_fc, mlp.c_proj}, ln_f; the head is wte."""
+
+    def __init__(self, vocab, n_ctx, dim, heads, layers, eps=1e-5):
+        super().__init__()
+        self.config = dict(vocab_size=vocab, n_positions=n_ctx, n_embd=dim, n_head=heads, n_layer=layers,
+                           layer_norm_epsilon=eps)
+        self.wte, self.wpe = nn.Embedding(vocab, dim), nn.Embedding(n_ctx, dim)
+        self.h = nn.ModuleList(Gpt2Block(dim, heads, n_ctx, eps) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, ids, caches=None, start=0):
+        """Logits (B, T, V) of ids (B, T) at positions start..start+T-1; `caches` (one dict per block)
+        for generation with a key/value cache."""
+        x = self.wte(ids) + self.wpe(torch.arange(start, start + ids.shape[1]))
+        for i, b in enumerate(self.h):
+            x = b(x, None if caches is None else caches[i])
+        return self.ln_f(x) @ self.wte.weight.t()
+
+    def generate_greedy(self, ids, steps):
+        """Greedy continuation, recomputing the window of the last n_ctx tokens for each new token
+        (as qkv's GPT::generate reads past its context); returns the new ids and each step's margin
+        between the two most likely tokens."""
+        n_ctx = self.config["n_positions"]
+        out, margins = list(ids), []
+        with torch.no_grad():
+            for _ in range(steps):
+                logits = self(torch.tensor([out[-n_ctx:]]))[0, -1]
+                top = torch.topk(logits.double(), 2).values
+                margins.append((top[0] - top[1]).item())
+                out.append(int(torch.argmax(logits)))
+        return out[len(ids):], margins
+
+    def save(self, directory):
+        """model.safetensors and config.json, as a GPT-2 directory has them."""
+        import os
+        os.makedirs(directory, exist_ok=True)
+        write_safetensors(os.path.join(directory, "model.safetensors"), dict(self.state_dict()), {"format": "pt"})
+        config = dict(self.config, n_ctx=self.config["n_positions"], n_inner=None, activation_function="gelu_new",
+                      model_type="gpt2", tie_word_embeddings=True, architectures=["GPT2LMHeadModel"])
+        with open(os.path.join(directory, "config.json"), "w") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+# ---- GPT-2's tokenizer files ----------------------------------------------------------------------------
+# GPT-2 writes every byte as one printable character: printable Latin-1 bytes stand for themselves, the
+# other 68 take U+0100 onwards in byte order (the space is 'Ġ'). Its vocabulary numbers the 256 bytes in
+# that order: the printable ones first, then the others.
+
+def byte_chars():
+    printable = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
+    table, extra = {b: chr(b) for b in printable}, 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    order = printable + [b for b in range(256) if b not in printable]
+    return table, order
+
+
+# GPT-2's pre-split rule, for ASCII text (its letters and digits classes are Unicode's; on ASCII they are
+# these). Enough for the test texts, which are ASCII.
+PRE_SPLIT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
+
+
+def merge_pair(word, pair):
+    """`word` (a sequence of token spellings) with every occurrence of `pair`, left to right, joined."""
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+            out.append(word[i] + word[i + 1])
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
+
+
+def train_gpt2_bpe(text, merges):
+    """A small byte-level BPE in GPT-2's file format: (vocab {spelling: id}, merges [(a, b)]). Pairs are
+    counted inside pre-split chunks; the most frequent pair is merged (ties: the pair seen first)."""
+    table, order = byte_chars()
+    words = [tuple(table[b] for b in chunk.encode()) for chunk in PRE_SPLIT.findall(text)]
+    vocab = {table[b]: i for i, b in enumerate(order)}
+    rules = []
+    for _ in range(merges):
+        counts = {}
+        for w in words:
+            for pair in zip(w, w[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            break
+        best = max(counts, key=counts.get)
+        rules.append(best)
+        vocab[best[0] + best[1]] = len(vocab)
+        words = [tuple(merge_pair(w, best)) for w in words]
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab, rules
+
+
+def gpt2_encode(text, vocab, rules):
+    """GPT-2's encoding: pre-split, then in each chunk merge the adjacent pair whose rule came first,
+    all its occurrences, until no pair has a rule."""
+    table, _ = byte_chars()
+    rank = {pair: i for i, pair in enumerate(rules)}
+    ids = []
+    for chunk in PRE_SPLIT.findall(text):
+        w = [table[b] for b in chunk.encode()]
+        while len(w) > 1:
+            pairs = [(rank.get(p, len(rank)), p) for p in zip(w, w[1:])]
+            r, best = min(pairs)
+            if r == len(rank):
+                break
+            w = merge_pair(w, best)
+        ids += [vocab[t] for t in w]
+    return ids
+
+
+def write_gpt2_tokenizer(directory, vocab, rules):
+    """vocab.json and merges.txt as GPT-2's tokenizer has them."""
+    import os
+    with open(os.path.join(directory, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(directory, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in rules))
 
 
 # ---- command line -----------------------------------------------------------------------------------

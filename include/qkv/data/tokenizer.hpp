@@ -46,6 +46,10 @@ inline constexpr std::string_view kEndOfText = "<|endoftext|>";
 /// chunk of n bytes costs O(n²)).
 inline constexpr std::size_t kMaxChunkBytes = 64;
 
+/// \brief Longest token, in bytes, of a BPE tokenizer read from another program's files (GPT-2's
+/// merges had no chunk cap; its tokens are far shorter than this). A sanity bound for parsing.
+inline constexpr std::size_t kMaxImportedTokenBytes = 4096;
+
 /// \brief The largest vocabulary a BPE tokenizer may have (bytes + merges): a sanity bound that keeps
 /// a corrupt or hostile tokenizer file from asking for gigabytes (GPT-2 has 50 257 tokens).
 inline constexpr std::int64_t kMaxBpeVocab = 1'000'000;
@@ -260,8 +264,15 @@ public:
     /// \brief A tokenizer from its merges. Throws qkv::Error when a merge refers to a token that does
     /// not exist yet (merge i may use ids below 256 + i), a pair is merged twice, or there are more
     /// than kMaxBpeVocab − 256 merges.
+    ///
+    /// \p ids renumbers the tokens for the outside world: token t of the layout above (byte b is
+    /// t = b, merge i is t = 256 + i, the end-of-text token is last) is called `ids[t]` by encode(),
+    /// decode() and everything else. Empty means no renumbering. GPT-2's files need it: its vocabulary
+    /// lists the 256 bytes in the order of its byte-to-character table (`!` is 0), not by value.
+    /// Throws qkv::Error unless \p ids is empty or a permutation of [0, vocab_size()).
     /// \param merges the merge rules, in the order learned \param split the pre-split they were learned with
-    BpeTokenizer(std::vector<BpeMerge> merges, PreSplit split);
+    /// \param ids the outside id of each token (empty: the layout's own)
+    BpeTokenizer(std::vector<BpeMerge> merges, PreSplit split, std::vector<std::int32_t> ids = {});
 
     /// \brief "bpe". \return "bpe"
     std::string_view kind() const override { return "bpe"; }
@@ -275,18 +286,24 @@ public:
     /// \brief `<|endoftext|>`, the last id. \return one (text, id) pair
     std::vector<std::pair<std::string, std::int32_t>> specials() const override;
     /// \brief "qkv-tokenizer 1", "kind bpe", "split gpt2", "merges M", one "left right" line per
-    /// merge, "special <|endoftext|>". \return the serialized tokenizer
+    /// merge, "special <|endoftext|>", and when tokens are renumbered "ids N" and one id per line.
+    /// \return the serialized tokenizer
     std::string serialize() const override;
-    /// \brief The merge rules, in the order learned (merge i makes token 256 + i).
-    /// \return the merges
+    /// \brief The merge rules, in the order learned (merge i makes token 256 + i), in the layout's own
+    /// numbering (before ids()). \return the merges
     const std::vector<BpeMerge>& merges() const { return merges_; }
     /// \brief The pre-split. \return the rule used to chunk text
     PreSplit split() const { return split_; }
+    /// \brief The renumbering: ids()[t] is the outside id of token t (empty: none).
+    /// \return the ids
+    const std::vector<std::int32_t>& ids() const { return ids_; }
 
 private:
     void encode_chunk(std::string_view chunk, std::vector<std::int32_t>& out) const;
+    std::int32_t inside(std::int32_t id) const;  // outside id → the layout's (checked)
     std::vector<BpeMerge> merges_;
     PreSplit split_;
+    std::vector<std::int32_t> ids_, inside_;  // layout → outside, outside → layout (both empty: identity)
     std::vector<std::string> vocab_;  // bytes of every token, specials included
     std::unordered_map<std::uint64_t, std::int32_t> ranks_;  // (left << 32 | right) → merged token's id
 };

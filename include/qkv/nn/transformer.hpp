@@ -29,6 +29,8 @@ struct BlockConfig {
     bool fused_qkv = false;        ///< one C → 3C projection for self-attention
     bool bias = true;              ///< biases in Linear layers
     bool fused = true;             ///< fused attention op (false: composed from primitives)
+    bool tanh_gelu = false;        ///< the MLP's GELU: tanh approximation (GPT-2) instead of exact erf
+    double ln_eps = 1e-5;          ///< the layer norms' ε (added to the variance)
     double dropout = 0.0;          ///< residual dropout
     std::uint64_t seed = 0;        ///< dropout seed
 };
@@ -96,6 +98,8 @@ struct GPTConfig {
     bool tie_weights = false;      ///< LM head shares the token embedding matrix
     bool pre_ln = true;            ///< pre-LN blocks
     bool fused = true;             ///< fused attention op
+    bool tanh_gelu = false;        ///< GELU by its tanh approximation, as GPT-2 (false: exact erf)
+    double ln_eps = 1e-5;          ///< ε of every layer norm (GPT-2's config.json: layer_norm_epsilon)
     std::uint64_t seed = 0;        ///< initialisation and dropout seed
 };
 

@@ -15,6 +15,7 @@
 
 #include "qkv/io/state_dict.hpp"
 #include "qkv/nn/transformer.hpp"
+#include "qkv/train/text.hpp"
 
 namespace qkv {
 
@@ -25,7 +26,8 @@ namespace qkv {
 /// `blocks.N.…` present, hidden from `blocks.0.mlp.fc1.weight`. The heads are \p heads when it is
 /// positive, else the metadata's `model.heads` (text models, and files PyTorch's side of the bridge
 /// writes) or `run.heads` (task models). Metadata `model.vocab`, `model.block_size`, `model.dim`,
-/// `model.layers` and `model.hidden`, when present, must agree with the tensors.
+/// `model.layers` and `model.hidden`, when present, must agree with the tensors; `model.tanh_gelu`,
+/// `model.ln_eps` and `model.tie_weights` (a GPT-2 model exported by qkv) are taken as they are.
 /// \param file the tensors and metadata
 /// \param source how to name the file in messages (its path)
 /// \param map the renaming rules into qkv's names
@@ -62,5 +64,21 @@ struct ImportResult {
 /// \param options name map, heads, tokenizer, strictness
 /// \return the configuration and what was loaded
 ImportResult import_gpt(const std::string& in, const std::string& out, const ImportOptions& options = {});
+
+/// \brief A GPT-2 model from the directory of its files, as Hugging Face distributes them:
+/// `config.json`, `model.safetensors`, `vocab.json` and `merges.txt` (io/gpt2.hpp reads each). The
+/// model comes in eval mode, in the weights' dtype (F16/BF16 as f32), ready for generate().
+/// Throws qkv::Error naming the file when one is missing or wrong, or when the vocabulary and the
+/// model disagree.
+/// \param dir the directory
+/// \return the model and its tokenizer (steps 0)
+TextModel load_gpt2(const std::string& dir);
+
+/// \brief load_gpt2(), saved as a qkv text-model checkpoint (the tokenizer in its metadata), which
+/// `qkv sample --checkpoint` and `qkv train --text FILE --init` then read like any other.
+/// \param dir the directory of GPT-2's files
+/// \param out the checkpoint to write
+/// \return the configuration and what was loaded (everything: GPT-2's layout is loaded strictly)
+ImportResult import_gpt2(const std::string& dir, const std::string& out);
 
 }  // namespace qkv

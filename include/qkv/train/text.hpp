@@ -47,6 +47,9 @@ struct TextTrainConfig {
     std::int64_t dim = 96;           ///< d_model
     std::int64_t context = 64;       ///< tokens per window (the model's block size)
     std::int64_t hidden = 0;         ///< MLP width (0: 4·dim); set from the model by TextTrainer::fine_tune()
+    bool tanh_gelu = false;          ///< tanh GELU (GPT-2); set from the model by fine_tune()
+    double ln_eps = 1e-5;            ///< layer norm ε; set from the model by fine_tune()
+    bool tie_weights = false;        ///< head tied to the token embedding (GPT-2); set by fine_tune()
     std::int64_t batch = 16;         ///< windows per step
     std::int64_t max_steps = 1500;   ///< steps
     double lr = 2e-3;                ///< peak learning rate (AdamW)
@@ -127,7 +130,8 @@ TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& config
 std::string read_file_bytes(const std::string& path);
 
 /// \brief A GPT configuration as checkpoint metadata: `model.vocab`, `model.block_size`, `model.dim`,
-/// `model.heads`, `model.layers`, `model.hidden`, `model.dropout`, `model.seed`.
+/// `model.heads`, `model.layers`, `model.hidden`, `model.dropout`, `model.seed`, and GPT-2's options
+/// when set: `model.tanh_gelu`, `model.ln_eps`, `model.tie_weights`.
 /// \param model the model's configuration \return the metadata entries
 io::Metadata gpt_metadata(const nn::GPTConfig& model);
 

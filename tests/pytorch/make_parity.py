@@ -28,7 +28,13 @@ PyTorch or OpenBLAS pick kernels by CPU (AVX2, AVX-512). So the script pins both
 code before PyTorch loads: ATEN_CPU_CAPABILITY=default, OPENBLAS_CORETYPE=Prescott (SSE3, present on
 every x86-64), one thread. It re-executes itself with those variables when they are not set.
 
-Usage (Debian's /usr/bin/python3 has torch):  make_parity.py OUT_DIR
+Usage (Debian's /usr/bin/python3 has torch):
+    make_parity.py OUT_DIR                       the committed references
+    make_parity.py OUT_DIR --seed 5              the same configurations, other weights and batches
+    make_parity.py OUT_DIR --config big=50,32,64,4,3,256,4,32
+                                                 configurations of your own (name=vocab,block,dim,heads,
+                                                 layers,hidden,batch,T; repeatable)
+and then `QKV_PARITY_DIR=OUT_DIR build/tests/qkv_tests "[parity]"` checks qkv against those files too.
 """
 import os
 import sys
@@ -62,7 +68,9 @@ def reference(name, dtype):
     g = torch.Generator().manual_seed(100 + seed)
     ids = torch.randint(vocab, (batch, T), generator=g)
     targets = torch.randint(vocab, (batch, T), generator=g)
-    targets[0, 1] = targets[-1, -1] = -100  # two positions the loss must skip
+    targets[0, min(1, T - 1)] = targets[-1, -1] = -100  # positions the loss must skip (two, when T > 1)
+    if targets.numel() <= 2:
+        targets[0, 0] = 0  # ... but not every position
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     model.record_attention()
@@ -133,9 +141,24 @@ def gpt2_reference(out_dir):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__.split("\n\n")[-1].strip())
-    out_dir = sys.argv[1]
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out_dir")
+    ap.add_argument("--seed", type=int, default=0, help="added to every configuration's seed (0: the committed files)")
+    ap.add_argument("--config", action="append", default=[], metavar="NAME=V,BLOCK,C,H,L,HIDDEN,B,T",
+                    help="a configuration of your own instead of the built-in ones (repeatable)")
+    a = ap.parse_args()
+    out_dir = a.out_dir
+    if a.config:
+        CONFIGS.clear()
+        for spec in a.config:
+            name, numbers = spec.split("=")
+            values = [int(v) for v in numbers.split(",")]
+            if len(values) != 8:
+                sys.exit(f"--config {spec}: expected NAME=vocab,block,dim,heads,layers,hidden,batch,T")
+            CONFIGS[name] = tuple(values) + (1,)
+    for name, c in CONFIGS.items():
+        CONFIGS[name] = c[:-1] + (c[-1] + a.seed,)
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
     for name in CONFIGS:
@@ -144,7 +167,8 @@ def main():
             path = os.path.join(out_dir, f"gpt_{name}_{tag}.safetensors")
             qkv_gpt.write_safetensors(path, tensors, meta)
             print(f"{path}: {len(tensors)} tensors, loss {tensors['ref.loss'].item():.6f}")
-    gpt2_reference(out_dir)
+    if not a.config and a.seed == 0:
+        gpt2_reference(out_dir)
 
 
 if __name__ == "__main__":

@@ -407,10 +407,24 @@ TEST_CASE("load_checkpoint: missing, unexpected, wrong shape, wrong dtype, wrong
     CHECK_THROWS_WITH(io::load_checkpoint(dir / "weights.safetensors", m, nullptr, &ts),
                       Contains("metadata 'train.step' is missing"));
     CHECK_THROWS_WITH(io::load_checkpoint(dir / "nope.safetensors", m), Contains("cannot open"));
-    CHECK_THROWS_WITH(io::load_checkpoint(dir.path.string(), m), Contains("is not a regular file"));
+    CHECK_THROWS_WITH(io::load_checkpoint(dir.path.string(), m), Contains("is a directory, not a file"));
 }
 
 // ---- corrupt files ------------------------------------------------------------------------------
+
+TEST_CASE("read_file: whole files, pipes, the size limit and what is not a file", "[checkpoint]") {
+    TempDir dir;
+    const std::string path = (dir / "ten.txt");
+    io::write_text_file(path, "0123456789", "test");
+    CHECK(io::read_file(path, "test") == "0123456789");
+    CHECK(io::read_file(path, "test", 10) == "0123456789");  // the limit is inclusive
+    CHECK_THROWS_WITH(io::read_file(path, "test", 9), "test: '" + path + "' has 10 bytes, more than the 9 allowed");
+    // A character device has no size to check first: the limit is counted while reading.
+    CHECK(io::read_file("/dev/null", "test").empty());
+    CHECK_THROWS_WITH(io::read_file("/dev/zero", "test", 100000), "test: '/dev/zero' has more than the 100000 bytes allowed");
+    CHECK_THROWS_WITH(io::read_file(dir.path.string(), "test"), "test: '" + dir.path.string() + "' is a directory, not a file");
+    CHECK_THROWS_WITH(io::read_file(dir / "nope", "test"), "test: cannot open '" + (dir / "nope") + "': No such file or directory");
+}
 
 TEST_CASE("a truncated checkpoint throws at every length", "[checkpoint]") {
     TempDir dir;

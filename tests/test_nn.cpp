@@ -566,3 +566,36 @@ TEST_CASE("one thread and two threads give the same training step", "[nn][thread
     // Threads split rows, columns and heads, never a sum, so the results are bit-identical.
     CHECK(one == two);
 }
+
+TEST_CASE("SkipInit builds layers with zero parameters and leaves later models as they were", "[nn]") {
+    GPTConfig c;
+    c.vocab = 11;
+    c.block_size = 8;
+    c.dim = 16;
+    c.heads = 2;
+    c.layers = 2;
+    c.seed = 5;
+    const GPT reference(c);
+    {
+        const SkipInit outer;
+        CHECK(SkipInit::active());
+        {
+            const SkipInit inner;  // guards nest: the inner one ending does not end the outer one
+        }
+        CHECK(SkipInit::active());
+        GPT skipped(c);
+        for (const auto& [name, p] : skipped.named_parameters()) {
+            INFO(name);
+            const auto v = p.to_vector<double>();
+            const bool layer_norm_weight = name.find("ln") != std::string::npos && name.ends_with(".weight");
+            // LayerNorm's γ starts at 1 (not drawn); everything drawn starts at 0.
+            for (const double x : v) REQUIRE(x == (layer_norm_weight ? 1.0 : 0.0));
+        }
+    }
+    CHECK_FALSE(SkipInit::active());
+    // After the guard, construction draws again, and from the same streams as before.
+    const GPT again(c);
+    const auto a = reference.named_parameters(), b = again.named_parameters();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].second.to_vector<double>() == b[i].second.to_vector<double>());
+}

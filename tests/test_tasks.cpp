@@ -363,7 +363,7 @@ TEST_CASE("the shipped corpus loads, and missing and empty files fail clearly", 
     CHECK(corpus_batch(c, 32, 64, Split::heldout, g).inputs.shape() == Shape{32, 64});
 
     CHECK_THROWS_WITH(load_corpus("/nonexistent/corpus.txt"),
-                      "load_corpus: cannot open '/nonexistent/corpus.txt' (does the file exist?)");
+                      "load_corpus: cannot open '/nonexistent/corpus.txt': No such file or directory");
     CHECK_THROWS_WITH(data_file("no-such-file.txt"), Contains("data_file: 'no-such-file.txt' not found (looked in: "));
     const std::string empty_path = "qkv_test_empty_corpus.txt", bad_path = "qkv_test_bad_corpus.txt";
     std::ofstream(empty_path).close();

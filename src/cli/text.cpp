@@ -231,7 +231,7 @@ int train_text_command(const std::vector<std::string>& argv) {
             if (it == meta.end()) fail("'{}': the checkpoint does not name its text (metadata 'text.source'): pass --text FILE", from_path);
             text_path = it->second;
         }
-        trainer = TextTrainer::load(from_path, read_file_bytes(text_path), text_path);
+        trainer = TextTrainer::load(from_path, io::read_file(text_path, "text"), text_path);
         if (a.has("steps")) trainer->set_max_steps(a.integer("steps", 1, 1, 1'000'000'000));
         if (trainer->steps_done() >= trainer->config().max_steps)
             throw UsageError(fmt::format(
@@ -239,7 +239,7 @@ int train_text_command(const std::vector<std::string>& argv) {
                 "from step 0): pass --steps greater than {} to train further",
                 from_path, trainer->steps_done(), trainer->config().max_steps, trainer->steps_done()));
     } else {
-        const std::string text = read_file_bytes(text_path);
+        const std::string text = io::read_file(text_path, "text");
         try {
             if (a.has("init"))
                 trainer = TextTrainer::fine_tune(a.str("init", ""), fresh, text, text_path);

@@ -10,11 +10,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "qkv/data/tasks.hpp"
 #include "qkv/error.hpp"
+#include "qkv/io/file.hpp"
 
 namespace qkv::data {
 
@@ -38,13 +37,9 @@ Corpus make_corpus(std::string_view text, std::string_view who) {
 }
 
 Corpus load_corpus(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("load_corpus: cannot open '{}' (does the file exist?)", path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) fail("load_corpus: error while reading '{}'", path);
-    if (text.str().empty()) fail("load_corpus: '{}' is empty", path);
-    Corpus corpus = make_corpus(text.str(), fmt::format("load_corpus: '{}'", path));
+    const std::string text = io::read_file(path, "load_corpus");
+    if (text.empty()) fail("load_corpus: '{}' is empty", path);
+    Corpus corpus = make_corpus(text, fmt::format("load_corpus: '{}'", path));
     corpus.path = path;
     return corpus;
 }

@@ -16,10 +16,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <fstream>
 #include <limits>
 #include <queue>
-#include <sstream>
 
 #include "qkv/data/tasks.hpp"
 #include "qkv/error.hpp"
@@ -275,12 +273,7 @@ std::int32_t Tokenizer::end_of_text() const {
 void Tokenizer::save(const std::string& path) const { io::write_text_file(path, serialize(), "tokenizer"); }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("Tokenizer::load: cannot open '{}'", path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) fail("Tokenizer::load: error while reading '{}'", path);
-    return parse(text.str(), path);
+    return parse(io::read_file(path, "Tokenizer::load"), path);
 }
 
 // ---- characters ---------------------------------------------------------------------------------

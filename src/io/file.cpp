@@ -64,23 +64,38 @@ struct Fd {
 };
 }  // namespace
 
-std::string read_file(const std::string& path, std::string_view context) {
-    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+}  // namespace qkv::io::detail
+
+namespace qkv::io {
+
+std::string read_file(const std::string& path, std::string_view context, std::size_t limit) {
+    detail::Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (f.fd < 0) fail("{}: cannot open '{}': {}", context, path, std::strerror(errno));
     struct stat st {};
     if (::fstat(f.fd, &st) != 0) fail("{}: cannot stat '{}': {}", context, path, std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) fail("{}: '{}' is not a regular file", context, path);
-    std::string bytes(std::size_t(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t r = ::read(f.fd, bytes.data() + done, bytes.size() - done);
+    if (S_ISDIR(st.st_mode)) fail("{}: '{}' is a directory, not a file", context, path);
+    // A regular file announces its size, so an oversized one is refused before any byte is read;
+    // a pipe (e.g. /dev/stdin) does not, and is counted while it is read.
+    if (S_ISREG(st.st_mode) && std::uint64_t(st.st_size) > limit)
+        fail("{}: '{}' has {} bytes, more than the {} allowed", context, path, std::uint64_t(st.st_size), limit);
+    std::string bytes;
+    if (S_ISREG(st.st_mode)) bytes.reserve(std::size_t(st.st_size));
+    char buffer[1 << 16];
+    for (;;) {
+        const ssize_t r = ::read(f.fd, buffer, sizeof buffer);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) fail("{}: cannot read '{}': {}", context, path, std::strerror(errno));
-        if (r == 0) fail("{}: '{}' shrank while being read", context, path);
-        done += std::size_t(r);
+        if (r == 0) break;
+        if (bytes.size() + std::size_t(r) > limit)
+            fail("{}: '{}' has more than the {} bytes allowed", context, path, limit);
+        bytes.append(buffer, std::size_t(r));
     }
     return bytes;
 }
+
+}  // namespace qkv::io
+
+namespace qkv::io::detail {
 
 // ---- writing ------------------------------------------------------------------------------------
 

@@ -5,11 +5,12 @@
 #include <fmt/core.h>
 
 #include <array>
-#include <fstream>
+#include <cstring>
 #include <map>
 #include <sstream>
 
 #include "io_detail.hpp"
+#include "qkv/io/file.hpp"
 #include "qkv/data/tasks.hpp"  // decode_utf8
 #include "qkv/ops/ops.hpp"
 
@@ -20,20 +21,7 @@ namespace {
 using detail::JsonValue;
 using Kind = detail::JsonValue::Kind;
 
-// A whole text file of at most `limit` bytes (GPT-2's vocab.json is 1 MB, merges.txt 0.5 MB).
-std::string read_text(const std::string& path, std::size_t limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("cannot open '{}'", path);
-    std::string text;
-    char buf[1 << 16];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        text.append(buf, std::size_t(in.gcount()));
-        if (text.size() > limit) fail("'{}': larger than {} bytes: not a GPT-2 file", path, limit);
-    }
-    if (in.bad()) fail("'{}': read error", path);
-    return text;
-}
-
+// GPT-2's vocab.json is 1 MB and merges.txt 0.5 MB; a wrong path to a huge file is refused.
 constexpr std::size_t kMaxFileBytes = std::size_t(256) << 20;
 
 // ---- config.json ------------------------------------------------------------------------------------
@@ -116,7 +104,7 @@ NameMap gpt2_names() {
 }
 
 nn::GPTConfig read_gpt2_config(const std::string& path) {
-    const JsonValue config = detail::parse_json(read_text(path, kMaxFileBytes), fmt::format("'{}'", path), true);
+    const JsonValue config = detail::parse_json(read_file(path, "GPT-2 config", kMaxFileBytes), fmt::format("'{}'", path), true);
     if (config.kind != Kind::object) fail("'{}': expected a JSON object", path);
     nn::GPTConfig g;
     g.vocab = positive(config, "vocab_size", path, data::kMaxBpeVocab);
@@ -168,7 +156,10 @@ SafeTensors gpt2_to_qkv(const SafeTensors& file, const std::string& source, cons
         if (is_mask_buffer(name)) continue;
         if (&t == head) {
             // Tied: the head is the token embedding saved twice. Anything else is another model.
-            if (!wte || t.shape() != wte->shape() || t.to_vector<double>() != wte->to_vector<double>())
+            // The same bytes, compared in place (not through two 150 MB copies as doubles).
+            const bool same = wte && t.dtype() == wte->dtype() && t.shape() == wte->shape() &&
+                              std::memcmp(t.raw_data(), wte->raw_data(), std::size_t(t.numel()) * dtype_size(t.dtype())) == 0;
+            if (!same)
                 fail("'{}': lm_head.weight differs from wte.weight: the head is not tied, as GPT-2's is", source);
             continue;
         }
@@ -195,7 +186,7 @@ SafeTensors gpt2_to_qkv(const SafeTensors& file, const std::string& source, cons
 }
 
 data::BpeTokenizer read_gpt2_tokenizer(const std::string& vocab_json, const std::string& merges_txt) {
-    const JsonValue vocab = detail::parse_json(read_text(vocab_json, kMaxFileBytes), fmt::format("'{}'", vocab_json), true);
+    const JsonValue vocab = detail::parse_json(read_file(vocab_json, "GPT-2 vocabulary", kMaxFileBytes), fmt::format("'{}'", vocab_json), true);
     if (vocab.kind != Kind::object) fail("'{}': expected a JSON object of token -> id", vocab_json);
     if (std::int64_t(vocab.members.size()) > data::kMaxBpeVocab)
         fail("'{}': {} tokens, more than the limit of {}", vocab_json, vocab.members.size(), data::kMaxBpeVocab);
@@ -227,7 +218,7 @@ data::BpeTokenizer read_gpt2_tokenizer(const std::string& vocab_json, const std:
         ids.push_back(it->second);
     }
     std::vector<data::BpeMerge> merges;
-    std::istringstream lines(read_text(merges_txt, kMaxFileBytes));
+    std::istringstream lines(read_file(merges_txt, "GPT-2 merges", kMaxFileBytes));
     std::string line;
     for (std::int64_t line_no = 1; std::getline(lines, line); ++line_no) {
         if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -71,9 +71,6 @@ std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size_t n);
 
 // ---- files --------------------------------------------------------------------------------------
 
-/// \brief Read a whole regular file. Throws qkv::Error "<context>: ..." when it cannot.
-std::string read_file(const std::string& path, std::string_view context);
-
 /// \brief Write the pieces one after another to \p path *atomically*: to a temporary file in the
 /// same directory first, flushed to disk (fsync), then renamed over \p path. On any failure the
 /// temporary file is removed and \p path keeps its previous content. Throws qkv::Error.

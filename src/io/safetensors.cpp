@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io_detail.hpp"
+#include "qkv/io/file.hpp"
 #include "qkv/io/safetensors.hpp"
 
 namespace qkv::io {
@@ -394,7 +395,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 SafeTensors parse_safetensors(std::string_view bytes, std::string_view source) { return Decoder(bytes, source).run(); }
 
 SafeTensors load_safetensors(const std::string& path) {
-    const std::string bytes = detail::read_file(path, "load_safetensors");
+    const std::string bytes = read_file(path, "load_safetensors");
     return parse_safetensors(bytes, path);
 }
 

@@ -22,7 +22,25 @@ void check_positive(const char* who, const char* what, std::int64_t v) {
 }
 }  // namespace
 
+// ---- skipping the initialisation --------------------------------------------------------------
+// A flag per thread, so that a model being loaded on one thread does not change a model built on
+// another. Every place below that draws random values asks it first.
+namespace {
+thread_local bool g_skip_init = false;
+
+// The tensor the constructors below register: drawn by `draw`, or zeros while a SkipInit is alive.
+template <class Draw>
+Tensor initial(const Shape& shape, Draw draw) {
+    return g_skip_init ? zeros(shape) : draw();
+}
+}  // namespace
+
+SkipInit::SkipInit() : previous_(g_skip_init) { g_skip_init = true; }
+SkipInit::~SkipInit() { g_skip_init = previous_; }
+bool SkipInit::active() { return g_skip_init; }
+
 void init_normal(Tensor& t, double std, Generator& gen) {
+    if (g_skip_init) return;
     const Tensor r = randn(t.shape(), gen, t.dtype());
     std::memcpy(t.raw_data(), r.raw_data(), std::size_t(t.numel()) * dtype_size(t.dtype()));
     for (std::int64_t i = 0; i < t.numel(); ++i) {
@@ -42,14 +60,14 @@ Linear::Linear(std::int64_t in, std::int64_t out, Generator& gen, bool with_bias
     check_positive("Linear", "in", in);
     check_positive("Linear", "out", out);
     const double bound = 1.0 / std::sqrt(double(in));
-    weight = register_parameter("weight", uniform({out, in}, -bound, bound, gen));
-    if (with_bias) bias = register_parameter("bias", uniform({out}, -bound, bound, gen));
+    weight = register_parameter("weight", initial({out, in}, [&] { return uniform({out, in}, -bound, bound, gen); }));
+    if (with_bias) bias = register_parameter("bias", initial({out}, [&] { return uniform({out}, -bound, bound, gen); }));
 }
 
 Embedding::Embedding(std::int64_t num, std::int64_t dim, Generator& gen) {
     check_positive("Embedding", "num", num);
     check_positive("Embedding", "dim", dim);
-    weight = register_parameter("weight", randn({num, dim}, gen));
+    weight = register_parameter("weight", initial({num, dim}, [&] { return randn({num, dim}, gen); }));
 }
 
 LayerNorm::LayerNorm(std::int64_t dim, double e) : eps(e) {
@@ -91,7 +109,7 @@ Tensor SinusoidalPositions::forward(std::int64_t T, std::int64_t start, DType dt
 LearnedPositions::LearnedPositions(std::int64_t max_len, std::int64_t dim, Generator& gen) {
     check_positive("LearnedPositions", "max_len", max_len);
     check_positive("LearnedPositions", "dim", dim);
-    weight = register_parameter("weight", randn({max_len, dim}, gen));
+    weight = register_parameter("weight", initial({max_len, dim}, [&] { return randn({max_len, dim}, gen); }));
 }
 
 Tensor LearnedPositions::forward(std::int64_t T, std::int64_t start) const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <string_view>
 #include <memory>
+#include <optional>
 
 #include "meta_reader.hpp"
 #include "qkv/data/tokenizer.hpp"
@@ -83,10 +84,7 @@ nn::GPTConfig infer_gpt_config(const io::SafeTensors& file, const std::string& s
              ctx);
     }
     if (g.dim % g.heads != 0) fail("{}: {} heads do not divide dim {}", ctx, g.heads, g.dim);
-    g.tanh_gelu = meta.has("model.tanh_gelu") && meta.integer("model.tanh_gelu", 0, 1) == 1;
-    g.ln_eps = meta.has("model.ln_eps") ? meta.real("model.ln_eps") : 1e-5;
-    if (!(g.ln_eps > 0 && g.ln_eps < 1)) fail("{}: metadata 'model.ln_eps' must be in (0, 1), got {}", ctx, g.ln_eps);
-    g.tie_weights = meta.has("model.tie_weights") && meta.integer("model.tie_weights", 0, 1) == 1;
+    detail::read_gpt_options(meta, g);
     return g;
 }
 
@@ -94,8 +92,7 @@ ImportResult import_gpt(const std::string& in, const std::string& out, const Imp
     const io::SafeTensors file = io::load_safetensors(in);
     ImportResult r;
     r.config = infer_gpt_config(file, in, options.map, options.heads);
-    for (const auto& [name, t] : file.tensors)
-        if (io::map_name(options.map, name) == "tok_emb.weight") r.dtype = t.dtype() == f64 ? f64 : f32;
+    r.dtype = by_model_name(file, options.map).at("tok_emb.weight")->dtype() == f64 ? f64 : f32;
 
     std::unique_ptr<data::Tokenizer> tokenizer;
     if (!options.tokenizer.empty())
@@ -106,13 +103,20 @@ ImportResult import_gpt(const std::string& in, const std::string& out, const Imp
         fail("'{}': the tokenizer has {} tokens, the model's embedding {} rows", options.tokenizer.empty() ? in : options.tokenizer,
              tokenizer->vocab_size(), r.config.vocab);
 
-    nn::GPT model(r.config);
-    model.to(r.dtype);
-    r.report = io::load_state_dict(file, in, model, options.map, options.strict);
+    std::unique_ptr<nn::GPT> model;
+    {
+        // A strict load overwrites every weight, so drawing initial values would be wasted; a partial
+        // one keeps the random initialisation for what the file lacks.
+        std::optional<nn::SkipInit> skip;
+        if (options.strict) skip.emplace();
+        model = std::make_unique<nn::GPT>(r.config);
+    }
+    model->to(r.dtype);
+    r.report = io::load_state_dict(file, in, *model, options.map, options.strict);
     io::Metadata meta = tokenizer ? text_metadata(r.config, *tokenizer) : gpt_metadata(r.config);
     r.has_tokenizer = tokenizer != nullptr;
     meta["model.imported_from"] = in;
-    io::save_checkpoint(out, model, nullptr, nullptr, meta);
+    io::save_checkpoint(out, *model, nullptr, nullptr, meta);
     return r;
 }
 
@@ -127,7 +131,10 @@ TextModel read_gpt2(const std::string& dir, io::LoadReport* report) {
     if (out.tokenizer->vocab_size() != g.vocab)
         fail("'{}': vocab_size is {}, but vocab.json has {} tokens", config, g.vocab, out.tokenizer->vocab_size());
     const io::SafeTensors file = io::gpt2_to_qkv(io::load_safetensors(weights), weights, g);
-    out.model = std::make_unique<nn::GPT>(g);
+    {
+        const nn::SkipInit skip;  // the strict load below overwrites every weight
+        out.model = std::make_unique<nn::GPT>(g);
+    }
     for (const auto& [name, t] : file.tensors)
         if (name == "tok_emb.weight" && t.dtype() == f64) out.model->to(f64);
     const io::LoadReport r = io::load_state_dict(file, weights, *out.model, {}, true);

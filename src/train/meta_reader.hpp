@@ -12,6 +12,7 @@
 #include "qkv/core/tensor.hpp"  // parse_double_prefix
 #include "qkv/error.hpp"
 #include "qkv/io/safetensors.hpp"
+#include "qkv/nn/transformer.hpp"
 
 namespace qkv::detail {
 
@@ -59,10 +60,23 @@ public:
             fail("{}: metadata '{}' is not a number: \"{}\"", ctx_, key, s.substr(0, 40));
         return v;
     }
+    /// \return the file, as given for messages
+    const std::string& context() const { return ctx_; }
 
 private:
     const io::Metadata& m_;
     std::string ctx_;
 };
+
+/// \brief GPT-2's three options, where gpt_metadata() writes them only when set: `model.tanh_gelu`
+/// and `model.tie_weights` (0 or 1, absent = 0) and `model.ln_eps` (in (0, 1), absent = 1e-5).
+/// \param m the checkpoint's metadata \param g the configuration to complete
+inline void read_gpt_options(const MetaReader& m, nn::GPTConfig& g) {
+    g.tanh_gelu = m.has("model.tanh_gelu") && m.integer("model.tanh_gelu", 0, 1) == 1;
+    g.tie_weights = m.has("model.tie_weights") && m.integer("model.tie_weights", 0, 1) == 1;
+    g.ln_eps = m.has("model.ln_eps") ? m.real("model.ln_eps") : 1e-5;
+    if (!(g.ln_eps > 0 && g.ln_eps < 1))
+        fail("{}: metadata 'model.ln_eps' must be in (0, 1), got {}", m.context(), g.ln_eps);
+}
 
 }  // namespace qkv::detail

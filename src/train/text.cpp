@@ -13,9 +13,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "qkv/core/autograd.hpp"
 #include "qkv/io/safetensors.hpp"
@@ -93,9 +90,9 @@ nn::GPTConfig gpt_config(const TextTrainConfig& c, std::int64_t vocab) {
 io::Metadata config_metadata(const TextTrainConfig& c) {
     auto num = [](double v) { return fmt::format("{}", v); };
     io::Metadata shape;  // GPT-2's options, written only when set (older files lack them)
-    if (c.tanh_gelu) shape["text.tanh_gelu"] = "1";
-    if (c.ln_eps != 1e-5) shape["text.ln_eps"] = num(c.ln_eps);
-    if (c.tie_weights) shape["text.tie_weights"] = "1";
+    if (c.tanh_gelu) shape.emplace("text.tanh_gelu", "1");
+    if (c.ln_eps != 1e-5) shape.emplace("text.ln_eps", num(c.ln_eps));
+    if (c.tie_weights) shape.emplace("text.tie_weights", "1");
     io::Metadata m{{"text.tokenizer", c.tokenizer},
             {"text.vocab_size", std::to_string(c.vocab_size)},
             {"text.layers", std::to_string(c.layers)},
@@ -199,17 +196,6 @@ TextTrainConfig TextTrainConfig::baby() {
 
 // ---- text in, ids out ---------------------------------------------------------------------------
 
-std::string read_file_bytes(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) fail("'{}' is a directory, not a text file", path);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("cannot open '{}' (does the file exist?)", path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) fail("error while reading '{}'", path);
-    return text.str();
-}
-
 TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& c, std::string_view source,
                             std::unique_ptr<data::Tokenizer> tokenizer) {
     if (text.empty()) fail("{}: the file is empty: there is no text to learn from", source);
@@ -274,9 +260,9 @@ io::Metadata gpt_metadata(const nn::GPTConfig& g) {
             {"model.dropout", fmt::format("{}", g.dropout)},
             {"model.seed", std::to_string(g.seed)}};
     // GPT-2's options, only when set, so that other checkpoints stay as they were.
-    if (g.tanh_gelu) m["model.tanh_gelu"] = "1";
-    if (g.ln_eps != 1e-5) m["model.ln_eps"] = fmt::format("{}", g.ln_eps);
-    if (g.tie_weights) m["model.tie_weights"] = "1";
+    if (g.tanh_gelu) m.emplace("model.tanh_gelu", "1");
+    if (g.ln_eps != 1e-5) m.emplace("model.ln_eps", fmt::format("{}", g.ln_eps));
+    if (g.tie_weights) m.emplace("model.tie_weights", "1");
     return m;
 }
 
@@ -309,10 +295,7 @@ TextModel load_text_model(const std::string& path) {
     g.layers = m.integer("model.layers", 1, 256);
     g.hidden = m.integer("model.hidden", 0, 1 << 18);
     g.seed = m.unsigned_integer("model.seed");
-    g.tanh_gelu = m.has("model.tanh_gelu") && m.integer("model.tanh_gelu", 0, 1) == 1;
-    g.ln_eps = m.has("model.ln_eps") ? m.real("model.ln_eps") : 1e-5;
-    if (!(g.ln_eps > 0 && g.ln_eps < 1)) fail("{}: metadata: model.ln_eps must be in (0, 1), got {}", ctx, g.ln_eps);
-    g.tie_weights = m.has("model.tie_weights") && m.integer("model.tie_weights", 0, 1) == 1;
+    detail::read_gpt_options(m, g);
     if (g.dim % g.heads != 0) fail("{}: metadata: heads ({}) must divide dim ({})", ctx, g.heads, g.dim);
     if (g.vocab != out.tokenizer->vocab_size())
         fail("{}: metadata: the model has {} tokens, its tokenizer {}", ctx, g.vocab, out.tokenizer->vocab_size());
@@ -324,8 +307,11 @@ TextModel load_text_model(const std::string& path) {
     if (nn::GPT::parameter_count(g) != double(held))
         fail("{}: the metadata describes a model of {} parameters, but the file holds {}", ctx,
              nn::GPT::parameter_count(g), held);
-    out.model = std::make_unique<nn::GPT>(g);
-    io::load_checkpoint(path, *out.model);
+    {
+        const nn::SkipInit skip;  // every weight comes from the file: drawing initial values would be wasted
+        out.model = std::make_unique<nn::GPT>(g);
+    }
+    io::load_checkpoint(file, path, *out.model);
     out.model->eval();
     if (file.metadata.count("train.step")) out.steps = m.integer("train.step", 0, std::numeric_limits<std::int64_t>::max());
     return out;
@@ -420,7 +406,10 @@ std::unique_ptr<TextTrainer> TextTrainer::load(const std::string& path, std::str
     t->text_hash_ = hash;
     t->text_bytes_ = bytes;
     if (m.has("text.init")) t->init_ = m.str("text.init");
-    t->model_ = std::make_unique<nn::GPT>(gpt_config(c, t->data_.tokenizer->vocab_size()));
+    {
+        const nn::SkipInit skip;  // the strict load below overwrites every weight
+        t->model_ = std::make_unique<nn::GPT>(gpt_config(c, t->data_.tokenizer->vocab_size()));
+    }
     optim::AdamWOptions o;
     o.lr = c.lr;
     o.weight_decay = c.weight_decay;

@@ -17,6 +17,7 @@
 
 #include <fmt/core.h>
 
+#include "qkv/io/file.hpp"
 #include "qkv/kernels/parallel.hpp"
 #include "qkv/train/text.hpp"
 
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
         TextTrainConfig c = TextTrainConfig::baby();
         c.seed = seed;
         if (steps > 0) c.max_steps = steps;
-        TextTrainer t(c, read_file_bytes(path), path);
+        TextTrainer t(c, io::read_file(path, "text"), path);
         fmt::print("qkv: baby recipe on {} ({} training tokens, V {}), seed {}, {} thread{}\n", path, t.text().train.size(), t.tokenizer().vocab_size(), seed, num_threads(),
                    num_threads() == 1 ? "" : "s");
         std::vector<double> ms;

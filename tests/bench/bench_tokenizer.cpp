@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "qkv/data/tokenizer.hpp"
+#include "qkv/io/file.hpp"
 #include "qkv/train/text.hpp"
 
 using namespace qkv;
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     }
     if (vocabs.empty()) vocabs = {512, 1024, 4096, 16384};
     try {
-        const std::string text = read_file_bytes(path);
+        const std::string text = io::read_file(path, "text");
         const double mb = double(text.size()) / 1e6;
         fmt::print("{}: {:.2f} MB, {} distinct chunks of {} (GPT-2 pre-split); median of {} runs\n", path, mb,
                    [&] {

@@ -11,11 +11,23 @@
 /// temporary file is left behind.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
 namespace qkv::io {
+
+/// \brief The whole content of a file, byte for byte: the one way qkv reads a file it takes in
+/// whole (a text to learn from, a tokenizer, a checkpoint, GPT-2's JSON files). Pipes such as
+/// /dev/stdin work too. Throws qkv::Error "<context>: ..." naming \p path when the file cannot be
+/// opened or read, is a directory, or holds more than \p limit bytes — the limit keeps a file that
+/// should be small (a configuration) from filling memory when a wrong path is given.
+/// \param path the file \param context who reads, for error messages (e.g. "load_safetensors")
+/// \param limit the most bytes accepted \return the bytes
+std::string read_file(const std::string& path, std::string_view context,
+                      std::size_t limit = std::numeric_limits<std::size_t>::max());
 
 /// \brief Write \p text to \p path atomically, the way every file qkv saves is written: to a
 /// temporary file in the same directory, flushed to disk, then renamed over \p path. On failure

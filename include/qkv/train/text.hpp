@@ -124,11 +124,6 @@ struct VocabSizeError : Error {
 TokenizedText tokenize_text(std::string_view text, const TextTrainConfig& config, std::string_view source,
                             std::unique_ptr<data::Tokenizer> tokenizer = nullptr);
 
-/// \brief The bytes of a file, for tokenize_text(). Throws qkv::Error naming \p path when it cannot
-/// be opened or read, or is a directory.
-/// \param path the file \return its content
-std::string read_file_bytes(const std::string& path);
-
 /// \brief A GPT configuration as checkpoint metadata: `model.vocab`, `model.block_size`, `model.dim`,
 /// `model.heads`, `model.layers`, `model.hidden`, `model.dropout`, `model.seed`, and GPT-2's options
 /// when set: `model.tanh_gelu`, `model.ln_eps`, `model.tie_weights`.

@@ -313,6 +313,13 @@ int run(int argc, char** argv) {
                 "one core's %s FMA peak, measured: %.1f GFLOP/s\n",
                 options.samples, qkv::kernels::gemm_backend_name(best), qkv::kernels::gemm_backend_name(best),
                 qkv::kernels::gemm_backend_name(best), peak);
+#ifdef QKV_BENCH_OPENBLAS
+    // Which of its kernels OpenBLAS runs: its own choice for this CPU, or what OPENBLAS_CORETYPE
+    // forces (an environment may set it: a forced "Haswell" on an AVX-512 CPU halves OpenBLAS).
+    const char* forced = std::getenv("OPENBLAS_CORETYPE");
+    std::printf("OpenBLAS runs its %s kernels%s%s%s\n", openblas_get_corename(), forced ? " (forced: OPENBLAS_CORETYPE=" : "",
+                forced ? forced : "", forced ? ")" : "");
+#endif
     std::printf("%-11s %5s %5s %5s %2s", "group", "M", "N", "K", "op");
     for (const auto& c : list) std::printf(" %7s", c.name.c_str());
     std::printf(" %6s %6s %5s\n", "r1t", "r2t", "%pk");

@@ -13,7 +13,7 @@ turn — qkv, PyTorch, qkv, ... — and see the same drift):
 
     /usr/bin/python3 tests/bench/compare_text_torch.py [--text data/corpus.txt] [--runs 5] [--time-steps 30]
         [--seeds 0 1 2] [--threads 1 2] [--loss-threads 2] [--skip-timing] [--skip-loss]
-        [--bench build/tests/bench/bench_text]
+        [--bench build/tests/bench/bench_text] [--reference installed|tuned]
 
 It needs PyTorch for the Python that runs bench_text_torch.py (Debian: apt-get install python3-torch,
 which is /usr/bin/python3's) and a built bench_text (cmake --build build --target bench_text).
@@ -26,12 +26,15 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import torch_reference  # noqa: E402
+
 RESULT = re.compile(r"^result (.*)$", re.M)
 
 
-def run(cmd):
-    """Run one benchmark; returns the key=value pairs of its result line."""
-    out = subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd, env=None):
+    """Run one benchmark (in `env`, default: ours); returns the key=value pairs of its result line."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         sys.exit(f"compare_text_torch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stdout}{out.stderr}")
     m = RESULT.search(out.stdout)
@@ -56,11 +59,14 @@ def main():
     ap.add_argument("--loss-threads", type=int, default=2, help="threads of the full runs")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-loss", action="store_true")
+    torch_reference.add_option(ap)
     a = ap.parse_args()
     if not os.access(a.bench, os.X_OK):
         sys.exit(f"compare_text_torch: {a.bench} is not an executable (cmake --build build --target bench_text)")
     ours = [a.bench, "--text", a.text]
     theirs = [sys.executable, os.path.join(HERE, "bench_text_torch.py"), "--text", a.text]
+    torch_env = torch_reference.environment(a.reference)
+    print(torch_reference.describe(torch_env))
 
     if not a.skip_timing:
         print(f"time per step of the baby recipe on {a.text}: median of each run's median over {a.time_steps} steps, "
@@ -70,7 +76,7 @@ def main():
             q, p = [], []
             for _ in range(a.runs):
                 q.append(run(ours + ["--threads", str(t), "--time", str(a.time_steps)])["ms_step_median"])
-                p.append(run(theirs + ["--threads", str(t), "--time", str(a.time_steps)])["ms_step_median"])
+                p.append(run(theirs + ["--threads", str(t), "--time", str(a.time_steps)], torch_env)["ms_step_median"])
             print(f"{t:>7} {cell(q):>24} {cell(p):>24} {statistics.median(p) / statistics.median(q):>11.2f}x", flush=True)
         print()
 
@@ -80,7 +86,7 @@ def main():
         ql, pl = [], []
         for s in a.seeds:
             q = run(ours + ["--threads", str(a.loss_threads), "--seed", str(s)])
-            p = run(theirs + ["--threads", str(a.loss_threads), "--seed", str(s)])
+            p = run(theirs + ["--threads", str(a.loss_threads), "--seed", str(s)], torch_env)
             ql.append(q["val_loss"])
             pl.append(p["val_loss"])
             print(f"{s:>5} {q['val_loss']:>10.4f} {q['ms_step_mean']:>12.2f} {p['val_loss']:>13.4f} {p['ms_step_mean']:>16.2f}",

@@ -10,6 +10,7 @@ one core's FMA peak in each run; the median of those is used) over qkv's median 
 
     /usr/bin/python3 tests/bench/compare_torch.py [--runs N] [--steps N] [--only S|M|L|attn]
                                                   [--bench build/tests/bench/bench_train]
+                                                  [--reference installed|tuned]
 
 It needs PyTorch for the Python that runs bench_train_torch.py (Debian: apt-get install
 python3-torch, which is /usr/bin/python3's) and a built bench_train (cmake --build build).
@@ -22,15 +23,18 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import torch_reference  # noqa: E402
+
 # model, threads, ms/step [, tokens/s, GFLOP/s: bench_train's further columns; PyTorch's has none]
 ROW = re.compile(r"^(S|M|L|attn)\s+(\d+)\s+([0-9.]+)(?:\s+[0-9.]+\s+([0-9.]+))?")
 PEAK = re.compile(r"^peak of one core: ([0-9.]+) GFLOP/s")
 
 
-def run(cmd):
-    """Run one benchmark program; returns {(model, threads): (ms, GFLOP/s)} from its table, and
-    {"peak": GFLOP/s} when it printed its measured peak."""
-    out = subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd, env=None):
+    """Run one benchmark program (in `env`, default: ours); returns {(model, threads): (ms, GFLOP/s)}
+    from its table, and {"peak": GFLOP/s} when it printed its measured peak."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         sys.exit(f"compare_torch: {' '.join(cmd)} failed (exit {out.returncode}):\n{out.stderr}")
     rows = {}
@@ -57,6 +61,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="timed steps per run (default 20)")
     ap.add_argument("--only", choices=["S", "M", "L", "attn"], help="one model only")
     ap.add_argument("--bench", default="build/tests/bench/bench_train", help="the bench_train executable")
+    torch_reference.add_option(ap)
     a = ap.parse_args()
     if a.runs < 1 or a.steps < 1:
         sys.exit("compare_torch: --runs and --steps must be at least 1")
@@ -66,10 +71,12 @@ def main():
     ours = [a.bench] + extra
     theirs = [sys.executable, os.path.join(HERE, "bench_train_torch.py")] + extra
 
+    torch_env = torch_reference.environment(a.reference)
+    reference = torch_reference.describe(torch_env)
     qkv, torch, flops, peaks = {}, {}, {}, []
     for i in range(a.runs):
-        for results, cmd in ((qkv, ours), (torch, theirs)):
-            for key, value in run(cmd).items():
+        for results, cmd, env in ((qkv, ours, None), (torch, theirs, torch_env)):
+            for key, value in run(cmd, env).items():
                 if key == "peak":
                     peaks.append(value)
                     continue
@@ -80,6 +87,7 @@ def main():
         print(f"run {i + 1}/{a.runs} done", file=sys.stderr)
 
     peak = statistics.median(peaks) if peaks else 0.0
+    print(reference)
     print(f"median ms/step over {a.runs} alternated runs of {a.steps} steps (min-max in brackets)")
     if peak:
         print(f"peak of one core: {peak:.1f} GFLOP/s (median of the FMA probe of each qkv run, "

@@ -11,9 +11,10 @@ on, and neither says anything about PyTorch's algorithms:
 - **glibc's malloc gives freed memory back to the kernel.** PyTorch frees a step's activations and
   gradients and allocates them again in the next step. Blocks above malloc's mmap threshold are
   unmapped on free, and the top of the heap is trimmed, so the next step faults every page in again
-  (and the kernel zeroes each one). On a paravirtualised VM a page fault is expensive: profiled with
-  `perf`, a third of a "1-thread" PyTorch baby-recipe step went to page faults and their memset,
-  and the step's time varied from 70 to 210 ms within one run. qkv keeps freed blocks in a cache of
+  (and the kernel zeroes each one). On a paravirtualised VM a page fault is expensive: `perf` put a
+  fifth of a one-thread PyTorch run of the baby recipe in the page-fault entry, and the step's median
+  was 87, 154 and 164 ms in three runs (70 to 210 ms within one), against 76, 64 and 77 ms with
+  malloc keeping its memory. qkv keeps freed blocks in a cache of
   its own (core/tensor.cpp), so it does not pay this. `GLIBC_TUNABLES` with a 32 MiB mmap threshold
   (glibc's largest) and a huge trim threshold makes malloc keep the memory, as PyTorch's
   recommended jemalloc/tcmalloc set-ups do.

@@ -232,6 +232,14 @@ GRADCHECK_OP("linear") {
             {"one row, one output", {rn({1, 3}), rn({1, 3}, 2), rn({1}, 3)},
              [](const Ins& in) { return linear(in[0], in[1], in[2]); }}};
 }
+GRADCHECK_OP("linear_gelu") {
+    // Inputs around 0, where GELU bends most (its slope goes from 0 to 1 within a few units).
+    return {{"(2,3,4) x (5,4) + (5)", {rn({2, 3, 4}), rn({5, 4}, 2), rn({5}, 3)},
+             [](const Ins& in) { return linear_gelu(in[0], in[1], in[2]); }},
+            {"(3,4) x (6,4), no bias", {rn({3, 4}), rn({6, 4}, 2)}, [](const Ins& in) { return linear_gelu(in[0], in[1]); }},
+            {"one row, one output", {rn({1, 3}), rn({1, 3}, 2), rn({1}, 3)},
+             [](const Ins& in) { return linear_gelu(in[0], in[1], in[2]); }}};
+}
 GRADCHECK_OP("layer_norm") {
     return {{"(2,3,5)", {rn({2, 3, 5}), un({5}, 0.5, 1.5, 2), rn({5}, 3)},
              [](const Ins& in) { return layer_norm(in[0], in[1], in[2]); }},

@@ -1,7 +1,9 @@
 // Forward values of the ops (gradients are in test_gradcheck_ops.cpp), and the fused ops checked
 // against the same math composed from primitives, forward and backward.
 #include <catch2/catch.hpp>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "qkv/qkv.hpp"
@@ -278,4 +280,63 @@ TEST_CASE("the fast f32 GELU matches the exact f64 one to float precision", "[op
     const auto tails = gelu_erf(from({-100, 100}, {2})).to_vector<float>();
     CHECK(tails[0] == 0.0f);
     CHECK(tails[1] == 100.0f);
+}
+
+namespace {
+// The same bytes: the two tensors hold bit-identical floats.
+bool same_bits(const Tensor& a, const Tensor& b) {
+    return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+           std::memcmp(a.raw_data(), b.raw_data(), std::size_t(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+}  // namespace
+
+TEST_CASE("linear_gelu equals gelu_erf(linear(...)) bit for bit, forward and backward, on every GEMM path", "[ops]") {
+    using qkv::kernels::GemmBackend;
+    const GemmBackend backend_before = qkv::kernels::gemm_backend();
+    const int threads_before = num_threads();
+    // (rows, in, out): the narrow path (out ≤ 16), the direct path (K ≤ 384, small), the packed path
+    // with two K blocks (in = 400 > 384: the epilogue must wait for the last one), and a product
+    // large enough to be split between threads.
+    const std::vector<std::array<std::int64_t, 3>> shapes{{7, 5, 3}, {64, 32, 48}, {300, 400, 200}, {1024, 128, 512}};
+    for (const GemmBackend backend : {GemmBackend::reference, GemmBackend::avx2, GemmBackend::avx512, GemmBackend::neon}) {
+        if (!qkv::kernels::gemm_backend_available(backend)) continue;
+        qkv::kernels::set_gemm_backend(backend);
+        for (const int threads : {1, 2}) {
+            set_num_threads(threads);
+            for (const auto& [rows, in, out] : shapes) {
+                for (const bool with_bias : {true, false}) {
+                    INFO(qkv::kernels::gemm_backend_name(backend) << ", " << threads << " thread(s), (" << rows << ", " << in
+                                                                  << ") x (" << out << ", " << in << ")"
+                                                                  << (with_bias ? " + bias" : ""));
+                    Generator g(std::uint64_t(rows * 1000 + in + out));
+                    const Tensor x0 = randn({rows, in}, g), w0 = mul(randn({out, in}, g), 0.2);
+                    const Tensor b0 = with_bias ? randn({out}, g) : Tensor();
+                    const Tensor r = randn({rows, out}, g);  // d(loss)/dy
+                    std::array<Tensor, 2> y, dx, dw, db;
+                    for (int fused = 0; fused < 2; ++fused) {
+                        Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+                        Tensor b = with_bias ? b0.clone().requires_grad_() : Tensor();
+                        y[fused] = fused ? linear_gelu(x, w, b) : gelu_erf(linear(x, w, b));
+                        y[fused].backward(r);
+                        dx[fused] = x.grad();
+                        dw[fused] = w.grad();
+                        if (with_bias) db[fused] = b.grad();
+                    }
+                    CHECK(same_bits(y[0], y[1]));
+                    CHECK(same_bits(dx[0], dx[1]));
+                    CHECK(same_bits(dw[0], dw[1]));
+                    if (with_bias) CHECK(same_bits(db[0], db[1]));
+                }
+            }
+        }
+    }
+    qkv::kernels::set_gemm_backend(backend_before);
+    set_num_threads(threads_before);
+    // f64 too (the gradient-check path): the same values.
+    Generator g(3);
+    const Tensor x = randn({5, 7}, g, f64), w = randn({4, 7}, g, f64), b = randn({4}, g, f64);
+    CHECK(same_bits(linear_gelu(x, w, b), gelu_erf(linear(x, w, b))));
+    // Bad input is named under the op's own name.
+    CHECK_THROWS_WITH(linear_gelu(randn({2, 3}, g), randn({4, 5}, g)),
+                      "linear_gelu: input (2,3) does not match weight (4,5) (expected last dim 5)");
 }

@@ -70,6 +70,7 @@ void direct_tile(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i
     for (i64 r = 0; r < kMr; ++r) offsets[r] = imin(r, m - 1) * a.row_stride;
     const Tile t = make_tile(g.C, g.ldc, ir, jr, m, n, g.alpha, g.beta, g.bias);
     micro_tile<Isa, false>(g.K, a.base + ir * a.row_stride, offsets, a.a_step, b.panel, b.step, t);
+    finish_tile(g.epilogue, t);  // all of K is done: the tile is final
 }
 
 // Rows [ir, ...) of one B panel: a 12-row tall tile while 12 rows remain (AVX-512), else an
@@ -80,6 +81,7 @@ i64 direct_strip(const GemmF32& g, const DirectA& a, const DirectB& b, i64 ir, i
         if (g.M - ir >= kTallRows) {
             const Tile t = make_tile(g.C, g.ldc, ir, jr, kTallRows, imin(kNR<Isa>, g.N - jr), g.alpha, g.beta, g.bias);
             tall_kernel<Isa>(g.K, a.base + ir * a.row_stride, a.row_stride, a.a_step, b.panel, b.step, t);
+            finish_tile(g.epilogue, t);
             return ir + kTallRows;
         }
     }
@@ -147,6 +149,7 @@ void gemm_narrow(const GemmF32& g, float* scratch) {
     for (i64 ir = 0; ir < g.M; ir += kNarrowRows) {
         const Tile t = make_tile(g.C, g.ldc, ir, 0, imin(kNarrowRows, g.M - ir), g.N, g.alpha, g.beta, g.bias);
         narrow_tile<Isa>(g.K, g.A + ir * row_stride, row_stride, a_step, b, b_step, t);
+        finish_tile(g.epilogue, t);
     }
 }
 

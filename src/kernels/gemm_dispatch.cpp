@@ -221,13 +221,15 @@ void gemm_portable(bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, const T* A, i
     gemm_rowwise(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// Decides nothing about arithmetic: settles the corner cases, then hands over to a backend.
-void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
-              const float* B, i64 ldb, float beta, float* C, i64 ldc, const float* bias) {
+// Decides nothing about arithmetic: settles the corner cases, then hands over to a backend. The
+// SIMD kernels apply an epilogue tile by tile; the portable path, to all of C at the end.
+void gemm_f32_epilogue(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+                       const float* B, i64 ldb, float beta, float* C, i64 ldc, const float* bias,
+                       const GemmEpilogue& epilogue) {
     if (M == 0 || N == 0) return;
 #ifdef QKV_HAVE_SIMD_KERNEL
     if (GemmBackend backend = gemm_backend(); backend != GemmBackend::reference && K > 0 && alpha != 0.0f) {
-        const detail::GemmF32 g{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+        const detail::GemmF32 g{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, epilogue};
         // Narrow products fit AVX2's tiles better: at most 8 columns, its 12×8 narrow tile
         // (AVX-512's 12×16 would be half empty); at most 16 on the packed path, its 6×16 tile
         // (AVX-512's 6×32 would be). Both kernels give bit-identical results, so switching is
@@ -238,6 +240,12 @@ void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A
     }
 #endif
     gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    if (epilogue.apply != nullptr) epilogue.apply(epilogue.ctx, C, ldc, M, N);
+}
+
+void gemm_f32(bool ta, bool tb, i64 M, i64 N, i64 K, float alpha, const float* A, i64 lda,
+              const float* B, i64 ldb, float beta, float* C, i64 ldc, const float* bias) {
+    gemm_f32_epilogue(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, {});
 }
 
 void gemm_f64(bool ta, bool tb, i64 M, i64 N, i64 K, double alpha, const double* A, i64 lda,
@@ -319,6 +327,14 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, floa
     check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
     check_bias(bias != nullptr, beta);
     gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+}
+
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+          std::int64_t ldc, const float* bias, const GemmEpilogue& epilogue) {
+    check_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    check_bias(bias != nullptr, beta);
+    gemm_f32_epilogue(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, epilogue);
 }
 
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,

@@ -49,6 +49,12 @@ inline Tile make_tile(float* c, i64 ldc, i64 ir, i64 jr, i64 m, i64 n, float alp
     return {at, ldc, m, n, alpha, beta, at, ldc};
 }
 
+// The caller's epilogue (kernels::GemmEpilogue) on a tile whose last K step has just been written,
+// so its values are still in L1; no-op without one.
+inline void finish_tile(const kernels::GemmEpilogue& e, const Tile& t) {
+    if (e.apply != nullptr) e.apply(e.ctx, t.c, t.ldc, t.m, t.n);
+}
+
 /// How the accumulators reach C: scales, and lane masks for a tile narrower than its vectors.
 template <class Isa>
 struct Store {

@@ -20,14 +20,16 @@ namespace {
 // Loops 4 and 5: every MR×NR tile of one packed MC×KC block of A times one packed KC×NC
 // block of B. The NR loop is outside, so an NR-column panel of B stays in L1 while the
 // panels of A stream past it from L2.
+// `epilogue` is the caller's only on the last KC block (the tiles are final then), else none.
 template <class Isa>
 void macro_kernel(const float* a_pack, const float* b_pack, i64 mc, i64 nc, i64 kc, float* c, i64 ldc,
-                  float alpha, float beta, const float* bias) {
+                  float alpha, float beta, const float* bias, const kernels::GemmEpilogue& epilogue) {
     constexpr i64 kMr = kMR<Isa>, kNr = kNR<Isa>;
     for (i64 jr = 0; jr < nc; jr += kNr) {
         for (i64 ir = 0; ir < mc; ir += kMr) {
             const Tile t = make_tile(c, ldc, ir, jr, imin(kMr, mc - ir), imin(kNr, nc - jr), alpha, beta, bias);
             micro_tile<Isa, true>(kc, a_pack + ir * kc, nullptr, kMr, b_pack + jr * kc, kNr, t);
+            finish_tile(epilogue, t);
         }
     }
 }
@@ -71,10 +73,12 @@ void gemm_packed(const GemmF32& g, float* scratch) {
             pack_b<Isa>(g, pc, kc, jc, nc, b_pack);
             const float beta = pc == 0 ? g.beta : 1.0f;
             const float* bias = pc == 0 && g.bias != nullptr ? g.bias + jc : nullptr;
+            const kernels::GemmEpilogue epilogue = pc + kc == g.K ? g.epilogue : kernels::GemmEpilogue{};
             for (i64 ic = 0; ic < g.M; ic += bs.mc) {
                 const i64 mc = imin(bs.mc, g.M - ic);
                 pack_a<Isa>(g, ic, mc, pc, kc, a_pack);
-                macro_kernel<Isa>(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha, beta, bias);
+                macro_kernel<Isa>(a_pack, b_pack, mc, nc, kc, g.C + ic * g.ldc + jc, g.ldc, g.alpha, beta, bias,
+                                  epilogue);
             }
         }
     }

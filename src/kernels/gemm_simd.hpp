@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include "qkv/kernels/gemm.hpp"  // GemmEpilogue
 
 namespace qkv::detail {
 
@@ -38,6 +39,8 @@ struct GemmF32 {
     /// Optional row of N values that stands in for the old C in every row (with beta = 1): a
     /// linear layer's bias, added in the kernel's write-back instead of copied into C first.
     const float* bias = nullptr;
+    /// Optional work on each finished tile of C (see kernels::GemmEpilogue).
+    kernels::GemmEpilogue epilogue = {};
 };
 
 /// \brief What the dispatcher needs to know about one SIMD kernel: its tile and its entry points.

@@ -354,6 +354,11 @@ QKV_CLONES void multiply_f32(const float* a, const float* b, float* out, std::in
 
 }  // namespace
 
+void detail::gelu_erf_rows(const float* x, float* y, float* slope, std::int64_t n) { gelu_erf_f32(x, y, slope, n); }
+void detail::gelu_erf_rows(const double* x, double* y, double* slope, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) gelu_erf_point(x[i], y[i], slope[i]);
+}
+
 // The forward already has Φ(x) and φ(x) in hand, so it stores the slope Φ(x) + x·φ(x) next to y
 // and the backward is one multiply: no second erf and exp per element. (Recomputing them in the
 // backward instead, to save writing and reading the slope buffer, was measured: 45% slower in

@@ -6,6 +6,7 @@
 /// transposed copy of W and an intermediate the size of y, and its backward is three GEMM-shaped
 /// sums over all positions r: \f$ dx_r = dy_r W \f$, \f$ dW = \sum_r dy_r^\top x_r \f$,
 /// \f$ db = \sum_r dy_r \f$.
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -30,6 +31,68 @@ QKV_CLONES void column_sums_f32(const float* x, std::int64_t rows, std::int64_t 
         for (std::int64_t j = 0; j < cols; ++j) out[j] += x[r * ld + j];
 }
 
+// The backward of y = x·Wᵀ + b from dy (rows × out): dx = dy·W, dW = dyᵀ·x, db = Σ_rows dy, into
+// inputs 0, 1 and 2 of ctx. linear and linear_gelu share it (linear_gelu passes dh = dy ⊙ slope).
+void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, std::int64_t rows, std::int64_t in,
+                     std::int64_t out, BackwardContext& ctx) {
+    // Each product overwrites (β = 0) a fresh gradient buffer, or adds (β = 1) to one that
+    // already holds another path's gradient.
+    bool add_x = true, add_w = true, add_b = true;
+    Tensor* dx = ctx.grad_overwrite(0, add_x);
+    Tensor* dw = ctx.grad_overwrite(1, add_w);
+    Tensor* db = ctx.grad_overwrite(2, add_b);  // nullptr when there is no bias
+    visit_float(dy.dtype(), "linear backward", [&]<class T>(T) {
+        const T* pdy = dy.data<T>();
+        if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(add_x), dx->data<T>(), in);
+        if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(add_w), dw->data<T>(), in);
+        if (db) {  // column sums: threads split the columns, so no two write the same entry
+            T* pdb = db->data<T>();
+            parallel_for(0, out, 32, [&](std::int64_t lo, std::int64_t hi) {
+                if constexpr (std::is_same_v<T, float>) {
+                    column_sums_f32(pdy + lo, rows, hi - lo, out, pdb + lo, add_b);
+                } else {
+                    if (!add_b)
+                        for (std::int64_t j = lo; j < hi; ++j) pdb[j] = T(0);
+                    for (std::int64_t r = 0; r < rows; ++r)
+                        for (std::int64_t j = lo; j < hi; ++j) pdb[j] += pdy[r * out + j];
+                }
+            });
+        }
+    });
+}
+
+// The sizes of a linear layer's product y = x·Wᵀ, for linear and linear_gelu.
+struct LinearShape {
+    std::int64_t in, out, rows;  // W is (out, in); x has `rows` rows of `in`
+    Shape y;                     // x's shape with the last dim `out`
+};
+
+// The checks of linear and linear_gelu (float x and W of one dtype, W (out, in) matching x's last
+// dim, bias (out) or none), then the sizes, and the FLOPs for the profiler: the forward product
+// 2·rows·in·out, the backward's dx and dW products twice that.
+LinearShape linear_shape(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         detail::OpScope& profile) {
+    check_float_tensor(op, x, "input");
+    check_float_tensor(op, weight, "weight");
+    check_same_dtype(op, x, weight);
+    if (weight.dim() != 2) fail("{}: weight must be (out, in), got {}", op, shape_str(weight.shape()));
+    if (x.dim() < 1 || x.size(-1) != weight.size(1))
+        fail("{}: input {} does not match weight {} (expected last dim {})", op, shape_str(x.shape()),
+             shape_str(weight.shape()), weight.size(1));
+    if (bias.defined()) {
+        check_float_tensor(op, bias, "bias");
+        check_same_dtype(op, x, bias);
+        if (bias.shape() != Shape{weight.size(0)})
+            fail("{}: bias {} does not match weight {} (expected ({}))", op, shape_str(bias.shape()),
+                 shape_str(weight.shape()), weight.size(0));
+    }
+    LinearShape s{weight.size(1), weight.size(0), shape_numel(Shape(x.shape().begin(), x.shape().end() - 1)), x.shape()};
+    s.y.back() = s.out;
+    const double flops = 2.0 * double(s.rows) * double(s.in) * double(s.out);
+    profile.set_flops(flops, 2 * flops);
+    return s;
+}
+
 }  // namespace
 
 // -------------------------------------------------------------------------------------------------
@@ -37,30 +100,12 @@ QKV_CLONES void column_sums_f32(const float* x, std::int64_t rows, std::int64_t 
 static const OpDef kLinear{"linear"};
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     detail::OpScope profile(kLinear);  // the profiler's hook: one branch when off
-    const char* op = kLinear.name;
-    check_float_tensor(op, x, "input");
-    check_float_tensor(op, weight, "weight");
-    check_same_dtype(op, x, weight);
-    if (weight.dim() != 2) fail("linear: weight must be (out, in), got {}", shape_str(weight.shape()));
-    if (x.dim() < 1 || x.size(-1) != weight.size(1))
-        fail("linear: input {} does not match weight {} (expected last dim {})", shape_str(x.shape()),
-             shape_str(weight.shape()), weight.size(1));
-    const std::int64_t in = weight.size(1), out = weight.size(0);
-    if (bias.defined()) {
-        check_float_tensor(op, bias, "bias");
-        check_same_dtype(op, x, bias);
-        if (bias.shape() != Shape{out})
-            fail("linear: bias {} does not match weight {} (expected ({}))", shape_str(bias.shape()),
-                 shape_str(weight.shape()), out);
-    }
-    Shape out_shape = x.shape();
-    out_shape.back() = out;
-    const std::int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
-    // y = x·Wᵀ: 2·rows·in·out; the backward's dx and dW products twice that.
-    const double flops = 2.0 * double(rows) * double(in) * double(out);
-    profile.set_flops(flops, 2 * flops);
-    Tensor y = empty(out_shape, x.dtype());
-    visit_float(x.dtype(), op, [&]<class T>(T) {
+    // (Plain variables, not a structured binding: lambdas capture them, which clang accepts from 16 on.)
+    const LinearShape shape = linear_shape(kLinear.name, x, weight, bias, profile);
+    const std::int64_t in = shape.in, out = shape.out, rows = shape.rows;
+    const Shape& y_shape = shape.y;
+    Tensor y = empty(y_shape, x.dtype());
+    visit_float(x.dtype(), kLinear.name, [&]<class T>(T) {
         // y = x·Wᵀ + b: the kernel adds the bias row as it writes each tile of y.
         gemm(false, true, rows, out, in, T(1), x.data<T>(), in, weight.data<T>(), in, T(0), y.data<T>(), out,
              bias.defined() ? bias.data<T>() : nullptr);
@@ -68,30 +113,66 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);
     return record(kLinear, y, std::move(inputs), [x, weight, rows, in, out](const Tensor& dy, BackwardContext& ctx) {
-        // Each product overwrites (β = 0) a fresh gradient buffer, or adds (β = 1) to one that
-        // already holds another path's gradient.
-        bool add_x = true, add_w = true, add_b = true;
-        Tensor* dx = ctx.grad_overwrite(0, add_x);
-        Tensor* dw = ctx.grad_overwrite(1, add_w);
-        Tensor* db = ctx.grad_overwrite(2, add_b);  // nullptr when there is no bias
-        visit_float(dy.dtype(), "linear backward", [&]<class T>(T) {
+        linear_backward(dy, x, weight, rows, in, out, ctx);
+    });
+}
+
+// -------------------------------------------------------------------------------------------------
+// linear_gelu    h = x·Wᵀ + b,  y = GELU(h) = h·Φ(h)        dh = dy ⊙ GELU'(h)   then linear's backward
+//
+// An MLP's first layer and its activation as one op. Apart, the product writes h (rows × hidden)
+// to memory and GELU reads it back to write y and its slope: for the models' sizes h is larger
+// than the cache, so that is a trip through memory per element. Together, the GEMM hands each
+// finished tile of h to the GELU loop while the tile is still in L1 (a kernels::GemmEpilogue), and
+// h is never stored: y takes its place, the slope GELU'(h) is kept for the backward. The values
+// are gelu_erf(linear(x, W, b))'s, bit for bit: the same product, then the same loop on it.
+namespace {
+struct GeluTiles {
+    const float* y;  // start of C (the tiles' position in it locates their slopes)
+    float* slope;    // same layout as y
+};
+void gelu_tiles(const void* ctx, float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols) {
+    const auto& g = *static_cast<const GeluTiles*>(ctx);
+    float* s = g.slope + (c - g.y);
+    for (std::int64_t r = 0; r < rows; ++r) gelu_erf_rows(c + r * ldc, c + r * ldc, s + r * ldc, cols);
+}
+}  // namespace
+
+static const OpDef kLinearGelu{"linear_gelu"};
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    detail::OpScope profile(kLinearGelu);  // the profiler's hook: one branch when off
+    const LinearShape shape = linear_shape(kLinearGelu.name, x, weight, bias, profile);
+    const std::int64_t in = shape.in, out = shape.out, rows = shape.rows;
+    const Shape& y_shape = shape.y;
+    Tensor y = empty(y_shape, x.dtype());
+    Tensor slope = empty(y_shape, x.dtype());
+    visit_float(x.dtype(), kLinearGelu.name, [&]<class T>(T) {
+        const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+        if constexpr (std::is_same_v<T, float>) {
+            const GeluTiles tiles{y.data<float>(), slope.data<float>()};
+            kernels::gemm(false, true, rows, out, in, 1.0f, x.data<float>(), std::max<std::int64_t>(in, 1),
+                          weight.data<float>(), std::max<std::int64_t>(in, 1), 0.0f, y.data<float>(),
+                          std::max<std::int64_t>(out, 1), pb, kernels::GemmEpilogue{gelu_tiles, &tiles});
+        } else {  // f64, for gradient checks: the product, then GELU over all of it
+            gemm(false, true, rows, out, in, T(1), x.data<T>(), in, weight.data<T>(), in, T(0), y.data<T>(), out, pb);
+            gelu_erf_rows(y.data<T>(), y.data<T>(), slope.data<T>(), y.numel());
+        }
+    });
+    std::vector<Tensor> inputs{x, weight};
+    if (bias.defined()) inputs.push_back(bias);
+    return record(kLinearGelu, y, std::move(inputs), [x, weight, slope, rows, in, out](const Tensor& dy, BackwardContext& ctx) {
+        // dh = dy ⊙ GELU'(h) into scratch, then the linear layer's backward from it.
+        Tensor dh = empty(dy.shape(), dy.dtype());
+        visit_float(dy.dtype(), "linear_gelu backward", [&]<class T>(T) {
             const T* pdy = dy.data<T>();
-            if (dx) gemm(false, false, rows, in, out, T(1), pdy, out, weight.data<T>(), in, T(add_x), dx->data<T>(), in);
-            if (dw) gemm(true, false, out, in, rows, T(1), pdy, out, x.data<T>(), in, T(add_w), dw->data<T>(), in);
-            if (db) {  // column sums: threads split the columns, so no two write the same entry
-                T* pdb = db->data<T>();
-                parallel_for(0, out, 32, [&](std::int64_t lo, std::int64_t hi) {
-                    if constexpr (std::is_same_v<T, float>) {
-                        column_sums_f32(pdy + lo, rows, hi - lo, out, pdb + lo, add_b);
-                    } else {
-                        if (!add_b)
-                            for (std::int64_t j = lo; j < hi; ++j) pdb[j] = T(0);
-                        for (std::int64_t r = 0; r < rows; ++r)
-                            for (std::int64_t j = lo; j < hi; ++j) pdb[j] += pdy[r * out + j];
-                    }
-                });
-            }
+            const T* ps = slope.data<T>();
+            T* pdh = dh.data<T>();
+            constexpr std::int64_t kGrain = 16384;  // elementwise.cpp's: smaller runs stay on one thread
+            parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+                for (std::int64_t i = lo; i < hi; ++i) pdh[i] = pdy[i] * ps[i];
+            });
         });
+        linear_backward(dh, x, weight, rows, in, out, ctx);
     });
 }
 

@@ -145,4 +145,12 @@ void gemm_batched(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t
                           std::max<std::int64_t>(ldb, 1), sb, beta, C, std::max<std::int64_t>(ldc, 1), sc, batch);
 }
 
+/// \brief Exact GELU of n values with its slope: y = x·Φ(x), slope = Φ(x) + x·φ(x) — gelu_erf's own
+/// loops, in elementwise.cpp (linear_gelu applies them to each finished tile of its product).
+/// \p y may be \p x (in place). \param x input \param y output \param slope dy/dx \param n count
+void gelu_erf_rows(const float* x, float* y, float* slope, std::int64_t n);
+/// \brief The same in f64 (std::erf, for gradient checks). \param x input \param y output
+/// \param slope dy/dx \param n count
+void gelu_erf_rows(const double* x, double* y, double* slope, std::int64_t n);
+
 }  // namespace qkv::detail

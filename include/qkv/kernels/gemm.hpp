@@ -62,6 +62,28 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc, const float* bias = nullptr);
 
+/// \brief Work done on each finished block of C while it is still in the cache: the fused
+/// activation of a linear layer (ops' linear_gelu). Writing C and then reading all of it back for
+/// an elementwise pass costs a trip through memory when C is larger than the cache; applied to
+/// each block as soon as its last K step is written, the pass reads C from L1 instead.
+struct GemmEpilogue {
+    /// Called with `rows` × `cols` final elements of C from `c` on (rows `ldc` apart), once for
+    /// every element of C, possibly from several threads at once (on disjoint blocks). It may
+    /// rewrite them in place; it finds its own data for the same elements from `c`'s distance to
+    /// the start of C.
+    void (*apply)(const void* ctx, float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols) = nullptr;
+    const void* ctx = nullptr;  ///< passed to apply
+};
+
+/// \brief gemm() followed by \p epilogue on every element of C, applied block by block as the
+/// blocks are finished (on the SIMD backends) or to all of C at the end (reference backend). The
+/// results are those of the two steps done one after the other, bit for bit.
+/// \param trans_a,trans_b,M,N,K,alpha,A,lda,B,ldb,beta,C,ldc,bias as for gemm()
+/// \param epilogue what to do with each finished block of C
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+          std::int64_t ldc, const float* bias, const GemmEpilogue& epilogue);
+
 /// \brief The same contract in float64. Always runs the reference path: f64 is for exact
 /// gradient checks, not for speed.
 /// \param trans_a,trans_b use A, B transposed

@@ -130,6 +130,16 @@ public:
     /// \return fc2(act(fc1(x))) (…, C)
     Tensor forward(const Tensor& x) const {
         const ScopeGuard scope(*this);
+        if (!act.approx) {
+            // fc1 and the exact GELU as one op (the same values: see linear_gelu), inside fc1's
+            // scope, so that an anomaly in it names fc1's layer.
+            Tensor h;
+            {
+                const ScopeGuard first(fc1);
+                h = linear_gelu(x, fc1.weight, fc1.bias);
+            }
+            return fc2(h);
+        }
         return fc2(act(fc1(x)));
     }
     /// \brief Same as forward(). \param x (…, C)

@@ -274,6 +274,14 @@ Tensor tril_mask(std::int64_t rows, std::int64_t cols, std::int64_t diagonal = 0
 /// \return \f$ x W^\top + b \f$ (…, out)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+/// \brief An MLP's first layer and its exact GELU as one op: \f$ y = \mathrm{GELU}(x W^\top + b) \f$,
+/// equal bit for bit to `gelu_erf(linear(x, weight, bias))`. The GELU runs on each tile of the
+/// product as the GEMM finishes it, while it is in cache, and the pre-activation is never stored
+/// (see ops/linear.cpp). Backward: \f$ dh = dy \odot \mathrm{GELU}'(h) \f$, then linear()'s.
+/// \param x input (…, in) \param weight (out, in) \param bias (out), or an undefined tensor for none
+/// \return \f$ \mathrm{GELU}(x W^\top + b) \f$ (…, out)
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
 /// \brief Layer normalisation over the last dimension, fused:
 /// \f$ y = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}\,\gamma + \beta \f$ with the biased
 /// variance \f$ \sigma^2 \f$ of each row (Ba, Kiros & Hinton, 2016).

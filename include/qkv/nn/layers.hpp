@@ -181,7 +181,9 @@ public:
 /// (Hugging Face's `no_init_weights()` is the same idea.) Guards nest.
 class SkipInit {
 public:
+    /// \brief Start skipping: layers built from now on (on this thread) draw nothing.
     SkipInit();
+    /// \brief Stop: back to what was in force before this guard (an outer guard keeps skipping).
     ~SkipInit();
     SkipInit(const SkipInit&) = delete;
     SkipInit& operator=(const SkipInit&) = delete;

@@ -355,6 +355,23 @@ QKV_CLONES void multiply_f32(const float* a, const float* b, float* out, std::in
 }  // namespace
 
 void detail::gelu_erf_rows(const float* x, float* y, float* slope, std::int64_t n) { gelu_erf_f32(x, y, slope, n); }
+void detail::gelu_erf_backward_into(const Tensor& slope, const Tensor& dy, Tensor& dx, bool accumulate) {
+    visit_float(dy.dtype(), "gelu_erf backward", [&]<class T>(T) {
+        const T* ps = slope.data<T>();
+        const T* pdy = dy.data<T>();
+        T* pdx = dx.data<T>();
+        parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+            if constexpr (std::is_same_v<T, float>) {
+                multiply_f32(ps + lo, pdy + lo, pdx + lo, hi - lo, accumulate);
+            } else if (accumulate) {
+                for (std::int64_t i = lo; i < hi; ++i) pdx[i] += ps[i] * pdy[i];
+            } else {
+                for (std::int64_t i = lo; i < hi; ++i) pdx[i] = ps[i] * pdy[i];
+            }
+        });
+    });
+}
+
 void detail::gelu_erf_rows(const double* x, double* y, double* slope, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) gelu_erf_point(x[i], y[i], slope[i]);
 }
@@ -383,21 +400,7 @@ Tensor gelu_erf(const Tensor& x) {
     return record(kGeluErf, y, {x}, [slope](const Tensor& dy, BackwardContext& ctx) {
         bool add = true;
         Tensor* dx = ctx.grad_overwrite(0, add);
-        if (!dx) return;
-        visit_float(dy.dtype(), "gelu_erf backward", [&]<class T>(T) {
-            const T* ps = slope.data<T>();
-            const T* pdy = dy.data<T>();
-            T* pdx = dx->data<T>();
-            parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
-                if constexpr (std::is_same_v<T, float>) {
-                    multiply_f32(ps + lo, pdy + lo, pdx + lo, hi - lo, add);
-                } else if (add) {
-                    for (std::int64_t i = lo; i < hi; ++i) pdx[i] += ps[i] * pdy[i];
-                } else {
-                    for (std::int64_t i = lo; i < hi; ++i) pdx[i] = ps[i] * pdy[i];
-                }
-            });
-        });
+        if (dx) gelu_erf_backward_into(slope, dy, *dx, add);
     });
 }
 

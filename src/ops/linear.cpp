@@ -163,15 +163,7 @@ Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return record(kLinearGelu, y, std::move(inputs), [x, weight, slope, rows, in, out](const Tensor& dy, BackwardContext& ctx) {
         // dh = dy ⊙ GELU'(h) into scratch, then the linear layer's backward from it.
         Tensor dh = empty(dy.shape(), dy.dtype());
-        visit_float(dy.dtype(), "linear_gelu backward", [&]<class T>(T) {
-            const T* pdy = dy.data<T>();
-            const T* ps = slope.data<T>();
-            T* pdh = dh.data<T>();
-            constexpr std::int64_t kGrain = 16384;  // elementwise.cpp's: smaller runs stay on one thread
-            parallel_for(0, dy.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
-                for (std::int64_t i = lo; i < hi; ++i) pdh[i] = pdy[i] * ps[i];
-            });
-        });
+        gelu_erf_backward_into(slope, dy, dh, /*accumulate=*/false);
         linear_backward(dh, x, weight, rows, in, out, ctx);
     });
 }

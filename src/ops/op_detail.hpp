@@ -152,5 +152,9 @@ void gelu_erf_rows(const float* x, float* y, float* slope, std::int64_t n);
 /// \brief The same in f64 (std::erf, for gradient checks). \param x input \param y output
 /// \param slope dy/dx \param n count
 void gelu_erf_rows(const double* x, double* y, double* slope, std::int64_t n);
+/// \brief GELU's backward: dx = dy ⊙ slope, or dx += dy ⊙ slope when \p accumulate (gelu_erf's
+/// and linear_gelu's, in elementwise.cpp). \param slope GELU'(h) \param dy upstream gradient
+/// \param dx result, dy's shape \param accumulate add into dx instead of overwriting it
+void gelu_erf_backward_into(const Tensor& slope, const Tensor& dy, Tensor& dx, bool accumulate);
 
 }  // namespace qkv::detail
